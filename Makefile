@@ -1,0 +1,34 @@
+# One command to run it, one to test it. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export DJANGO_SETTINGS_MODULE ?= config.settings
+
+.PHONY: run test lint install clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	DJANGO_DEBUG=1 $(PY) manage.py migrate --no-input
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_support_login
+	@echo ""
+	@echo "  Signup:          http://127.0.0.1:8000/signup/"
+	@echo "  Support console: http://127.0.0.1:8000/admin/  (login above)"
+	@echo "  Break things:    $(PY) manage.py sandbox provisioning error"
+	@echo ""
+	DJANGO_DEBUG=1 $(VENV)/bin/honcho start
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles

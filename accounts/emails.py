@@ -1,0 +1,120 @@
+"""Transactional emails as durable steps: queued in the transaction that owes them,
+rendered and sent by a worker, retried with backoff.
+
+Errors are classified here, at the boundary of Django's email backends (DESIGN:
+django-anymail does not classify them). We accept at-least-once delivery: a timeout
+after the provider accepted a message can send it twice on retry.
+"""
+from __future__ import annotations
+
+import smtplib
+
+from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from accounts.messages import EMAIL_SUBJECTS
+from accounts.models import EmailDelivery, EmailKind
+from accounts.tokens import make_verification_token
+from provisioning import durable
+from provisioning.durable import StepKind, StepStatus
+from provisioning.errors import PermanentError, ProviderError, TransientError
+from provisioning.services import dispatch_on_commit, event_record
+from provisioning.signals import step_exhausted
+
+KIND = "email"
+# The code for "this address cannot receive mail": the account becomes
+# email_undeliverable and the person can correct the address.
+RECIPIENT_REJECTED = "recipient_rejected"
+
+
+def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
+                context: dict | None = None) -> EmailDelivery:
+    """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
+    the first delivery. Call inside the transaction that decides to send it."""
+    delivery, created = EmailDelivery.objects.get_or_create(
+        idempotency_key=f"{kind}:{key}",
+        defaults={"account": account, "kind": kind, "context": context or {},
+                  "to_address": to_address or account.email},
+    )
+    if created:
+        dispatch_on_commit(KIND, delivery.pk)
+    return delivery
+
+
+def classify(error: Exception) -> ProviderError:
+    """Transient: timeouts, connection errors, 429, 5xx, SMTP 4xx. Permanent: other
+    4xx, refused or invalid recipients, SMTP 5xx."""
+    if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress)):
+        return PermanentError(RECIPIENT_REJECTED, "The address was refused by the email provider.")
+    if isinstance(error, AnymailError):
+        status = getattr(error, "status_code", None)
+        if status is None or status == 429 or status >= 500:
+            return TransientError("esp_unavailable", f"The email provider failed ({status or 'no answer'}).")
+        return PermanentError(f"esp_{status}", f"The email provider refused the message (HTTP {status}).")
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        if codes and all(code >= 500 for code in codes):
+            return PermanentError(RECIPIENT_REJECTED, f"The mail server refused the address ({codes[0]}).")
+        return TransientError("smtp_4xx", f"The mail server asked us to try later ({codes[0] if codes else '4xx'}).")
+    if isinstance(error, smtplib.SMTPResponseException):
+        if 400 <= error.smtp_code < 500:
+            return TransientError("smtp_4xx", f"The mail server asked us to try later ({error.smtp_code}).")
+        return PermanentError("smtp_5xx", f"The mail server refused the message ({error.smtp_code}).")
+    if isinstance(error, (smtplib.SMTPException, OSError)):  # timeouts, disconnects, refused
+        return TransientError("timeout" if isinstance(error, TimeoutError) else "connection",
+                              "The mail server did not answer in time."
+                              if isinstance(error, TimeoutError) else "Could not reach the mail server.")
+    raise error
+
+
+def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
+    """The message for a delivery, rendered now (links are minted at send time)."""
+    account = delivery.account
+    context = {"account": account, "site_url": settings.SITE_URL, **delivery.context}
+    if delivery.kind == EmailKind.VERIFICATION:
+        token = make_verification_token(account)
+        context["verify_url"] = settings.SITE_URL + reverse("accounts:verify", args=[token])
+    context.setdefault("login_url", settings.SITE_URL + reverse("accounts:login"))
+    text = render_to_string(f"emails/{delivery.kind}.txt", context)
+    html = render_to_string(f"emails/{delivery.kind}.html", context)
+    message = EmailMultiAlternatives(
+        subject=str(EMAIL_SUBJECTS[delivery.kind]), body=text, to=[delivery.to_address],
+        headers={"X-Idempotency-Key": delivery.idempotency_key},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _perform(delivery: EmailDelivery) -> str:
+    message = render(delivery)
+    try:
+        message.send(fail_silently=False)
+    except Exception as error:  # classified; anything unknown is re-raised by classify
+        raise classify(error) from error
+    return "sent"
+
+
+def _succeeded(delivery: EmailDelivery, result: str) -> None:
+    event_record(account_id=delivery.account_id, subject="email", from_state=StepStatus.RUNNING,
+                 to_state="sent", why=f"{delivery.kind} email sent after {delivery.attempts} attempt(s)")
+
+
+def _failed(delivery: EmailDelivery) -> None:
+    event_record(account_id=delivery.account_id, subject="email", from_state=StepStatus.RUNNING,
+                 to_state=StepStatus.FAILED,
+                 why=f"{delivery.kind} email: {delivery.last_error_code}: {delivery.last_error_detail}")
+    if delivery.last_error_code not in (RECIPIENT_REJECTED, "cancelled"):
+        transaction.on_commit(lambda: step_exhausted.send(
+            sender=EmailDelivery, kind=KIND, step=delivery, account_id=delivery.account_id))
+
+
+def register_step_kind() -> None:
+    durable.register(StepKind(
+        name=KIND, model=EmailDelivery, perform=_perform,
+        max_attempts=lambda: settings.EMAIL_MAX_ATTEMPTS,
+        on_succeeded=_succeeded, on_failed=_failed, provider="email",
+    ))

@@ -1,0 +1,158 @@
+"""Every user-facing word about an account's state and our failures, in one place.
+
+Each entry says what happened, owns it when it is on us, says what happens next
+and when, and what (if anything) the person can do (DESIGN principle 4). Templates,
+the status JSON, emails and tests all read from here; read them aloud when editing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    happened: str
+    next: str
+    action: str = ""
+
+    def sentence(self, **values) -> str:
+        """The one-sentence form (status JSON, banners): what happened + what next."""
+        return " ".join(str(part).format(**values) for part in (self.happened, self.next) if part)
+
+
+STATES: dict[str, Message] = {
+    "setting_up": Message(
+        title=_("Setting up your workspace"),
+        happened=_("Your account is saved and we're creating your workspace."),
+        next=_("This usually takes under a minute; this page updates by itself."),
+    ),
+    "delayed": Message(
+        title=_("Your workspace is taking longer than it should"),
+        happened=_("Your account is saved. Setting up your workspace hit a problem on our side, "
+                   "and we're retrying on our own."),
+        next=_("Next try {when}. You don't need to do anything; you can close this page and "
+               "log in any time to check."),
+    ),
+    "outage": Message(
+        title=_("Your workspace is waiting on a problem on our side"),
+        happened=_("Your account is saved. A service we use to create workspaces is having an "
+                   "outage that affects everyone signing up right now; it is not anything you did."),
+        next=_("We'll finish your workspace as soon as it recovers and email you when it's ready. "
+               "Nothing is needed from you; you can log in any time to check."),
+    ),
+    "needs_support": Message(
+        title=_("A person is on it"),
+        happened=_("Your account is saved, but our automatic retries couldn't finish setting it "
+                   "up. That's on us, and a member of our team now has it."),
+        next=_("You'll hear from us within {reply_hours} hours{reference}. You can still log in "
+               "any time, and you don't need to sign up again."),
+        action=_("Add a note for our team"),
+    ),
+    "email_undeliverable": Message(
+        title=_("We can't reach your email address"),
+        happened=_("Your account is saved, but our email to {address} was refused."),
+        next=_("If the address has a typo, correct it below and we'll send a fresh link straight "
+               "away. Everything else keeps working in the meantime."),
+        action=_("Correct my email address"),
+    ),
+    "unverified": Message(
+        title=_("Please confirm your email address"),
+        happened=_("Your workspace is ready. We've sent a confirmation link to {address}."),
+        next=_("Confirming lets you invite colleagues and receive billing emails. "
+               "Didn't get it? We can send it again."),
+        action=_("Send the link again"),
+    ),
+    "active": Message(
+        title=_("You're all set"),
+        happened=_("Your workspace is ready and your email address is confirmed."),
+        next="",
+    ),
+    "disabled": Message(
+        title=_("This account is closed"),
+        happened=_("This account has been closed."),
+        next=_("If you think that's a mistake, contact us and we'll look into it."),
+    ),
+}
+
+# Answers to things people do.
+LOGIN_FAILED = _("That email and password don't match an account we can open. Check them and try "
+                 "again, or reset your password. If you just signed up, your account is saved: "
+                 "use the password you chose.")
+WELCOME_BACK = _("Welcome back: your account was already saved. Here is where things stand; "
+                 "we've picked up any step that hadn't finished.")
+SIGNUP_TAKEN = Message(
+    title=_("This address already has an account"),
+    happened=_("An account already uses this email address."),
+    next=_("If it's yours, log in with your password, or reset it if you've forgotten it. If setup "
+           "wasn't finished, logging in shows where it stands. We've let the address's owner know."),
+)
+SIGNUP_STRICT = Message(
+    title=_("Check your email"),
+    happened=_("Thanks. We've sent a confirmation to {address}."),
+    next=_("You can also log in now with the password you chose."),
+)
+EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
+                  "link there. Links sent to the old address no longer work.")
+EMAIL_RESENT = _("We've queued a fresh confirmation link to {address}. It usually arrives within a "
+                 "minute; check your spam folder if it doesn't.")
+EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
+                           "Contact us if you need to move your account to a new address.")
+VERIFIED = _("Thanks, your email address is confirmed.")
+VERIFY_LINK_BAD = Message(
+    title=_("This link no longer works"),
+    happened=_("This confirmation link has expired, was already used, or was replaced by a newer one."),
+    next=_("Log in and we'll send you a fresh link from your setup page. If your address is already "
+           "confirmed, there's nothing more to do."),
+)
+
+EMAIL_SUBJECTS = {
+    "verification": _("Confirm your email address"),
+    "signup_attempt": _("Someone tried to sign up with your email address"),
+    "all_set": _("You're all set — sorry for the wait"),
+    "password_reset": _("Reset your password"),
+    "support": _("A message from our support team"),
+}
+
+# How each fact reads on the status page (and in its live updates).
+WORKSPACE_WORDS = {
+    "pending": _("being created"),
+    "ready": _("ready"),
+    "failed": _("stopped: a person on our team has it"),
+}
+EMAIL_WORDS = {
+    "verified": _("confirmed"),
+    "pending": _("sending the confirmation link"),
+    "sent": _("confirmation link sent"),
+    "failed": _("we couldn't deliver to this address"),
+    "bounced": _("we couldn't deliver to this address"),
+}
+
+
+def status_words() -> dict:
+    """The words the status page's script needs, rendered into the page as JSON."""
+    return {
+        "titles": {state: str(entry.title) for state, entry in STATES.items()},
+        "workspace": {k: str(v) for k, v in WORKSPACE_WORDS.items()},
+        "email": {k: str(v) for k, v in EMAIL_WORDS.items()},
+        "tries": str(_("tries so far")),
+    }
+
+
+def in_words(when: datetime | None, *, now: datetime | None = None) -> str:
+    """A future time as a person says it: "in about two minutes"."""
+    if when is None:
+        return str(_("soon"))
+    seconds = (when - (now or timezone.now())).total_seconds()
+    if seconds < 60:
+        return str(_("in under a minute"))
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return ngettext("in about %(n)d minute", "in about %(n)d minutes", minutes) % {"n": minutes}
+    hours = round(minutes / 60)
+    return ngettext("in about %(n)d hour", "in about %(n)d hours", hours) % {"n": hours}

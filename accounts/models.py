@@ -1,0 +1,99 @@
+"""Identity: the person's account and the emails we owe them."""
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+from provisioning.durable import Step
+
+
+def normalize_email(address: str) -> str:
+    """The whole address lowercased with Python's Unicode-aware ``str.lower`` (SQLite's
+    LOWER() is ASCII-only, so we never rely on the database to fold case)."""
+    return address.strip().lower()
+
+
+class UserManager(BaseUserManager):
+    def get_by_natural_key(self, email: str):
+        return self.get(email=normalize_email(email))
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        user = self.model(email=normalize_email(email), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        fields.update(is_staff=True, is_superuser=True)
+        fields.setdefault("name", "Support")
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An account. A row is not an account (DESIGN principle 1): its lifecycle state
+    is derived from its workspace and email facts by ``accounts.selectors``."""
+
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=150)
+    phone = PhoneNumberField(blank=True)
+    company = models.CharField(max_length=150)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)  # False = disabled by staff
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def get_full_name(self) -> str:
+        return self.name
+
+    def get_short_name(self) -> str:
+        return self.name.split(" ")[0] if self.name else self.email
+
+
+class EmailKind(models.TextChoices):
+    VERIFICATION = "verification", "Verify your address"
+    SIGNUP_ATTEMPT = "signup_attempt", "Someone tried to sign up with your address"
+    ALL_SET = "all_set", "You're all set"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    SUPPORT = "support", "Message from support"
+
+
+class EmailDelivery(Step):
+    """A durable, retried email: written in the transaction that owes it, delivered
+    by a worker. The body is rendered at send time, so a verification link is always
+    minted for the address the account has then."""
+
+    account = models.ForeignKey(User, on_delete=models.CASCADE, related_name="email_deliveries",
+                                null=True, blank=True)
+    kind = models.CharField(max_length=32, choices=EmailKind.choices)
+    to_address = models.EmailField(max_length=254)
+    context = models.JSONField(default=dict, blank=True)
+    # Set by bounce/complaint webhooks: the address itself cannot be reached.
+    bounced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "email deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="email_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to account {self.account_id}: {self.status}"

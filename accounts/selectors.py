@@ -1,0 +1,156 @@
+"""Reads about accounts: where an account stands and why.
+
+The overall lifecycle state is derived, never stored: two facts (the workspace step
+and the email) decide it, in the order of DESIGN's table. The status page, the
+status JSON, ``manage.py account_status`` and the support console all read it here.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+
+from accounts.emails import RECIPIENT_REJECTED
+from accounts.messages import STATES, in_words
+from accounts.models import EmailDelivery, EmailKind, User, normalize_email
+from provisioning import breaker
+from provisioning.durable import StepStatus
+from provisioning.models import Event, ProvisioningRequest
+
+
+class State:
+    SETTING_UP = "setting_up"
+    DELAYED = "delayed"
+    NEEDS_SUPPORT = "needs_support"
+    EMAIL_UNDELIVERABLE = "email_undeliverable"
+    UNVERIFIED = "unverified"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+    ALL = (SETTING_UP, DELAYED, NEEDS_SUPPORT, EMAIL_UNDELIVERABLE, UNVERIFIED, ACTIVE, DISABLED)
+
+
+# The support app tells us an account's open ticket reference (it sits above us, so
+# it registers a lookup instead of being imported).
+_ticket_lookups: list[Callable[[int], str | None]] = []
+
+
+def register_ticket_lookup(lookup: Callable[[int], str | None]) -> None:
+    if lookup not in _ticket_lookups:
+        _ticket_lookups.append(lookup)
+
+
+@dataclass
+class Overview:
+    account: User
+    state: str
+    workspace_status: str  # pending | ready | failed
+    workspace_attempts: int
+    next_attempt_at: datetime | None
+    request: ProvisioningRequest | None
+    delivery: EmailDelivery | None
+    delivery_status: str  # pending | sent | failed | bounced
+    outage: bool
+    ticket: str | None
+    message: str = ""
+    title: str = ""
+    steps: list = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        """The `/setup/status.json` contract, exactly as in DESIGN."""
+        return {
+            "state": self.state,
+            "workspace": {
+                "status": self.workspace_status,
+                "attempts": self.workspace_attempts,
+                "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
+            },
+            "email": {
+                "address": self.account.email,
+                "verified": self.account.email_verified,
+                "delivery": self.delivery_status,
+            },
+            "ticket": self.ticket,
+            "message": self.message,
+        }
+
+
+def user_by_email(*, email: str) -> User | None:
+    return User.objects.filter(email=normalize_email(email)).first()
+
+
+def latest_verification(account: User) -> EmailDelivery | None:
+    return (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION,
+                                         to_address=account.email)
+            .order_by("-created_at", "-pk").first())
+
+
+def _workspace_status(request: ProvisioningRequest | None) -> str:
+    if request is None or request.status == StepStatus.SUCCEEDED:
+        return "ready"
+    return "failed" if request.status == StepStatus.FAILED else "pending"
+
+
+def _delivery_status(account: User, delivery: EmailDelivery | None) -> str:
+    if delivery is None:
+        return "sent" if account.email_verified else "pending"
+    if delivery.bounced_at:
+        return "bounced"
+    return {StepStatus.SUCCEEDED: "sent", StepStatus.FAILED: "failed"}.get(delivery.status, "pending")
+
+
+def _state(account: User, request, delivery, delivery_status: str, outage: bool) -> str:
+    workspace = _workspace_status(request)
+    unverified = not account.email_verified
+    email_exhausted = (unverified and delivery is not None and delivery.status == StepStatus.FAILED
+                       and delivery.last_error_code not in (RECIPIENT_REJECTED, "cancelled"))
+    if not account.is_active:
+        return State.DISABLED
+    if workspace == "pending":
+        failed_attempts = request.attempts - (1 if request.status == StepStatus.RUNNING else 0)
+        slow = request.last_error_code and failed_attempts >= settings.DELAYED_AFTER_ATTEMPTS
+        return State.DELAYED if (slow or outage) else State.SETTING_UP
+    if workspace == "failed" or email_exhausted:
+        return State.NEEDS_SUPPORT
+    if unverified and (delivery_status == "bounced" or (
+            delivery is not None and delivery.last_error_code == RECIPIENT_REJECTED)):
+        return State.EMAIL_UNDELIVERABLE
+    if unverified and outage:
+        return State.DELAYED
+    return State.UNVERIFIED if unverified else State.ACTIVE
+
+
+def account_overview(*, account: User) -> Overview:
+    """Everything the status page, the status JSON and the console show about one
+    account. Three queries (request, latest verification email, breakers) plus the
+    ticket lookup."""
+    request = ProvisioningRequest.objects.filter(account=account).first()
+    delivery = latest_verification(account)
+    delivery_status = _delivery_status(account, delivery)
+    workspace = _workspace_status(request)
+    outage = ((workspace == "pending" and breaker.is_open("provisioning"))
+              or (workspace == "ready" and delivery_status == "pending"
+                  and not account.email_verified and breaker.is_open("email")))
+    ticket = next(filter(None, (lookup(account.pk) for lookup in _ticket_lookups)), None)
+    state = _state(account, request, delivery, delivery_status, outage)
+    next_at = request.next_attempt_at if request and workspace == "pending" else None
+    entry = STATES["outage" if (state == State.DELAYED and outage) else state]
+    message = entry.sentence(
+        when=in_words(next_at), address=account.email, reply_hours=settings.SUPPORT_REPLY_HOURS,
+        reference=f" (reference {ticket})" if ticket else "")
+    return Overview(
+        account=account, state=state, workspace_status=workspace,
+        workspace_attempts=request.attempts if request else 0, next_attempt_at=next_at,
+        request=request, delivery=delivery, delivery_status=delivery_status, outage=outage,
+        ticket=ticket, message=message, title=str(entry.title),
+    )
+
+
+def account_timeline(*, account: User) -> list[Event]:
+    return list(Event.objects.filter(account=account).order_by("created_at", "pk"))
+
+
+def account_deliveries(*, account: User) -> list[EmailDelivery]:
+    return list(EmailDelivery.objects.filter(account=account).order_by("created_at", "pk"))

@@ -1,0 +1,159 @@
+"""Writes about accounts. Each function is one complete state change: atomic, writes
+a timeline event, and queues its emails and steps to run on commit."""
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.emails import email_queue
+from accounts.models import EmailDelivery, EmailKind, User, normalize_email
+from accounts.selectors import latest_verification
+from accounts.tokens import split_verification_token, verification_tokens
+from provisioning import durable
+from provisioning.durable import StepStatus
+from provisioning.models import ProvisioningRequest
+from provisioning.services import (
+    dispatch_on_commit,
+    event_record,
+    provisioning_request_create,
+    workspace_request_retry,
+)
+
+
+class AccountError(Exception):
+    """Base of the few things account services refuse to do."""
+
+
+class EmailTaken(AccountError):
+    """Another account already uses this address."""
+
+
+class AlreadyVerified(AccountError):
+    """The address is confirmed; it can no longer be corrected from the status page."""
+
+
+def account_register(*, name: str, email: str, company: str, password: str,
+                     phone: str = "") -> User:
+    """Create the account and, in the same transaction, the durable records of the
+    work still owed: its workspace and its verification email. Nothing waits on a
+    provider. Raises EmailTaken if the address is registered (also when a
+    simultaneous signup wins the race to the unique constraint)."""
+    user = User(email=normalize_email(email), name=name, company=company, phone=phone)
+    user.set_password(password)  # Argon2 before the transaction: keep it short
+    try:
+        with transaction.atomic():
+            user.save()
+            provisioning_request_create(account=user)
+            _queue_verification(user)
+            event_record(account_id=user.pk, subject="account", to_state="registered",
+                         why="signed up", actor="the person")
+    except IntegrityError:
+        raise EmailTaken(email)
+    return user
+
+
+def _queue_verification(account: User) -> EmailDelivery:
+    return email_queue(account=account, kind=EmailKind.VERIFICATION,
+                       key=f"{account.pk}:{account.email}:{timezone.now().timestamp()}")
+
+
+def account_resume(*, account: User, actor: str = "the person") -> list[str]:
+    """Signing up again with the right password: re-dispatch every step that had
+    stopped. Idempotent. Returns what was re-armed, in words."""
+    resumed = []
+    request = ProvisioningRequest.objects.filter(account=account).first()
+    if request and request.status in (StepStatus.FAILED, StepStatus.PENDING):
+        if workspace_request_retry(request=request, actor=actor, why="signed up again"):
+            resumed.append("workspace")
+    if not account.email_verified:
+        delivery = latest_verification(account)
+        if delivery is None or delivery.status in (StepStatus.FAILED, StepStatus.PENDING):
+            verification_send(account=account, actor=actor)
+            resumed.append("verification email")
+    return resumed
+
+
+def signup_attempt_notify(*, account: User) -> EmailDelivery:
+    """Tell the owner of an address that someone tried to sign up with it, at most
+    once an hour (the key folds repeats into one email)."""
+    hour = timezone.now().strftime("%Y%m%d%H")
+    with transaction.atomic():
+        return email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key=f"{account.pk}:{hour}")
+
+
+def verification_send(*, account: User, actor: str = "the person") -> EmailDelivery:
+    """Send the verification email (again). A delivery still waiting is brought
+    forward instead of adding another, so a double click sends one email."""
+    with transaction.atomic():
+        delivery = latest_verification(account)
+        if delivery is not None and delivery.is_open:
+            if durable.step_retry_now(delivery):
+                dispatch_on_commit("email", delivery.pk)
+        else:
+            delivery = _queue_verification(account)
+        event_record(account_id=account.pk, subject="email", to_state="queued",
+                     why="verification email requested", actor=actor)
+    return delivery
+
+
+def account_change_email(*, account: User, email: str, actor: str = "the person") -> User:
+    """Correct a mistyped address while it is unverified. Links sent to the old
+    address die (tokens cover the address), emails still owed to it are cancelled,
+    and the new address gets a fresh link. Raises AlreadyVerified or EmailTaken."""
+    new = normalize_email(email)
+    try:
+        with transaction.atomic():
+            locked = User.objects.select_for_update().get(pk=account.pk)
+            if locked.email_verified:
+                raise AlreadyVerified(locked.email)
+            old = locked.email
+            if new == old:
+                delivery = latest_verification(locked)
+                if delivery is None or not delivery.is_open:
+                    _queue_verification(locked)
+                return locked
+            for delivery in EmailDelivery.objects.filter(account=locked, to_address=old,
+                                                         status=StepStatus.PENDING):
+                durable.step_cancel(delivery, why="the address was corrected")
+            User.objects.filter(pk=locked.pk).update(email=new)
+            locked.email = new
+            event_record(account_id=locked.pk, subject="email", from_state=_mask(old),
+                         to_state=_mask(new), why="address corrected", actor=actor)
+            _queue_verification(locked)
+    except IntegrityError:
+        raise EmailTaken(email)
+    account.email = new
+    return locked
+
+
+def _mask(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def email_verify(*, token: str) -> User | None:
+    """Confirm the address a verification link was sent to. Returns the account, or
+    None for a link that is malformed, expired, used or replaced. Single use: the
+    token covers the verified flag, so it dies the moment it works."""
+    parsed = split_verification_token(token)
+    if parsed is None:
+        return None
+    pk, raw = parsed
+    with transaction.atomic():
+        account = User.objects.select_for_update().filter(pk=pk, is_active=True).first()
+        if account is None or not verification_tokens.check_token(account, raw):
+            return None
+        return account_mark_verified(account=account, actor="the person", why="verification link")
+
+
+def account_mark_verified(*, account: User, actor: str, why: str) -> User:
+    """Mark the address verified (link clicked, or identity confirmed by support).
+    Idempotent: an account already verified is returned unchanged."""
+    with transaction.atomic():
+        updated = User.objects.filter(pk=account.pk, email_verified_at__isnull=True).update(
+            email_verified_at=timezone.now())
+        account.refresh_from_db()
+        if updated:
+            event_record(account_id=account.pk, subject="email", from_state="unverified",
+                         to_state="verified", why=why, actor=actor)
+    return account

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("", views.home_view, name="home"),
+    path("signup/", views.signup_view, name="signup"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("setup/", views.setup_view, name="setup"),
+    path("setup/status.json", views.status_json_view, name="status_json"),
+    path("setup/email/", views.setup_email_view, name="setup_email"),
+    path("setup/resend/", views.setup_resend_view, name="setup_resend"),
+    path("verify/", views.verify_failed_view, name="verify_failed"),
+    path("verify/<str:token>/", views.verify_view, name="verify"),
+]

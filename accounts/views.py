@@ -1,0 +1,156 @@
+"""The person's pages. Each view binds a form, calls one flow or service, then
+redirects or renders; the words come from ``accounts.messages``."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts import messages as words
+from accounts.flows.signup import Outcome, signup
+from accounts.forms import ChangeEmailForm, LoginForm, SignupForm
+from accounts.selectors import account_overview
+from accounts.services import (
+    AlreadyVerified,
+    EmailTaken,
+    account_change_email,
+    email_verify,
+    verification_send,
+)
+
+
+def _landing(user) -> str:
+    """Where a logged-in person belongs: the status page until the workspace exists."""
+    return "accounts:home" if account_overview(account=user).workspace_status == "ready" else "accounts:setup"
+
+
+@never_cache
+def signup_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(_landing(request.user))
+    form = SignupForm(request.POST or None)
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+    data = form.cleaned_data
+    result = signup(name=data["name"], email=data["email"], company=data["company"],
+                    password=data["password"], phone=str(data["phone"]))
+    if settings.SIGNUP_PREVENT_ENUMERATION:
+        # Strict mode: one answer for every signup, new or not, right password or not.
+        return render(request, "accounts/signup_strict.html",
+                      {"entry": words.SIGNUP_STRICT, "address": data["email"]})
+    if result.outcome is Outcome.TAKEN:
+        return render(request, "accounts/signup_taken.html", {"entry": words.SIGNUP_TAKEN})
+    login(request, result.account, backend="django.contrib.auth.backends.ModelBackend")
+    if result.outcome is Outcome.RESUMED:
+        messages.info(request, words.WELCOME_BACK)
+    return redirect("accounts:setup")
+
+
+@never_cache
+def login_view(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    next_url = request.POST.get("next") or request.GET.get("next", "")
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(request, email=form.cleaned_data["email"],
+                            password=form.cleaned_data["password"])
+        if user is not None:
+            login(request, user)  # rotates the session key
+            if url_has_allowed_host_and_scheme(next_url, {request.get_host()},
+                                               require_https=request.is_secure()):
+                return redirect(next_url)
+            return redirect(_landing(user))
+        form.add_error(None, words.LOGIN_FAILED)
+    return render(request, "accounts/login.html", {"form": form, "next": next_url},
+                  status=400 if form.errors else 200)
+
+
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        logout(request)
+        return redirect("accounts:login")
+    return render(request, "accounts/logout.html")
+
+
+def _render_setup(request: HttpRequest, email_form: ChangeEmailForm, status: int = 200) -> HttpResponse:
+    overview = account_overview(account=request.user)
+    email_key = "verified" if request.user.email_verified else overview.delivery_status
+    return render(request, "accounts/setup.html", {
+        "overview": overview, "email_form": email_form,
+        "reply_hours": settings.SUPPORT_REPLY_HOURS,
+        "workspace_words": words.WORKSPACE_WORDS[overview.workspace_status],
+        "email_words": words.EMAIL_WORDS[email_key],
+        "status_words": words.status_words(),
+    }, status=status)
+
+
+@login_required
+@never_cache
+def setup_view(request: HttpRequest) -> HttpResponse:
+    return _render_setup(request, ChangeEmailForm())
+
+
+@never_cache
+def status_json_view(request: HttpRequest) -> JsonResponse:
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Please log in to see your account's status."}, status=401)
+    return JsonResponse(account_overview(account=request.user).as_json())
+
+
+@login_required
+@require_POST
+def setup_email_view(request: HttpRequest) -> HttpResponse:
+    form = ChangeEmailForm(request.POST)
+    if form.is_valid():
+        try:
+            user = account_change_email(account=request.user, email=form.cleaned_data["email"])
+            messages.success(request, words.EMAIL_CHANGED.format(address=user.email))
+            return redirect("accounts:setup")
+        except AlreadyVerified:
+            messages.info(request, words.EMAIL_ALREADY_VERIFIED)
+            return redirect("accounts:setup")
+        except EmailTaken:
+            form.add_error("email", f"{words.SIGNUP_TAKEN.happened} {words.SIGNUP_TAKEN.next}")
+    return _render_setup(request, form, status=400)
+
+
+@login_required
+@require_POST
+def setup_resend_view(request: HttpRequest) -> HttpResponse:
+    if request.user.email_verified:
+        messages.info(request, words.VERIFIED)
+    else:
+        verification_send(account=request.user)
+        messages.success(request, words.EMAIL_RESENT.format(address=request.user.email))
+    return redirect("accounts:setup")
+
+
+@never_cache
+def verify_view(request: HttpRequest, token: str) -> HttpResponse:
+    """Use the link, then redirect, so the token never stays in the address bar (or
+    in a Referer header sent from the next page)."""
+    account = email_verify(token=token)
+    if account is None:
+        return redirect("accounts:verify_failed")
+    messages.success(request, words.VERIFIED)
+    if request.user.is_authenticated and request.user.pk == account.pk:
+        return redirect(_landing(request.user))
+    return redirect("accounts:login")
+
+
+def verify_failed_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/verify_failed.html", {"entry": words.VERIFY_LINK_BAD})
+
+
+@login_required
+@never_cache
+def home_view(request: HttpRequest) -> HttpResponse:
+    overview = account_overview(account=request.user)
+    if overview.workspace_status != "ready":
+        return redirect("accounts:setup")
+    return render(request, "accounts/home.html", {"overview": overview})

@@ -1,0 +1,233 @@
+"""Settings, read once from the environment (django-environ).
+
+With no environment at all the project works on a laptop: an SQLite file, the
+sandbox providers (healthy), emails printed to the console, the django-q2 queue on
+the database. Every variable is listed in the README; DESIGN.md names the contract.
+"""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+# --- Core -----------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+def _local_secret_key() -> str:
+    """A per-checkout key kept in a git-ignored file, so a fresh clone works with no
+    environment and web and worker still sign with the same key. Production sets
+    DJANGO_SECRET_KEY."""
+    from django.core.management.utils import get_random_secret_key
+
+    path = BASE_DIR / ".secret_key"
+    if not path.exists():
+        path.write_text(get_random_secret_key())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+# Only trust X-Forwarded-For behind a proxy we run (see accounts.ratelimit).
+TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "anymail",
+    "phonenumber_field",
+    "provisioning",
+    "accounts",
+    "support",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web and worker write at once: take the write lock at BEGIN instead of failing
+    # half-way with "database is locked", and wait for it.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Identity ---------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+     "OPTIONS": {"user_attributes": ("email", "name", "company")}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# auth.E003 wants USERNAME_FIELD unique=True; ours is unique case-insensitively through
+# UniqueConstraint(Lower("email")) on accounts.User, which is stricter.
+SILENCED_SYSTEM_CHECKS = ["auth.E003"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/setup/"
+# Verification links live this long (seconds); 3 days by default.
+EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 24 * 3600)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
+# Strict mode: every signup gets the same answer, at the cost of one more step.
+SIGNUP_PREVENT_ENUMERATION = env.bool("SIGNUP_PREVENT_ENUMERATION", default=False)
+PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="US")
+
+# --- Email ----------------------------------------------------------------------
+# Precedence: an explicit EMAIL_BACKEND (an ESP through django-anymail), then EMAIL_URL
+# (SMTP), then the sandbox backend, which prints healthy mail to the console.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Where links in emails point (no trailing slash).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Signup <hello@example.com>")
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND", default=vars().get("EMAIL_BACKEND", "accounts.email_backends.SandboxEmailBackend")
+)
+# Where the sandbox email backend delivers when it is healthy.
+SANDBOX_EMAIL_DELIVER_TO = env.str(
+    "SANDBOX_EMAIL_DELIVER_TO", default="django.core.mail.backends.console.EmailBackend"
+)
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in env.ENVIRON.items()
+    if key.startswith("ANYMAIL_")
+}
+# Basic-auth secret for Anymail's tracking webhooks (user:password).
+WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
+if WEBHOOK_SECRET:
+    ANYMAIL["WEBHOOK_SECRET"] = WEBHOOK_SECRET
+
+# --- Provisioning -----------------------------------------------------------------
+PROVISIONING_BACKEND = env.str("PROVISIONING_BACKEND", default="sandbox")
+PROVISIONING_URL = env.str("PROVISIONING_URL", default="")
+PROVISIONING_TIMEOUT = env.float("PROVISIONING_TIMEOUT", default=10.0)
+
+# --- Retries (DESIGN "Retry policy") ------------------------------------------------
+RETRY_BASE_SECONDS = env.float("RETRY_BASE_SECONDS", default=30.0)
+RETRY_MAX_SECONDS = env.float("RETRY_MAX_SECONDS", default=30 * 60.0)
+PROVISIONING_MAX_ATTEMPTS = env.int("PROVISIONING_MAX_ATTEMPTS", default=8)
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=6)
+# After this many failed attempts a pending step is shown as "delayed".
+DELAYED_AFTER_ATTEMPTS = env.int("DELAYED_AFTER_ATTEMPTS", default=3)
+# A claimed step's lease: a worker killed mid-call frees the step after this long.
+STEP_LEASE_SECONDS = env.int("STEP_LEASE_SECONDS", default=120)
+# How often due retries are dispatched and stuck work rescued; the scheduler's
+# ~30 s tick is the floor.
+RECONCILE_EVERY_SECONDS = env.int("RECONCILE_EVERY_SECONDS", default=60)
+
+# --- Circuit breaker and pacing ---------------------------------------------------
+BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
+BREAKER_WINDOW_SECONDS = env.int("BREAKER_WINDOW_SECONDS", default=300)
+BREAKER_PROBE_SECONDS = env.int("BREAKER_PROBE_SECONDS", default=60)
+PROVIDER_RATE_PER_SECOND = env.float("PROVIDER_RATE_PER_SECOND", default=5.0)
+
+# --- Support ----------------------------------------------------------------------
+SUPPORT_REPLY_HOURS = env.int("SUPPORT_REPLY_HOURS", default=4)
+
+# --- Queue and cache ----------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "signup",
+    "workers": env.int("Q_WORKERS", default=2),
+    # A task's hard time limit; the provider timeouts are far below it.
+    "timeout": 90,
+    # ORM broker: a task whose worker died is handed out again after this long.
+    "retry": 120,
+    "max_attempts": 1,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "orm": "default",
+}
+if REDIS_URL:
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = REDIS_URL
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Internationalisation ---------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -----------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Security (production defaults; DEBUG relaxes the HTTPS-only ones) ---------------
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Logging: one line per event; PII masked by accounts.logging ----------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django_q": {"level": "WARNING"}},
+}

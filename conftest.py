@@ -1,0 +1,40 @@
+"""Fixtures shared by every app's tests."""
+import pytest
+from django.test import Client
+
+from provisioning.reconciler import reconcile
+from provisioning.sandbox import sandbox_set
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def signup_data():
+    return {"name": "Ada Lovelace", "email": "Ada@Example.com", "phone": "+1 415 555 0100",
+            "company": "Analytical Engines", "password": PASSWORD}
+
+
+@pytest.fixture
+def client():
+    return Client()
+
+
+@pytest.fixture
+def sandbox(db):
+    """Switch the sandbox providers: sandbox("provisioning", "error")."""
+    def switch(provider: str, mode: str, failures: int = 0):
+        return sandbox_set(provider=provider, mode=mode, failures=failures)
+    return switch
+
+
+@pytest.fixture
+def drive(db):
+    """Run reconciler passes (tasks run inline in tests) until nothing is due, like
+    the scheduled dispatcher would over time. Returns the number of passes."""
+    def run(max_passes: int = 30) -> int:
+        for n in range(1, max_passes + 1):
+            report = reconcile()
+            if not any(report.dispatched.values()):
+                return n
+        return max_passes
+    return run

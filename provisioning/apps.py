@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class ProvisioningConfig(AppConfig):
+    name = "provisioning"
+    verbose_name = "Workspaces"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from provisioning import services
+
+        services.register_step_kind()
+        post_migrate.connect(_ensure_schedule, sender=self)
+
+
+def _ensure_schedule(**kwargs) -> None:
+    from provisioning.reconciler import ensure_schedule
+
+    ensure_schedule()

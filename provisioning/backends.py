@@ -1,0 +1,119 @@
+"""Workspace providers behind one narrow interface, chosen by PROVISIONING_BACKEND.
+
+Each backend takes a stable idempotency key and classifies its own failures into
+TransientError / PermanentError at this boundary; nothing above sees HTTP codes.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from provisioning.errors import PermanentError, TransientError
+from provisioning.models import SandboxMode, SandboxWorkspace
+from provisioning.sandbox import sandbox_outcome
+
+
+@dataclass(frozen=True)
+class WorkspaceOrder:
+    account_id: str
+    company: str
+    owner_email: str
+    idempotency_key: str
+
+
+class LocalBackend:
+    """The workspace lives in our own database: nothing to call, never fails. The
+    service records the Workspace row when the step succeeds."""
+
+    def create_workspace(self, order: WorkspaceOrder) -> str:
+        return "local-" + hashlib.sha256(order.idempotency_key.encode()).hexdigest()[:16]
+
+
+class HttpBackend:
+    """The DESIGN's HTTP provider API: POST {PROVISIONING_URL}/workspaces."""
+
+    def __init__(self, url: str | None = None, timeout: float | None = None):
+        self.url = (url or settings.PROVISIONING_URL).rstrip("/")
+        self.timeout = timeout if timeout is not None else settings.PROVISIONING_TIMEOUT
+        if not self.url:
+            raise PermanentError("misconfigured", "PROVISIONING_URL is not set.")
+
+    def create_workspace(self, order: WorkspaceOrder) -> str:
+        try:
+            response = requests.post(
+                f"{self.url}/workspaces",
+                json={"account_id": order.account_id, "company": order.company,
+                      "owner_email": order.owner_email},
+                headers={"Idempotency-Key": order.idempotency_key},
+                timeout=self.timeout,
+            )
+        except requests.Timeout:
+            raise TransientError("timeout", f"The provider did not answer within {self.timeout:g} s.")
+        except requests.ConnectionError:
+            raise TransientError("connection", "Could not connect to the provider.")
+        status = response.status_code
+        if status in (200, 201, 409):
+            try:
+                return str(response.json()["id"])
+            except (ValueError, KeyError, TypeError):
+                raise TransientError("bad_response", f"HTTP {status} without a workspace id.")
+        if status == 429:
+            raise TransientError("rate_limited", "The provider asked us to slow down.",
+                                 retry_after=_retry_after(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise TransientError(f"http_{status}", f"The provider failed with HTTP {status}.")
+        raise PermanentError(f"http_{status}",
+                             f"The provider refused the request (HTTP {status}): {response.text[:200]}")
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds; the HTTP-date form is rare for 429 and read as absent."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+class SandboxBackend:
+    """A local provider whose failure modes are switched at run time
+    (``manage.py sandbox``). It keeps what it "created" by idempotency key, so a
+    retry after a lost answer returns the same workspace, like the real API."""
+
+    def create_workspace(self, order: WorkspaceOrder) -> str:
+        outcome = sandbox_outcome("provisioning")
+        if outcome == SandboxMode.TIMEOUT:
+            raise TransientError("timeout", "The provider did not answer in time.")
+        if outcome == SandboxMode.ERROR:
+            raise TransientError("http_503", "The provider failed with HTTP 503.")
+        if outcome == SandboxMode.REJECT:
+            raise PermanentError("http_422", "The provider refused the request (HTTP 422).")
+        external_id = self._create(order.idempotency_key)
+        if outcome == SandboxMode.LATE:
+            raise TransientError("timeout", "The provider did not answer in time.")
+        return external_id
+
+    def _create(self, key: str) -> str:
+        try:
+            with transaction.atomic():
+                created = SandboxWorkspace.objects.create(
+                    idempotency_key=key, external_id="sbx-" + hashlib.sha256(key.encode()).hexdigest()[:12])
+                return created.external_id
+        except IntegrityError:
+            SandboxWorkspace.objects.filter(idempotency_key=key).update(calls=F("calls") + 1)
+            return SandboxWorkspace.objects.get(idempotency_key=key).external_id
+
+
+BACKENDS = {"local": LocalBackend, "http": HttpBackend, "sandbox": SandboxBackend}
+
+
+def get_backend():
+    try:
+        return BACKENDS[settings.PROVISIONING_BACKEND]()
+    except KeyError:
+        raise PermanentError("misconfigured",
+                             f"PROVISIONING_BACKEND must be one of {', '.join(BACKENDS)}.")

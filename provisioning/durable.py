@@ -1,0 +1,250 @@
+"""Durable steps: work owed to a person, written in the signup transaction and
+performed later by workers (DESIGN principle 2, the transactional outbox).
+
+A step is a row, not a queue message. The queue only carries "look at row N"; the
+row holds the truth: status, attempts, when to try next, the last error and a lease.
+Every interface (worker task, reconciler, admin button, ``manage.py``) moves a step
+through the functions below, so the state machine is written once:
+
+    pending ──claim──▶ running ──success──▶ succeeded
+       ▲                  │
+       └──transient error─┤ (attempts left, or the provider's circuit is open)
+                          └──permanent error / attempts exhausted──▶ failed
+    failed ──retry (person or support)──▶ pending
+
+Concurrency: ``claim`` is one compare-and-set UPDATE, so of two workers racing for
+one step exactly one wins (PostgreSQL re-checks the WHERE clause after waiting for
+the row lock; SQLite serialises writers). The winner holds a lease; a worker killed
+mid-call leaves the step ``running`` until the lease expires and the reconciler
+hands it to someone else. Results are written only by the lease holder, and every
+provider call carries the step's idempotency key, so a duplicate run creates nothing
+twice.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from provisioning.errors import PermanentError, TransientError
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"  # owed; due at next_attempt_at
+    RUNNING = "running", "Running"  # a worker holds the lease
+    SUCCEEDED = "succeeded", "Succeeded"  # done; never runs again
+    FAILED = "failed", "Failed"  # permanent error or attempts exhausted; waits for a person
+
+
+class Step(models.Model):
+    """Fields every durable step shares. Concrete steps add what they are about."""
+
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    # Attempts made while the provider's circuit was open do not count (DESIGN).
+    counted_attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # Set when the dispatcher enqueues a task; a lost task is re-enqueued after it.
+    dispatched_until = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=64, blank=True)
+    last_error_detail = models.CharField(max_length=500, blank=True)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """How to perform one kind of step, registered by the app that owns it."""
+
+    name: str
+    model: type[Step]
+    perform: Callable[[Step], str]  # returns a short result; raises Transient/PermanentError
+    max_attempts: Callable[[], int]
+    # Called inside the transaction that records the outcome: write what follows from
+    # it there, and announce it with transaction.on_commit.
+    on_succeeded: Callable[[Step, str], None]
+    on_failed: Callable[[Step], None]
+    # The provider a circuit breaker guards for this kind, if any.
+    provider: str = ""
+
+
+_kinds: dict[str, StepKind] = {}
+
+
+def register(kind: StepKind) -> None:
+    _kinds[kind.name] = kind
+
+
+def kinds() -> list[StepKind]:
+    return list(_kinds.values())
+
+
+def kind_named(name: str) -> StepKind:
+    return _kinds[name]
+
+
+def kind_of(step: Step) -> StepKind:
+    for kind in _kinds.values():
+        if isinstance(step, kind.model):
+            return kind
+    raise LookupError(f"no step kind registered for {type(step).__name__}")
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Full jitter: random(0, min(cap, base × 2^attempt)), in seconds."""
+    ceiling = min(settings.RETRY_MAX_SECONDS, settings.RETRY_BASE_SECONDS * (2 ** attempt))
+    return random.uniform(0, ceiling)
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=StepStatus.PENDING, next_attempt_at__lte=now) | Q(
+        status=StepStatus.RUNNING, lease_expires_at__lt=now
+    )
+
+
+def claim(kind: StepKind, pk: int, *, now: datetime | None = None) -> Step | None:
+    """Take the lease on a due step. Returns the step, or None if it is not due, is
+    done, or another worker holds it. One UPDATE: safe under any concurrency."""
+    now = now or timezone.now()
+    owner = uuid.uuid4().hex
+    won = kind.model.objects.filter(_due(now), pk=pk).update(
+        status=StepStatus.RUNNING,
+        lease_owner=owner,
+        lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        dispatched_until=None,
+    )
+    if not won:
+        return None
+    return kind.model.objects.get(pk=pk)
+
+
+def _finish(step: Step, **fields) -> bool:
+    """Write an outcome if we still hold the lease. False when the lease was lost
+    (it expired and another worker took over): that worker's outcome wins."""
+    fields.setdefault("lease_owner", "")
+    fields.setdefault("lease_expires_at", None)
+    updated = type(step).objects.filter(
+        pk=step.pk, status=StepStatus.RUNNING, lease_owner=step.lease_owner
+    ).update(**fields, updated_at=timezone.now())
+    if updated:
+        step.refresh_from_db()
+    return bool(updated)
+
+
+def step_run(kind_name: str, pk: int) -> str:
+    """Claim the step, call its provider once, record the outcome. Idempotent: a
+    step that is not due, already running or done is left alone. Returns what
+    happened, in a word, for logs and the reconciler's report."""
+    from provisioning import breaker  # the breaker reads steps' providers
+
+    kind = kind_named(kind_name)
+    if kind.provider and not breaker.allow(kind.provider):
+        return "held"  # circuit open: the step stays due and is tried after the probe
+    step = claim(kind, pk)
+    if step is None:
+        return "skipped"
+    try:
+        result = kind.perform(step)
+    except TransientError as error:
+        counts = not (kind.provider and breaker.record_failure(kind.provider, step))
+        return _record_transient(kind, step, error, counts=counts)
+    except PermanentError as error:
+        if kind.provider:
+            breaker.record_success(kind.provider)  # the provider answered
+        return _record_failed(kind, step, error.code, error.detail)
+    if kind.provider:
+        breaker.record_success(kind.provider)
+    with transaction.atomic():
+        if not _finish(step, status=StepStatus.SUCCEEDED, completed_at=timezone.now(),
+                       next_attempt_at=None, last_error_code="", last_error_detail=""):
+            return "lost-lease"
+        kind.on_succeeded(step, result)
+    return "succeeded"
+
+
+def _record_transient(kind: StepKind, step: Step, error: TransientError, *, counts: bool) -> str:
+    counted = step.counted_attempts + (1 if counts else 0)
+    if counted >= kind.max_attempts():
+        return _record_failed(kind, step, error.code, error.detail, counted=counted)
+    delay = backoff_seconds(counted)
+    if error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    if not counts:
+        # The circuit is open: come back after the probe, not on the backoff clock.
+        delay = max(delay, settings.BREAKER_PROBE_SECONDS)
+    _finish(step, status=StepStatus.PENDING, counted_attempts=counted,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            last_error_code=error.code, last_error_detail=error.detail[:500])
+    return "retrying"
+
+
+def _record_failed(kind: StepKind, step: Step, code: str, detail: str, *,
+                   counted: int | None = None) -> str:
+    fields = dict(status=StepStatus.FAILED, next_attempt_at=None, completed_at=timezone.now(),
+                  last_error_code=code, last_error_detail=detail[:500])
+    if counted is not None:
+        fields["counted_attempts"] = counted
+    with transaction.atomic():
+        if not _finish(step, **fields):
+            return "lost-lease"
+        kind.on_failed(step)
+    return "failed"
+
+
+def step_retry_now(step: Step) -> bool:
+    """Make a failed or waiting step due now, with a fresh allowance of attempts.
+    Idempotent: a running or succeeded step is left alone. Returns True if changed."""
+    updated = type(step).objects.filter(
+        pk=step.pk, status__in=[StepStatus.PENDING, StepStatus.FAILED]
+    ).update(status=StepStatus.PENDING, next_attempt_at=timezone.now(), counted_attempts=0,
+             dispatched_until=None, completed_at=None, updated_at=timezone.now())
+    step.refresh_from_db()
+    return bool(updated)
+
+
+def step_cancel(step: Step, *, why: str) -> bool:
+    """Stop an open step for good (e.g. an email to an address no longer ours)."""
+    updated = type(step).objects.filter(
+        pk=step.pk, status__in=[StepStatus.PENDING, StepStatus.RUNNING]
+    ).update(status=StepStatus.FAILED, next_attempt_at=None, last_error_code="cancelled",
+             last_error_detail=why[:500], completed_at=timezone.now(), lease_owner="",
+             lease_expires_at=None, updated_at=timezone.now())
+    step.refresh_from_db()
+    return bool(updated)
+
+
+def due_steps(kind: StepKind, *, now: datetime, limit: int = 500) -> list[int]:
+    """Ids of steps that should be running and are not known to be queued, oldest
+    first. Backed by an index on (status, next_attempt_at)."""
+    not_queued = Q(dispatched_until__isnull=True) | Q(dispatched_until__lt=now)
+    return list(
+        kind.model.objects.filter(_due(now), not_queued)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def mark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
+    """Remember that tasks were enqueued, so the next pass does not enqueue them
+    again unless they were lost (a Redis worker died, SECRET_KEY rotated)."""
+    grace = timedelta(seconds=settings.STEP_LEASE_SECONDS)
+    kind.model.objects.filter(pk__in=pks).update(dispatched_until=now + grace)

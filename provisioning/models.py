@@ -1,0 +1,123 @@
+"""Workspaces, the durable requests that create them, the account timeline, the
+circuit breakers and the sandbox providers' switches."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from provisioning.durable import Step
+
+
+class Workspace(models.Model):
+    """A person's workspace, recorded once the provider has created it."""
+
+    owner = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="workspace")
+    external_id = models.CharField(max_length=100)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProvisioningRequest(Step):
+    """The durable record that a workspace is owed to this account (one per account)."""
+
+    account = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                   related_name="provisioning_request")
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="prov_due_idx")]
+
+    def __str__(self) -> str:
+        return f"workspace for account {self.account_id}: {self.status}"
+
+
+class Event(models.Model):
+    """One line of an account's timeline: who moved what from which state to which,
+    and why. Written by services of every app; read by the status command and the
+    support console. It lives here, in the lowest layer, so every app can write it."""
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                related_name="events", null=True, blank=True)
+    subject = models.CharField(max_length=32)  # "account", "workspace", "email", "ticket", ...
+    actor = models.CharField(max_length=100, default="system")
+    from_state = models.CharField(max_length=32, blank=True)
+    to_state = models.CharField(max_length=32, blank=True)
+    why = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.subject} {self.from_state}→{self.to_state}"
+
+
+class BreakerState(models.TextChoices):
+    CLOSED = "closed", "Closed"  # calls flow
+    OPEN = "open", "Open"  # outage: calls held, one probe every BREAKER_PROBE_SECONDS
+
+
+class Breaker(models.Model):
+    """A provider's circuit, shared by every web and worker process through the
+    database."""
+
+    provider = models.CharField(max_length=32, primary_key=True)
+    state = models.CharField(max_length=8, choices=BreakerState.choices, default=BreakerState.CLOSED)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    probe_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.state}"
+
+
+class BreakerFailure(models.Model):
+    """A transient failure seen for one account; the breaker counts distinct
+    accounts in a sliding window so one person's retries cannot open it."""
+
+    provider = models.CharField(max_length=32)
+    account_key = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["provider", "at"], name="breaker_failure_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} failure for {self.account_key} at {self.at:%H:%M:%S}"
+
+
+class SandboxMode(models.TextChoices):
+    OK = "ok", "Healthy"
+    TIMEOUT = "timeout", "Times out"
+    ERROR = "error", "Temporary failure (5xx / 4xx SMTP)"
+    FLAKY = "flaky", "Fails N times, then succeeds"
+    LATE = "late", "Succeeds, but the answer times out"
+    REJECT = "reject", "Rejects permanently"
+
+
+class SandboxSwitch(models.Model):
+    """The failure mode of one sandbox provider ("provisioning" or "email"). Kept in
+    the database so web and worker processes see the same switch."""
+
+    provider = models.CharField(max_length=32, primary_key=True)
+    mode = models.CharField(max_length=16, choices=SandboxMode.choices, default=SandboxMode.OK)
+    failures_left = models.PositiveIntegerField(default=0)  # for "flaky"
+    calls = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.mode}"
+
+
+class SandboxWorkspace(models.Model):
+    """What the sandbox provider has "created", by idempotency key: a repeat with the
+    same key returns the same id, like the real API."""
+
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    external_id = models.CharField(max_length=100)
+    calls = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} → {self.external_id}"

@@ -1,0 +1,89 @@
+"""Writes for workspaces: owing one, performing the step, retrying it."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from provisioning import durable
+from provisioning.backends import WorkspaceOrder, get_backend
+from provisioning.durable import StepKind, StepStatus
+from provisioning.models import Event, ProvisioningRequest, Workspace
+from provisioning.signals import step_exhausted, workspace_ready
+
+KIND = "workspace"
+
+
+def event_record(*, account_id: int | None, subject: str, from_state: str = "",
+                 to_state: str = "", why: str = "", actor: str = "system") -> Event:
+    """Append a line to an account's timeline."""
+    return Event.objects.create(account_id=account_id, subject=subject, from_state=from_state,
+                                to_state=to_state, why=why[:500], actor=actor[:100])
+
+
+def provisioning_request_create(*, account) -> ProvisioningRequest:
+    """Owe this account a workspace. Call inside the signup transaction; the first
+    attempt is enqueued when it commits."""
+    request = ProvisioningRequest.objects.create(
+        account=account, idempotency_key=f"workspace-{account.pk}-{account.date_joined:%Y%m%d%H%M%S%f}")
+    event_record(account_id=account.pk, subject="workspace", to_state=StepStatus.PENDING,
+                 why="signup: a workspace is owed")
+    dispatch_on_commit(KIND, request.pk)
+    return request
+
+
+def dispatch_on_commit(kind: str, pk: int) -> None:
+    """Enqueue the first attempt once the row is committed (a task enqueued earlier
+    could run before the row exists, or for a row that is rolled back)."""
+    from provisioning.tasks import enqueue_step
+
+    transaction.on_commit(lambda: enqueue_step(kind, pk))
+
+
+def workspace_request_retry(*, request: ProvisioningRequest, actor: str = "system",
+                            why: str = "retry requested") -> bool:
+    """Make the workspace step due now with fresh attempts and enqueue it. Safe to
+    call twice; a step that is running or done is left alone. Returns True if the
+    step was re-armed."""
+    before = request.status
+    changed = durable.step_retry_now(request)
+    if changed:
+        event_record(account_id=request.account_id, subject="workspace", from_state=before,
+                     to_state=StepStatus.PENDING, why=why, actor=actor)
+        dispatch_on_commit(KIND, request.pk)
+    return changed
+
+
+def _perform(request: ProvisioningRequest) -> str:
+    account = request.account
+    order = WorkspaceOrder(account_id=str(account.pk), company=account.company,
+                           owner_email=account.email, idempotency_key=request.idempotency_key)
+    return get_backend().create_workspace(order)
+
+
+def _succeeded(request: ProvisioningRequest, external_id: str) -> None:
+    account = request.account
+    workspace, created = Workspace.objects.get_or_create(
+        owner=account, defaults={"external_id": external_id, "name": account.company})
+    if created:
+        waited = request.attempts > 1
+        event_record(account_id=account.pk, subject="workspace", from_state=StepStatus.RUNNING,
+                     to_state=StepStatus.SUCCEEDED,
+                     why=f"workspace {external_id} created after {request.attempts} attempt(s)")
+        transaction.on_commit(lambda: workspace_ready.send(
+            sender=Workspace, account_id=account.pk, workspace=workspace, waited=waited))
+
+
+def _failed(request: ProvisioningRequest) -> None:
+    event_record(account_id=request.account_id, subject="workspace", from_state=StepStatus.RUNNING,
+                 to_state=StepStatus.FAILED,
+                 why=f"{request.last_error_code}: {request.last_error_detail}")
+    transaction.on_commit(lambda: step_exhausted.send(
+        sender=ProvisioningRequest, kind=KIND, step=request, account_id=request.account_id))
+
+
+def register_step_kind() -> None:
+    durable.register(StepKind(
+        name=KIND, model=ProvisioningRequest, perform=_perform,
+        max_attempts=lambda: settings.PROVISIONING_MAX_ATTEMPTS,
+        on_succeeded=_succeeded, on_failed=_failed, provider="provisioning",
+    ))

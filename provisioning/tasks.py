@@ -1,0 +1,24 @@
+"""django-q2 tasks: "just another interface". They take ids and call one function;
+the durable row, not the queue, is the source of truth (DESIGN)."""
+from __future__ import annotations
+
+from django_q.tasks import async_task
+
+
+def run_step(kind: str, pk: int) -> str:
+    from provisioning.durable import step_run
+
+    return step_run(kind, pk)
+
+
+def reconcile() -> str:
+    from provisioning.reconciler import reconcile as reconcile_pass
+    from provisioning.reconciler import schedule_next_pass
+
+    report = reconcile_pass()
+    schedule_next_pass()
+    return str(report)
+
+
+def enqueue_step(kind: str, pk: int) -> None:
+    async_task("provisioning.tasks.run_step", kind, pk, group=kind)
