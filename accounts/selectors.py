@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Q
 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
@@ -154,3 +155,15 @@ def account_timeline(*, account: User) -> list[Event]:
 
 def account_deliveries(*, account: User) -> list[EmailDelivery]:
     return list(EmailDelivery.objects.filter(account=account).order_by("created_at", "pk"))
+
+
+def accounts_with_failed_steps() -> list[User]:
+    """Accounts with a stopped workspace step or a stopped verification email."""
+    failed = StepStatus.FAILED
+    return list(
+        User.objects.filter(
+            Q(provisioning_request__status=failed)
+            | Q(email_deliveries__status=failed, email_deliveries__kind=EmailKind.VERIFICATION,
+                email_verified_at__isnull=True)
+        ).distinct().order_by("date_joined")
+    )

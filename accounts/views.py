@@ -26,7 +26,10 @@ from accounts.services import (
 
 
 def _landing(user) -> str:
-    """Where a logged-in person belongs: the status page until the workspace exists."""
+    """Where a logged-in person belongs: the status page until the workspace exists
+    (staff, who sign up through no form, belong in the console)."""
+    if user.is_staff:
+        return "admin:index"
     return "accounts:home" if account_overview(account=user).workspace_status == "ready" else "accounts:setup"
 
 

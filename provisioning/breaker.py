@@ -57,7 +57,8 @@ def record_failure(provider: str, step) -> bool:
     now = timezone.now()
     if is_open(provider):
         return True
-    BreakerFailure.objects.create(provider=provider, account_key=str(step.account_id), at=now)
+    account_key = str(getattr(step, "account_id", None) or f"step-{step.pk}")
+    BreakerFailure.objects.create(provider=provider, account_key=account_key, at=now)
     window_start = now - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
     BreakerFailure.objects.filter(provider=provider, at__lt=window_start).delete()
     accounts = (BreakerFailure.objects.filter(provider=provider, at__gte=window_start)

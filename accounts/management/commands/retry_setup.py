@@ -1,0 +1,28 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.selectors import accounts_with_failed_steps, user_by_email
+from accounts.services import account_resume
+
+
+class Command(BaseCommand):
+    help = "Re-run an account's stopped setup steps now (idempotent): retry_setup EMAIL | --all-failed."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("email", nargs="?")
+        parser.add_argument("--all-failed", action="store_true")
+
+    def handle(self, *args, email=None, all_failed=False, **options) -> None:
+        if bool(email) == all_failed:
+            raise CommandError("Give one EMAIL, or --all-failed.")
+        if email:
+            account = user_by_email(email=email)
+            if account is None:
+                raise CommandError(f"No account uses {email}.")
+            accounts = [account]
+        else:
+            accounts = accounts_with_failed_steps()
+        for account in accounts:
+            resumed = account_resume(account=account, actor="operator (manage.py retry_setup)")
+            self.stdout.write(f"{account.email}: {', '.join(resumed) or 'nothing to retry'}")
+        if not accounts:
+            self.stdout.write("No account has a failed step.")
