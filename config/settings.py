@@ -161,6 +161,9 @@ BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
 BREAKER_WINDOW_SECONDS = env.int("BREAKER_WINDOW_SECONDS", default=300)
 BREAKER_PROBE_SECONDS = env.int("BREAKER_PROBE_SECONDS", default=60)
 PROVIDER_RATE_PER_SECOND = env.float("PROVIDER_RATE_PER_SECOND", default=5.0)
+# A worker waits at most this long for its paced slot; further away, the step is
+# left for a later pass instead of holding the worker.
+PACING_MAX_WAIT_SECONDS = env.float("PACING_MAX_WAIT_SECONDS", default=10.0)
 
 # --- Support ----------------------------------------------------------------------
 SUPPORT_REPLY_HOURS = env.int("SUPPORT_REPLY_HOURS", default=4)

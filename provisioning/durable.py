@@ -23,6 +23,7 @@ twice.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,17 +155,28 @@ def step_run(kind_name: str, pk: int) -> str:
     """Claim the step, call its provider once, record the outcome. Idempotent: a
     step that is not due, already running or done is left alone. Returns what
     happened, in a word, for logs and the reconciler's report."""
-    from provisioning import breaker  # the breaker reads steps' providers
+    from provisioning import breaker, pacing  # both import our models, which import us
 
     kind = kind_named(kind_name)
-    if kind.provider and not breaker.allow(kind.provider):
-        return "held"  # circuit open: the step stays due and is tried after the probe
+    wait = 0.0
+    if kind.provider:
+        if not breaker.allow(kind.provider):
+            return "held"  # circuit open: the step stays due and is tried after the probe
+        wait = pacing.reserve(kind.provider)
+        if wait is None:  # the provider's next free slot is far off: come back then
+            kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
+                dispatched_until=pacing.next_free_slot(kind.provider))
+            return "paced"
     step = claim(kind, pk)
     if step is None:
         return "skipped"
+    if wait:
+        time.sleep(wait)
     try:
         result = kind.perform(step)
     except TransientError as error:
+        if kind.provider and error.retry_after:
+            pacing.slow_down(kind.provider, error.retry_after)
         counts = not (kind.provider and breaker.record_failure(kind.provider, step))
         return _record_transient(kind, step, error, counts=counts)
     except PermanentError as error:

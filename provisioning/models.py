@@ -121,3 +121,13 @@ class SandboxWorkspace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key} → {self.external_id}"
+
+
+class Pace(models.Model):
+    """The next free call slot for a provider (see provisioning.pacing)."""
+
+    provider = models.CharField(max_length=32, primary_key=True)
+    next_slot_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.provider}: next slot {self.next_slot_at:%H:%M:%S.%f}"

@@ -36,7 +36,8 @@ def reconcile(*, enqueue=None) -> Report:
     now = timezone.now()
     report = Report()
     for kind in durable.kinds():
-        limit = 500
+        # No more than the provider may take before the next pass (pacing does the rest).
+        limit = max(1, min(500, int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS)))
         if kind.provider and breaker.is_open(kind.provider):
             if not breaker.probe_due(kind.provider):
                 report.held[kind.name] = "held: provider outage, waiting for the next probe"
