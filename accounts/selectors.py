@@ -116,7 +116,8 @@ def _state(account: User, request, delivery, delivery_status: str, outage: bool)
     if workspace == "failed" or email_exhausted:
         return State.NEEDS_SUPPORT
     if unverified and (delivery_status == "bounced" or (
-            delivery is not None and delivery.last_error_code == RECIPIENT_REJECTED)):
+            delivery is not None and delivery.status == StepStatus.FAILED
+            and delivery.last_error_code == RECIPIENT_REJECTED)):
         return State.EMAIL_UNDELIVERABLE
     if unverified and outage:
         return State.DELAYED

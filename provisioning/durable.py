@@ -36,6 +36,9 @@ from django.utils import timezone
 
 from provisioning.errors import PermanentError, TransientError
 
+# last_error_code of a step held while its provider's circuit is open.
+OUTAGE = "outage"
+
 
 class StepStatus(models.TextChoices):
     PENDING = "pending", "Pending"  # owed; due at next_attempt_at
@@ -161,7 +164,12 @@ def step_run(kind_name: str, pk: int) -> str:
     wait = 0.0
     if kind.provider:
         if not breaker.allow(kind.provider):
-            return "held"  # circuit open: the step stays due and is tried after the probe
+            # Circuit open: the step stays due, is tried once the probe succeeds, and
+            # remembers it waited on an outage (the person is owed an apology).
+            kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
+                dispatched_until=None, last_error_code=OUTAGE,
+                last_error_detail="The provider is having an outage; waiting for it to recover.")
+            return "held"
         wait = pacing.reserve(kind.provider)
         if wait is None:  # the provider's next free slot is far off: come back then
             kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
@@ -186,8 +194,8 @@ def step_run(kind_name: str, pk: int) -> str:
     if kind.provider:
         breaker.record_success(kind.provider)
     with transaction.atomic():
-        if not _finish(step, status=StepStatus.SUCCEEDED, completed_at=timezone.now(),
-                       next_attempt_at=None, last_error_code="", last_error_detail=""):
+        # The last error stays as history: it tells whether the person waited.
+        if not _finish(step, status=StepStatus.SUCCEEDED, completed_at=timezone.now(), next_attempt_at=None):
             return "lost-lease"
         kind.on_succeeded(step, result)
     return "succeeded"
@@ -201,8 +209,9 @@ def _record_transient(kind: StepKind, step: Step, error: TransientError, *, coun
     if error.retry_after is not None:
         delay = max(delay, error.retry_after)
     if not counts:
-        # The circuit is open: come back after the probe, not on the backoff clock.
-        delay = max(delay, settings.BREAKER_PROBE_SECONDS)
+        # The circuit is open: the step waits behind the breaker (the reconciler sends
+        # only probes), and is due the moment the circuit closes.
+        delay = error.retry_after or 0
     _finish(step, status=StepStatus.PENDING, counted_attempts=counted,
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
             last_error_code=error.code, last_error_detail=error.detail[:500])
