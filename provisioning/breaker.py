@@ -46,8 +46,7 @@ def probe_due(provider: str) -> bool:
 def allow(provider: str) -> bool:
     """May a call to this provider go out now? Closed: yes. Open: only the one
     caller that wins this probe slot."""
-    breaker = _breaker(provider)
-    if breaker.state == BreakerState.CLOSED:
+    if not is_open(provider):
         return True
     return bool(Breaker.objects.filter(
         provider=provider, state=BreakerState.OPEN, probed_at__lte=_probe_due_before()

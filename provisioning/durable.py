@@ -264,6 +264,11 @@ def due_steps(kind: StepKind, *, now: datetime, limit: int = 500) -> list[int]:
     )
 
 
+def queued_count(kind: StepKind, *, now: datetime) -> int:
+    """Steps handed to the queue and not yet taken by a worker."""
+    return kind.model.objects.filter(status=StepStatus.PENDING, dispatched_until__gt=now).count()
+
+
 def mark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
     """Remember that tasks were enqueued, so the next pass does not enqueue them
     again unless they were lost (a Redis worker died, SECRET_KEY rotated)."""
