@@ -99,6 +99,11 @@ SIGNUP_STRICT = Message(
 )
 EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
                   "link there. Links sent to the old address no longer work.")
+# Correcting the address to one another account uses. Unlike SIGNUP_TAKEN, nobody is
+# emailed here, so the words must not say the owner was told.
+EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "
+                "for typos; if that other account is yours, log in to it instead, or contact us and "
+                "we'll sort it out. Your current address still works.")
 EMAIL_RESENT = _("We've queued a fresh confirmation link to {address}. It usually arrives within a "
                  "minute; check your spam folder if it doesn't.")
 EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "

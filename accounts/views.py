@@ -118,7 +118,7 @@ def setup_email_view(request: HttpRequest) -> HttpResponse:
             messages.info(request, words.EMAIL_ALREADY_VERIFIED)
             return redirect("accounts:setup")
         except EmailTaken:
-            form.add_error("email", f"{words.SIGNUP_TAKEN.happened} {words.SIGNUP_TAKEN.next}")
+            form.add_error("email", words.EMAIL_TAKEN)
     return _render_setup(request, form, status=400)
 
 
