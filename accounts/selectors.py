@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
@@ -158,12 +158,17 @@ def account_deliveries(*, account: User) -> list[EmailDelivery]:
 
 
 def accounts_with_failed_steps() -> list[User]:
-    """Accounts with a stopped workspace step or a stopped verification email."""
+    """Accounts with a stopped workspace step, or whose latest verification email (the
+    one ``latest_verification`` reads) stopped. Older deliveries are history: a link
+    cancelled because the address was corrected, or one refused before a resend
+    succeeded, leaves nothing to retry."""
     failed = StepStatus.FAILED
+    latest = (EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
+                                           to_address=OuterRef("email"))
+              .order_by("-created_at", "-pk").values("status")[:1])
     return list(
-        User.objects.filter(
-            Q(provisioning_request__status=failed)
-            | Q(email_deliveries__status=failed, email_deliveries__kind=EmailKind.VERIFICATION,
-                email_verified_at__isnull=True)
-        ).distinct().order_by("date_joined")
+        User.objects.annotate(latest_verification_status=Subquery(latest))
+        .filter(Q(provisioning_request__status=failed)
+                | Q(email_verified_at__isnull=True, latest_verification_status=failed))
+        .order_by("date_joined")
     )
