@@ -83,8 +83,11 @@ def user_by_email(*, email: str) -> User | None:
 
 
 def latest_verification(account: User) -> EmailDelivery | None:
+    """The verification email that speaks for the account's address now. Cancelled ones
+    (a link no longer wanted) never do: the one before them still tells the truth."""
     return (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION,
                                          to_address=account.email)
+            .exclude(last_error_code="cancelled")
             .order_by("-created_at", "-pk").first())
 
 
@@ -165,6 +168,7 @@ def accounts_with_failed_steps() -> list[User]:
     failed = StepStatus.FAILED
     latest = (EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
                                            to_address=OuterRef("email"))
+              .exclude(last_error_code="cancelled")
               .order_by("-created_at", "-pk").values("status")[:1])
     return list(
         User.objects.annotate(latest_verification_status=Subquery(latest))
