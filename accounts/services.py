@@ -95,6 +95,9 @@ def verification_send(*, account: User, actor: str = "the person") -> EmailDeliv
     """Send the verification email (again). A delivery still waiting is brought
     forward instead of adding another, so a double click sends one email."""
     with transaction.atomic():
+        # Lock the account: two clicks at once would both find no open delivery and
+        # both queue one.
+        User.objects.select_for_update().filter(pk=account.pk).first()
         delivery = latest_verification(account)
         if delivery is not None and delivery.is_open:
             if durable.step_retry_now(delivery):
