@@ -51,3 +51,33 @@ def verification_link(address: str) -> str:
     match = VERIFY_LINK.search(messages[-1].body)
     assert match, messages[-1].body
     return match.group(1)
+
+
+def at_once(*calls):
+    """Run the calls in threads released together; returns their results in order.
+    Each thread closes its own database connection when done."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+    errors: list = []
+
+    def run(i, call):
+        try:
+            barrier.wait(timeout=10)
+            results[i] = call()
+        except BaseException as error:  # reported to the test below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return results

@@ -9,7 +9,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import messages as words
 from accounts.models import EmailDelivery, EmailKind, User
-from accounts.tests.factories import page_text, sent_to, sign_up, verification_link
+from accounts.tests.factories import at_once, page_text, sent_to, sign_up, verification_link
 from provisioning import durable
 from provisioning.durable import StepStatus
 from provisioning.models import Event
@@ -345,3 +345,25 @@ def test_no_dead_link_is_sent_after_the_address_is_confirmed(ada, sandbox, drive
     assert data["state"] == "active"
     assert data["email"] == {"address": ADDRESS, "verified": True, "delivery": "sent"}
     assert "recipient_rejected" not in {d.last_error_code for d in EmailDelivery.objects.all()}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_resend_clicked_twice_at_once_owes_one_link(sandbox, drive):
+    client, account = sign_up(email=ADDRESS)
+    cookies = client.cookies
+    for _ in range(3):
+        drive()
+        before = EmailDelivery.objects.filter(account=account).count()
+        sandbox("email", "error")  # the new link stays owed, so the second click must see it
+
+        def click():
+            person = Client()
+            person.cookies = cookies
+            return person.post("/setup/resend/").status_code
+
+        assert at_once(click, click) == [302, 302]
+
+        assert EmailDelivery.objects.filter(account=account).count() == before + 1
+        assert open_verifications(account) == 1
+        sandbox("email", "ok")
