@@ -8,10 +8,12 @@ import socket
 
 import pytest
 from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from django.core import mail
+from django.test import Client
 
 from accounts.emails import RECIPIENT_REJECTED, classify
 from accounts.models import EmailDelivery, EmailKind, User
-from accounts.tests.factories import VERIFY_LINK, sign_up
+from accounts.tests.factories import VERIFY_LINK, SignupFormFactory, sent_to, sign_up
 from accounts.tests.fake_smtp import FakeSMTP
 from provisioning.durable import StepStatus
 from provisioning.errors import PermanentError, TransientError
@@ -193,3 +195,58 @@ def test_smtp_errors_are_classified(error, kind, code):
 def test_unknown_errors_are_not_swallowed():
     with pytest.raises(ZeroDivisionError):
         classify(ZeroDivisionError("a bug, not an outage"))
+
+
+# --- The other emails ----------------------------------------------------------------------
+
+
+def parts(message) -> tuple[str, str]:
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    return message.body, html
+
+
+@pytest.mark.django_db
+def test_a_person_who_waited_gets_one_all_set_email(sandbox, drive, django_capture_on_commit_callbacks):
+    sandbox("provisioning", "flaky", failures=2)
+    client, account = sign_up(email=ADDRESS)
+
+    # The workspace's "ready" announcement goes out when its transaction commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        drive()
+    drive()
+    Client().post("/signup/", {**SignupFormFactory(email=ADDRESS)})  # welcomed back: nothing new owed
+    with django_capture_on_commit_callbacks(execute=True):
+        drive()
+
+    [sorry] = sent_to(ADDRESS, subject="You're all set")
+    text, html = parts(sorry)
+    assert "/login/" in text and "/login/" in html
+    assert EmailDelivery.objects.filter(kind=EmailKind.ALL_SET).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_person_who_did_not_wait_gets_no_apology(drive, django_capture_on_commit_callbacks):
+    sign_up(email=ADDRESS)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        drive()
+    drive()
+
+    assert sent_to(ADDRESS, subject="You're all set") == []
+    assert len(sent_to(ADDRESS, subject="Confirm")) == 1
+
+
+@pytest.mark.django_db
+def test_every_email_has_a_text_and_an_html_part(drive):
+    sign_up(email=ADDRESS)
+    Client().post("/signup/", {**SignupFormFactory(email=ADDRESS), "password": "a different long passphrase"})
+
+    drive()
+
+    assert {m.subject for m in mail.outbox} == {"Confirm your email address",
+                                                 "Someone tried to sign up with your email address"}
+    for message in mail.outbox:
+        text, html = parts(message)
+        assert "Hi Grace," in text and "Hi Grace," in html
+        assert "{%" not in text + html and "{{" not in text + html

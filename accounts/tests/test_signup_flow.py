@@ -9,7 +9,7 @@ from django.test import Client
 
 from accounts import messages as words
 from accounts.models import EmailDelivery, EmailKind, User
-from accounts.tests.factories import page_text, sent_to, sign_up
+from accounts.tests.factories import at_once, page_text, sent_to, sign_up
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest, Workspace
 
@@ -268,3 +268,33 @@ def test_strict_mode_still_tells_the_owner_and_still_resumes(settings, signup_da
 
     assert ProvisioningRequest.objects.get().status == StepStatus.SUCCEEDED
     assert len(sent_to("ada@example.com", subject="Someone tried")) == 1
+
+
+def test_an_address_differing_only_in_non_ascii_case_is_the_same_account(signup_data):
+    # SQLite's LOWER() folds ASCII only: the address is lowercased by Python.
+    sign_up(**{**signup_data, "email": "Ada@BÜCHER.example"})
+
+    again = Client()
+    response = again.post("/signup/", {**signup_data, "email": "ada@bücher.example"})
+
+    assert response.status_code == 302
+    assert User.objects.get().email == "ada@bücher.example"
+    assert logged_in_as(again) == User.objects.get().pk
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_simultaneous_signups_with_one_address_make_one_account(signup_data, drive):
+    def submit():
+        response = Client().post("/signup/", signup_data)
+        return response.status_code, response.get("Location")
+
+    results = at_once(*[submit] * 10)
+    drive()
+
+    assert results == [(302, "/setup/")] * 10  # one created, nine welcomed back; no error
+    account = User.objects.get()
+    assert ProvisioningRequest.objects.count() == 1
+    assert Workspace.objects.filter(owner=account).count() == 1
+    assert EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION).count() == 1
+    assert len(sent_to("ada@example.com", subject="Confirm")) == 1

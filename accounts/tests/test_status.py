@@ -164,3 +164,22 @@ def test_anonymous_status_page_goes_to_login(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/login/?next=/setup/")
+
+
+def test_the_home_page_shows_the_workspace_and_a_verify_banner_until_confirmed(ada, drive):
+    drive()
+
+    home = page_text(ada.get("/"))
+    assert "Please confirm your email address." in home and 'action="/setup/resend/"' in home
+    assert "sbx-" in home  # the workspace the provider made
+
+    ada.get(verification_link(ADDRESS))
+    home = page_text(ada.get("/"))
+    assert "Please confirm your email address." not in home
+    assert "Your workspace is ready." in home
+
+
+def test_the_home_page_sends_a_person_without_a_workspace_to_the_status_page(ada):
+    response = ada.get("/")
+
+    assert response.status_code == 302 and response["Location"] == "/setup/"
