@@ -46,6 +46,14 @@ STATES: dict[str, Message] = {
         next=_("We'll finish your workspace as soon as it recovers and email you when it's ready. "
                "Nothing is needed from you; you can log in any time to check."),
     ),
+    # Delayed because the email provider is down while the workspace is ready.
+    "email_outage": Message(
+        title=_("Your confirmation email is waiting on a problem on our side"),
+        happened=_("Your account is saved and your workspace is ready. The service we use to send "
+                   "email is having an outage right now; it is not anything you did."),
+        next=_("We'll send your confirmation link to {address} as soon as it recovers. You can use "
+               "your workspace in the meantime; there is nothing you need to do."),
+    ),
     "needs_support": Message(
         title=_("A person is on it"),
         happened=_("Your account is saved, but our automatic retries couldn't finish setting it "

@@ -140,7 +140,10 @@ def account_overview(*, account: User) -> Overview:
     ticket = next(filter(None, (lookup(account.pk) for lookup in _ticket_lookups)), None)
     state = _state(account, request, delivery, delivery_status, outage)
     next_at = request.next_attempt_at if request and workspace == "pending" else None
-    entry = STATES["outage" if (state == State.DELAYED and outage) else state]
+    if state == State.DELAYED and outage:  # the words name the provider that is down
+        entry = STATES["outage" if workspace == "pending" else "email_outage"]
+    else:
+        entry = STATES[state]
     message = entry.sentence(
         when=in_words(next_at), address=account.email, reply_hours=settings.SUPPORT_REPLY_HOURS,
         reference=f" (reference {ticket})" if ticket else "")

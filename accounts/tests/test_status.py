@@ -183,3 +183,30 @@ def test_the_home_page_sends_a_person_without_a_workspace_to_the_status_page(ada
     response = ada.get("/")
 
     assert response.status_code == 302 and response["Location"] == "/setup/"
+
+
+def test_a_provisioning_outage_is_told_as_one(ada, sandbox, drive, settings):
+    settings.BREAKER_FAILURE_THRESHOLD = 1  # one failing account opens the circuit here
+    sandbox("provisioning", "error")
+
+    drive(max_passes=1)
+
+    data = status(ada)
+    assert data["state"] == "delayed"
+    assert data["message"] == STATES["outage"].sentence()
+    assert str(STATES["outage"].title) in page_text(ada.get("/setup/"))
+
+
+def test_an_email_outage_is_not_told_as_a_workspace_problem(ada, sandbox, drive, settings):
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    sandbox("email", "error")
+
+    drive(max_passes=1)
+
+    data = status(ada)
+    assert data["workspace"]["status"] == "ready"
+    assert data["state"] == "delayed"
+    assert data["message"] == STATES["email_outage"].sentence(address=ADDRESS)
+    page = page_text(ada.get("/setup/"))
+    assert str(STATES["email_outage"].title) in page
+    assert "create workspaces" not in data["message"] and "create workspaces" not in page
