@@ -46,6 +46,14 @@ STATES: dict[str, Message] = {
         next=_("We'll finish your workspace as soon as it recovers and email you when it's ready. "
                "Nothing is needed from you; you can log in any time to check."),
     ),
+    # Delayed because the email provider is down while the workspace is ready.
+    "email_outage": Message(
+        title=_("Your confirmation email is waiting on a problem on our side"),
+        happened=_("Your account is saved and your workspace is ready. The service we use to send "
+                   "email is having an outage right now; it is not anything you did."),
+        next=_("We'll send your confirmation link to {address} as soon as it recovers. You can use "
+               "your workspace in the meantime; there is nothing you need to do."),
+    ),
     "needs_support": Message(
         title=_("A person is on it"),
         happened=_("Your account is saved, but our automatic retries couldn't finish setting it "
@@ -99,6 +107,11 @@ SIGNUP_STRICT = Message(
 )
 EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
                   "link there. Links sent to the old address no longer work.")
+# Correcting the address to one another account uses. Unlike SIGNUP_TAKEN, nobody is
+# emailed here, so the words must not say the owner was told.
+EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "
+                "for typos; if that other account is yours, log in to it instead, or contact us and "
+                "we'll sort it out. Your current address still works.")
 EMAIL_RESENT = _("We've queued a fresh confirmation link to {address}. It usually arrives within a "
                  "minute; check your spam folder if it doesn't.")
 EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "

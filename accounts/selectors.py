@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
@@ -83,8 +83,11 @@ def user_by_email(*, email: str) -> User | None:
 
 
 def latest_verification(account: User) -> EmailDelivery | None:
+    """The verification email that speaks for the account's address now. Cancelled ones
+    (a link no longer wanted) never do: the one before them still tells the truth."""
     return (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION,
                                          to_address=account.email)
+            .exclude(last_error_code="cancelled")
             .order_by("-created_at", "-pk").first())
 
 
@@ -138,7 +141,10 @@ def account_overview(*, account: User) -> Overview:
     ticket = next(filter(None, (lookup(account.pk) for lookup in _ticket_lookups)), None)
     state = _state(account, request, delivery, delivery_status, outage)
     next_at = request.next_attempt_at if request and workspace == "pending" else None
-    entry = STATES["outage" if (state == State.DELAYED and outage) else state]
+    if state == State.DELAYED and outage:  # the words name the provider that is down
+        entry = STATES["outage" if workspace == "pending" else "email_outage"]
+    else:
+        entry = STATES[state]
     message = entry.sentence(
         when=in_words(next_at), address=account.email, reply_hours=settings.SUPPORT_REPLY_HOURS,
         reference=f" (reference {ticket})" if ticket else "")
@@ -159,12 +165,18 @@ def account_deliveries(*, account: User) -> list[EmailDelivery]:
 
 
 def accounts_with_failed_steps() -> list[User]:
-    """Accounts with a stopped workspace step or a stopped verification email."""
+    """Accounts with a stopped workspace step, or whose latest verification email (the
+    one ``latest_verification`` reads) stopped. Older deliveries are history: a link
+    cancelled because the address was corrected, or one refused before a resend
+    succeeded, leaves nothing to retry."""
     failed = StepStatus.FAILED
+    latest = (EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
+                                           to_address=OuterRef("email"))
+              .exclude(last_error_code="cancelled")
+              .order_by("-created_at", "-pk").values("status")[:1])
     return list(
-        User.objects.filter(
-            Q(provisioning_request__status=failed)
-            | Q(email_deliveries__status=failed, email_deliveries__kind=EmailKind.VERIFICATION,
-                email_verified_at__isnull=True)
-        ).distinct().order_by("date_joined")
+        User.objects.annotate(latest_verification_status=Subquery(latest))
+        .filter(Q(provisioning_request__status=failed)
+                | Q(email_verified_at__isnull=True, latest_verification_status=failed))
+        .order_by("date_joined")
     )

@@ -2,6 +2,8 @@
 a timeline event, and queues its emails and steps to run on commit."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -75,16 +77,27 @@ def account_resume(*, account: User, actor: str = "the person") -> list[str]:
 
 def signup_attempt_notify(*, account: User) -> EmailDelivery:
     """Tell the owner of an address that someone tried to sign up with it, at most
-    once an hour (the key folds repeats into one email)."""
-    hour = timezone.now().strftime("%Y%m%d%H")
+    once an hour: a notice queued within the last hour stands for every attempt in it.
+    (A key per calendar hour would send two emails a minute apart across 10:59/11:00.)"""
+    now = timezone.now()
     with transaction.atomic():
-        return email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key=f"{account.pk}:{hour}")
+        # Lock the account so two attempts at once cannot both find no recent notice.
+        User.objects.select_for_update().filter(pk=account.pk).first()
+        recent = (EmailDelivery.objects.filter(account=account, kind=EmailKind.SIGNUP_ATTEMPT,
+                                               created_at__gt=now - timedelta(hours=1))
+                  .order_by("-created_at", "-pk").first())
+        if recent is not None:
+            return recent
+        return email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key=f"{account.pk}:{now.timestamp()}")
 
 
 def verification_send(*, account: User, actor: str = "the person") -> EmailDelivery:
     """Send the verification email (again). A delivery still waiting is brought
     forward instead of adding another, so a double click sends one email."""
     with transaction.atomic():
+        # Lock the account: two clicks at once would both find no open delivery and
+        # both queue one.
+        User.objects.select_for_update().filter(pk=account.pk).first()
         delivery = latest_verification(account)
         if delivery is not None and delivery.is_open:
             if durable.step_retry_now(delivery):

@@ -188,7 +188,7 @@ def step_run(kind_name: str, pk: int) -> str:
         counts = not (kind.provider and breaker.record_failure(kind.provider, step))
         return _record_transient(kind, step, error, counts=counts)
     except PermanentError as error:
-        if kind.provider:
+        if kind.provider and error.code != "cancelled":  # a cancelled step never called it
             breaker.record_success(kind.provider)  # the provider answered
         return _record_failed(kind, step, error.code, error.detail)
     if kind.provider:
