@@ -85,7 +85,7 @@ def test_transient_smtp_failures_are_retried_and_heal(smtp, drive, mode, stored)
     drive()
 
     delivery.refresh_from_db()
-    assert delivery.status == StepStatus.SUCCEEDED and delivery.last_error_code == ""
+    assert delivery.status == StepStatus.SUCCEEDED  # the last error stays as history
     assert len(smtp.messages) == stored * 2 + 1  # at-least-once: a timeout may duplicate
     assert all(m["To"] == ADDRESS for m in smtp.messages)
     assert client.get("/setup/status.json").json()["email"]["delivery"] == "sent"
