@@ -140,6 +140,7 @@ EMAIL_SUBJECTS = {
     "all_set": _("You're all set — sorry for the wait"),
     "password_reset": _("Reset your password"),
     "support": _("A message from our support team"),
+    "abandon_warning": _("Is this your account? It will be removed in a week"),
 }
 
 # How each fact reads on the status page (and in its live updates).

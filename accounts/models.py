@@ -76,6 +76,7 @@ class EmailKind(models.TextChoices):
     ALL_SET = "all_set", "You're all set"
     PASSWORD_RESET = "password_reset", "Password reset"
     SUPPORT = "support", "Message from support"
+    ABANDON_WARNING = "abandon_warning", "Unused account will be removed"
 
 
 class EmailDelivery(Step):
