@@ -51,7 +51,7 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.
 
 
 class ServedApp:
-    """``gunicorn config.wsgi`` on 127.0.0.1 and a port it picks itself (read back
+    """``gunicorn config.wsgi`` with our gunicorn settings, on 127.0.0.1 and a port it picks itself (read back
     from its log, so there is no race for a free port). ``log`` is everything the
     server wrote to stderr (its own lines and the app's log lines)."""
 
@@ -63,8 +63,8 @@ class ServedApp:
 
     def start(self) -> Self:
         self.process = subprocess.Popen(
-            [GUNICORN, "config.wsgi", "--bind", "127.0.0.1:0", "--workers", "1",
-             "--timeout", "30", "--graceful-timeout", "2"],
+            [GUNICORN, "config.wsgi", "-c", "python:config.gunicorn", "--bind", "127.0.0.1:0",
+             "--workers", "1", "--graceful-timeout", "2"],
             cwd=ROOT, env=self.env, stdout=self._log, stderr=self._log)
         return self
 

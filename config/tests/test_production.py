@@ -124,7 +124,8 @@ def test_request_id_is_echoed_and_every_log_line_is_json(servers):
     assert re.fullmatch(r"[0-9a-f]{32}", forged.headers["X-Request-ID"])
 
     time.sleep(0.2)
-    lines = [json.loads(line) for line in app.log.splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in app.log.splitlines()]  # gunicorn's own lines too
+    assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
     mine = [line for line in lines if line["request_id"] == "lb-7f3a.42"]
     assert mine and mine[0]["message"].startswith("GET /login/ 200")
     assert set(mine[0]) >= {"time", "level", "logger", "message", "request_id", "account_id"}
