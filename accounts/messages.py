@@ -124,12 +124,36 @@ VERIFY_LINK_BAD = Message(
            "confirmed, there's nothing more to do."),
 )
 
+# When something on our side fails before a page can answer (error pages). These
+# render without the database or the request: plain values only.
+UNAVAILABLE = Message(
+    title=_("We can't take requests for a minute"),
+    happened=_("Part of our system isn't answering right now. That's on us, not anything you did. "
+               "Nothing you just sent was saved, and accounts that already exist are safe."),
+    next=_("Please try again in a minute; it usually comes back quickly. If you were signing up, "
+           "you'll need to fill in the form once more."),
+    action=_("If it still doesn't work, email us at {support_email} and we'll help you directly."),
+)
+NOT_FOUND = Message(
+    title=_("We can't find that page"),
+    happened=_("The address may have a typo, or the page has moved."),
+    next=_("If you were signing up or checking on your account, one of these will get you there."),
+)
+SERVER_ERROR = Message(
+    title=_("Something broke on our side"),
+    happened=_("That's our fault, not yours, and it has been recorded so we can fix it."),
+    next=_("If you were signing up, log in with the email and password you chose to see whether "
+           "your account was saved; if it wasn't, signing up again is safe."),
+    action=_("Still stuck? Email us at {support_email}."),
+)
+
 EMAIL_SUBJECTS = {
     "verification": _("Confirm your email address"),
     "signup_attempt": _("Someone tried to sign up with your email address"),
     "all_set": _("You're all set — sorry for the wait"),
     "password_reset": _("Reset your password"),
     "support": _("A message from our support team"),
+    "abandon_warning": _("Is this your account? It will be removed in a week"),
 }
 
 # How each fact reads on the status page (and in its live updates).

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
@@ -180,3 +180,31 @@ def accounts_with_failed_steps() -> list[User]:
                 | Q(email_verified_at__isnull=True, latest_verification_status=failed))
         .order_by("date_joined")
     )
+
+
+# The signup page logs the new account in; a login this soon after joining is that
+# one, not the person coming back.
+SIGNUP_SESSION = timedelta(minutes=10)
+
+
+def abandoned_signups(*, joined_before: datetime) -> QuerySet[User]:
+    """Accounts never verified and never used, that joined before ``joined_before``:
+    no login since the one signup makes. Staff, closed accounts and accounts waiting
+    on our team (workspace step failed: support owns those) are never included."""
+    return (
+        User.objects.filter(email_verified_at__isnull=True, is_active=True, is_staff=False,
+                            is_superuser=False, date_joined__lt=joined_before)
+        .filter(Q(last_login__isnull=True) | Q(last_login__lte=F("date_joined") + SIGNUP_SESSION))
+        .exclude(provisioning_request__status=StepStatus.FAILED)
+        .order_by("date_joined", "pk")
+    )
+
+
+def abandon_warning_sent(*, sent_before: datetime | None = None) -> Exists:
+    """For filtering accounts: an abandoned-signup warning went to the account's
+    current address (before ``sent_before``, when given)."""
+    warnings = EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.ABANDON_WARNING,
+                                            to_address=OuterRef("email"))
+    if sent_before is not None:
+        warnings = warnings.filter(created_at__lte=sent_before)
+    return Exists(warnings)
