@@ -212,9 +212,10 @@ def _record_transient(kind: StepKind, step: Step, error: TransientError, *, coun
         # The circuit is open: the step waits behind the breaker (the reconciler sends
         # only probes), and is due the moment the circuit closes.
         delay = error.retry_after or 0
-    _finish(step, status=StepStatus.PENDING, counted_attempts=counted,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
-            last_error_code=error.code, last_error_detail=error.detail[:500])
+    if not _finish(step, status=StepStatus.PENDING, counted_attempts=counted,
+                   next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                   last_error_code=error.code, last_error_detail=error.detail[:500]):
+        return "lost-lease"
     return "retrying"
 
 
