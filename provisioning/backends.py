@@ -92,20 +92,23 @@ class SandboxBackend:
             raise TransientError("http_503", "The provider failed with HTTP 503.")
         if outcome == SandboxMode.REJECT:
             raise PermanentError("http_422", "The provider refused the request (HTTP 422).")
-        external_id = self._create(order.idempotency_key)
-        if outcome == SandboxMode.LATE:
+        external_id, created = self._create(order.idempotency_key)
+        if outcome == SandboxMode.LATE and created:
+            # "Late": creating took too long, so the answer was lost, but the work is
+            # done. A repeat with the same key finds it and answers at once, as the
+            # real API does; timing that out too would make "late" a plain outage.
             raise TransientError("timeout", "The provider did not answer in time.")
         return external_id
 
-    def _create(self, key: str) -> str:
+    def _create(self, key: str) -> tuple[str, bool]:
         try:
             with transaction.atomic():
                 created = SandboxWorkspace.objects.create(
                     idempotency_key=key, external_id="sbx-" + hashlib.sha256(key.encode()).hexdigest()[:12])
-                return created.external_id
+                return created.external_id, True
         except IntegrityError:
             SandboxWorkspace.objects.filter(idempotency_key=key).update(calls=F("calls") + 1)
-            return SandboxWorkspace.objects.get(idempotency_key=key).external_id
+            return SandboxWorkspace.objects.get(idempotency_key=key).external_id, False
 
 
 BACKENDS = {"local": LocalBackend, "http": HttpBackend, "sandbox": SandboxBackend}
