@@ -56,6 +56,12 @@ class HttpBackend:
             raise TransientError("timeout", f"The provider did not answer within {self.timeout:g} s.")
         except requests.ConnectionError:
             raise TransientError("connection", "Could not connect to the provider.")
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema):
+            # Unclassified, this would escape the step and leave it running for ever.
+            raise PermanentError("misconfigured", f"PROVISIONING_URL is not a valid URL: {self.url!r}.")
+        except requests.RequestException as error:  # e.g. the answer broke off half-way
+            raise TransientError("connection", f"The request to the provider failed ({type(error).__name__}).")
         status = response.status_code
         if status in (200, 201, 409):
             try:
