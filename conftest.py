@@ -14,6 +14,15 @@ def signup_data():
             "company": "Analytical Engines", "password": PASSWORD}
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_email_backend(settings):
+    """Django's setup_test_environment() swaps EMAIL_BACKEND for locmem, which would
+    silently bypass the sandbox: sandbox("email", ...) would inject nothing. Put the
+    test settings' sandbox back; healthy mail still lands in mail.outbox, because the
+    sandbox hands it to SANDBOX_EMAIL_DELIVER_TO (locmem in tests)."""
+    settings.EMAIL_BACKEND = "accounts.email_backends.SandboxEmailBackend"
+
+
 @pytest.fixture
 def client():
     return Client()
