@@ -110,6 +110,10 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 2
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
 # Strict mode: every signup gets the same answer, at the cost of one more step.
 SIGNUP_PREVENT_ENUMERATION = env.bool("SIGNUP_PREVENT_ENUMERATION", default=False)
+# One-time sign-in codes that support reads out over the phone (accounts.codes): how
+# long one lives (seconds) and how many wrong tries kill it.
+SIGNIN_CODE_TIMEOUT = env.int("SIGNIN_CODE_TIMEOUT", default=15 * 60)
+SIGNIN_CODE_MAX_TRIES = env.int("SIGNIN_CODE_MAX_TRIES", default=5)
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="US")
 
 # --- Email ----------------------------------------------------------------------
@@ -164,6 +168,14 @@ PROVIDER_RATE_PER_SECOND = env.float("PROVIDER_RATE_PER_SECOND", default=5.0)
 
 # --- Support ----------------------------------------------------------------------
 SUPPORT_REPLY_HOURS = env.int("SUPPORT_REPLY_HOURS", default=4)
+
+# --- Rate limits (accounts.ratelimit) ---------------------------------------------------
+# (requests, window in seconds) per client address and per email address, per action.
+# Shared across processes on Redis; per process on the default LocMem cache.
+RATE_LIMITS = {
+    "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "login_code": {"per_ip": (20, 15 * 60), "per_email": (10, 15 * 60)},
+}
 
 # --- Queue and cache ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
