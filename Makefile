@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export DJANGO_SETTINGS_MODULE ?= config.settings
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean prod
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ run: install
 	@echo "  Break things:    $(PY) manage.py sandbox provisioning error"
 	@echo ""
 	DJANGO_DEBUG=1 $(VENV)/bin/honcho start
+
+# Production on this machine: needs DJANGO_SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL (and
+# usually REDIS_URL, EMAIL_*) in the environment; see docs/production.md.
+prod: install
+	$(PY) manage.py check --deploy --fail-level WARNING
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.production start -p $${PORT:-8000}
 
 test: install
 	$(PY) -m pytest

@@ -37,12 +37,15 @@ def sandbox(db):
 
 
 @pytest.fixture
-def drive(db):
+def drive(db, django_capture_on_commit_callbacks):
     """Run reconciler passes (tasks run inline in tests) until nothing is due, like
-    the scheduled dispatcher would over time. Returns the number of passes."""
+    the scheduled dispatcher would over time. Each pass commits as far as the test
+    transaction allows: its on-commit work (signals, enqueues) runs. Returns the
+    number of passes."""
     def run(max_passes: int = 30) -> int:
         for n in range(1, max_passes + 1):
-            report = reconcile()
+            with django_capture_on_commit_callbacks(execute=True):
+                report = reconcile()
             if not any(report.dispatched.values()):
                 return n
         return max_passes

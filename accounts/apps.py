@@ -6,8 +6,21 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import emails, receivers
+        from anymail.signals import tracking
+        from django.contrib.auth.signals import user_logged_in
+        from django.db.models.signals import post_migrate
+
+        from accounts import checks, emails, logging, receivers  # noqa: F401 (checks registers)
         from provisioning.signals import workspace_ready
 
         emails.register_step_kind()
         workspace_ready.connect(receivers.on_workspace_ready, dispatch_uid="accounts.all_set")
+        tracking.connect(receivers.on_email_tracking, dispatch_uid="accounts.email_bounced")
+        user_logged_in.connect(logging.bind_account_on_login, dispatch_uid="accounts.log_account")
+        post_migrate.connect(_ensure_schedule, sender=self)
+
+
+def _ensure_schedule(**kwargs) -> None:
+    from accounts.flows.purge import ensure_schedule
+
+    ensure_schedule()

@@ -89,7 +89,22 @@ def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
     return message
 
 
+def _refuse_unwanted_link(delivery: EmailDelivery) -> None:
+    """A verification link is minted when it is sent, for the address the account has
+    then. So never send one to an address the account no longer has: the link would
+    confirm the corrected address for whoever reads the old inbox (a delivery to the
+    old address can be re-armed by any "retry now"). Nor once the address is
+    confirmed: the link would be dead on arrival."""
+    account = delivery.account
+    if account.email_verified:
+        raise PermanentError("cancelled", "The address was confirmed before this link was sent.")
+    if delivery.to_address != account.email:
+        raise PermanentError("cancelled", "The address was corrected before this link was sent.")
+
+
 def _perform(delivery: EmailDelivery) -> str:
+    if delivery.kind == EmailKind.VERIFICATION:
+        _refuse_unwanted_link(delivery)
     message = render(delivery)
     try:
         message.send(fail_silently=False)

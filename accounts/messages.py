@@ -46,6 +46,14 @@ STATES: dict[str, Message] = {
         next=_("We'll finish your workspace as soon as it recovers and email you when it's ready. "
                "Nothing is needed from you; you can log in any time to check."),
     ),
+    # Delayed because the email provider is down while the workspace is ready.
+    "email_outage": Message(
+        title=_("Your confirmation email is waiting on a problem on our side"),
+        happened=_("Your account is saved and your workspace is ready. The service we use to send "
+                   "email is having an outage right now; it is not anything you did."),
+        next=_("We'll send your confirmation link to {address} as soon as it recovers. You can use "
+               "your workspace in the meantime; there is nothing you need to do."),
+    ),
     "needs_support": Message(
         title=_("A person is on it"),
         happened=_("Your account is saved, but our automatic retries couldn't finish setting it "
@@ -99,6 +107,11 @@ SIGNUP_STRICT = Message(
 )
 EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
                   "link there. Links sent to the old address no longer work.")
+# Correcting the address to one another account uses. Unlike SIGNUP_TAKEN, nobody is
+# emailed here, so the words must not say the owner was told.
+EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "
+                "for typos; if that other account is yours, log in to it instead, or contact us and "
+                "we'll sort it out. Your current address still works.")
 EMAIL_RESENT = _("We've queued a fresh confirmation link to {address}. It usually arrives within a "
                  "minute; check your spam folder if it doesn't.")
 EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
@@ -121,12 +134,36 @@ VERIFY_LINK_BAD = Message(
            "confirmed, there's nothing more to do."),
 )
 
+# When something on our side fails before a page can answer (error pages). These
+# render without the database or the request: plain values only.
+UNAVAILABLE = Message(
+    title=_("We can't take requests for a minute"),
+    happened=_("Part of our system isn't answering right now. That's on us, not anything you did. "
+               "Nothing you just sent was saved, and accounts that already exist are safe."),
+    next=_("Please try again in a minute; it usually comes back quickly. If you were signing up, "
+           "you'll need to fill in the form once more."),
+    action=_("If it still doesn't work, email us at {support_email} and we'll help you directly."),
+)
+NOT_FOUND = Message(
+    title=_("We can't find that page"),
+    happened=_("The address may have a typo, or the page has moved."),
+    next=_("If you were signing up or checking on your account, one of these will get you there."),
+)
+SERVER_ERROR = Message(
+    title=_("Something broke on our side"),
+    happened=_("That's our fault, not yours, and it has been recorded so we can fix it."),
+    next=_("If you were signing up, log in with the email and password you chose to see whether "
+           "your account was saved; if it wasn't, signing up again is safe."),
+    action=_("Still stuck? Email us at {support_email}."),
+)
+
 EMAIL_SUBJECTS = {
     "verification": _("Confirm your email address"),
     "signup_attempt": _("Someone tried to sign up with your email address"),
     "all_set": _("You're all set — sorry for the wait"),
     "password_reset": _("Reset your password"),
     "support": _("A message from our support team"),
+    "abandon_warning": _("Is this your account? It will be removed in a week"),
 }
 
 # How each fact reads on the status page (and in its live updates).

@@ -76,6 +76,7 @@ class EmailKind(models.TextChoices):
     ALL_SET = "all_set", "You're all set"
     PASSWORD_RESET = "password_reset", "Password reset"
     SUPPORT = "support", "Message from support"
+    ABANDON_WARNING = "abandon_warning", "Unused account will be removed"
 
 
 class EmailDelivery(Step):
@@ -97,6 +98,29 @@ class EmailDelivery(Step):
 
     def __str__(self) -> str:
         return f"{self.kind} to account {self.account_id}: {self.status}"
+
+
+class EmailWebhookEvent(models.Model):
+    """A bounce, rejection or complaint an email provider reported through its
+    tracking webhook, kept once per provider event id: providers retry a webhook
+    until it answers 2xx, so the same event can arrive several times and must be
+    acted on once. The address is kept masked: this is a record, not a contact."""
+
+    esp = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=32)  # anymail's normalised type
+    recipient = models.CharField(max_length=254)  # masked: a***@example.com
+    account = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="email_webhook_events")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["esp", "event_id"], name="email_webhook_event_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.event_type} for {self.recipient}"
 
 
 class SignInCode(models.Model):

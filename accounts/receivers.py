@@ -13,3 +13,11 @@ def on_workspace_ready(*, account_id: int, waited: bool, **kwargs) -> None:
         with transaction.atomic():
             email_queue(account=User.objects.get(pk=account_id), kind=EmailKind.ALL_SET,
                         key=str(account_id))
+
+
+def on_email_tracking(*, event, esp_name: str, **kwargs) -> None:
+    """Anymail's tracking webhook: a bounce, rejection or complaint marks the address."""
+    from accounts.services import email_mark_bounced
+
+    email_mark_bounced(esp=esp_name, event_id=event.event_id, recipient=event.recipient,
+                       event_type=event.event_type, occurred_at=event.timestamp)

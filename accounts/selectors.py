@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, CharField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
@@ -83,8 +83,11 @@ def user_by_email(*, email: str) -> User | None:
 
 
 def latest_verification(account: User) -> EmailDelivery | None:
+    """The verification email that speaks for the account's address now. Cancelled ones
+    (a link no longer wanted) never do: the one before them still tells the truth."""
     return (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION,
                                          to_address=account.email)
+            .exclude(last_error_code="cancelled")
             .order_by("-created_at", "-pk").first())
 
 
@@ -116,7 +119,8 @@ def _state(account: User, request, delivery, delivery_status: str, outage: bool)
     if workspace == "failed" or email_exhausted:
         return State.NEEDS_SUPPORT
     if unverified and (delivery_status == "bounced" or (
-            delivery is not None and delivery.last_error_code == RECIPIENT_REJECTED)):
+            delivery is not None and delivery.status == StepStatus.FAILED
+            and delivery.last_error_code == RECIPIENT_REJECTED)):
         return State.EMAIL_UNDELIVERABLE
     if unverified and outage:
         return State.DELAYED
@@ -137,7 +141,10 @@ def account_overview(*, account: User) -> Overview:
     ticket = next(filter(None, (lookup(account.pk) for lookup in _ticket_lookups)), None)
     state = _state(account, request, delivery, delivery_status, outage)
     next_at = request.next_attempt_at if request and workspace == "pending" else None
-    entry = STATES["outage" if (state == State.DELAYED and outage) else state]
+    if state == State.DELAYED and outage:  # the words name the provider that is down
+        entry = STATES["outage" if workspace == "pending" else "email_outage"]
+    else:
+        entry = STATES[state]
     message = entry.sentence(
         when=in_words(next_at), address=account.email, reply_hours=settings.SUPPORT_REPLY_HOURS,
         reference=f" (reference {ticket})" if ticket else "")
@@ -160,15 +167,17 @@ def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "l
     (accounts/tests/test_state_expression.py checks that they agree)."""
     p = prefix
     open_breakers = set(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", flat=True))
-    # The latest verification email to the current address, reduced to what decides
-    # the state: exhausted (needs support), undeliverable, sent, other, else pending.
+    # The latest verification email to the current address (as latest_verification
+    # picks it), reduced to what decides the state: exhausted (needs support),
+    # undeliverable, sent, other, else pending.
     latest = (EmailDelivery.objects
               .filter(account=OuterRef(f"{p}pk"), kind=EmailKind.VERIFICATION, to_address=OuterRef(f"{p}email"))
+              .exclude(last_error_code="cancelled")
               .order_by("-created_at", "-pk")
               .annotate(verdict=Case(
                   When(Q(status=StepStatus.FAILED) & ~Q(last_error_code__in=[RECIPIENT_REJECTED, "cancelled"]),
                        then=Value("exhausted")),
-                  When(Q(bounced_at__isnull=False) | Q(last_error_code=RECIPIENT_REJECTED),
+                  When(Q(bounced_at__isnull=False) | Q(status=StepStatus.FAILED, last_error_code=RECIPIENT_REJECTED),
                        then=Value("undeliverable")),
                   When(status=StepStatus.SUCCEEDED, then=Value("sent")),
                   When(status=StepStatus.FAILED, then=Value("other")),
@@ -207,12 +216,46 @@ def account_deliveries(*, account: User) -> list[EmailDelivery]:
 
 
 def accounts_with_failed_steps() -> list[User]:
-    """Accounts with a stopped workspace step or a stopped verification email."""
+    """Accounts with a stopped workspace step, or whose latest verification email (the
+    one ``latest_verification`` reads) stopped. Older deliveries are history: a link
+    cancelled because the address was corrected, or one refused before a resend
+    succeeded, leaves nothing to retry."""
     failed = StepStatus.FAILED
+    latest = (EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
+                                           to_address=OuterRef("email"))
+              .exclude(last_error_code="cancelled")
+              .order_by("-created_at", "-pk").values("status")[:1])
     return list(
-        User.objects.filter(
-            Q(provisioning_request__status=failed)
-            | Q(email_deliveries__status=failed, email_deliveries__kind=EmailKind.VERIFICATION,
-                email_verified_at__isnull=True)
-        ).distinct().order_by("date_joined")
+        User.objects.annotate(latest_verification_status=Subquery(latest))
+        .filter(Q(provisioning_request__status=failed)
+                | Q(email_verified_at__isnull=True, latest_verification_status=failed))
+        .order_by("date_joined")
     )
+
+
+# The signup page logs the new account in; a login this soon after joining is that
+# one, not the person coming back.
+SIGNUP_SESSION = timedelta(minutes=10)
+
+
+def abandoned_signups(*, joined_before: datetime) -> QuerySet[User]:
+    """Accounts never verified and never used, that joined before ``joined_before``:
+    no login since the one signup makes. Staff, closed accounts and accounts waiting
+    on our team (workspace step failed: support owns those) are never included."""
+    return (
+        User.objects.filter(email_verified_at__isnull=True, is_active=True, is_staff=False,
+                            is_superuser=False, date_joined__lt=joined_before)
+        .filter(Q(last_login__isnull=True) | Q(last_login__lte=F("date_joined") + SIGNUP_SESSION))
+        .exclude(provisioning_request__status=StepStatus.FAILED)
+        .order_by("date_joined", "pk")
+    )
+
+
+def abandon_warning_sent(*, sent_before: datetime | None = None) -> Exists:
+    """For filtering accounts: an abandoned-signup warning went to the account's
+    current address (before ``sent_before``, when given)."""
+    warnings = EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.ABANDON_WARNING,
+                                            to_address=OuterRef("email"))
+    if sent_before is not None:
+        warnings = warnings.filter(created_at__lte=sent_before)
+    return Exists(warnings)

@@ -2,7 +2,9 @@
 a timeline event, and queues its emails and steps to run on commit."""
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import logging
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -10,7 +12,8 @@ from django.utils import timezone
 
 from accounts import codes
 from accounts.emails import email_queue
-from accounts.models import EmailDelivery, EmailKind, SignInCode, User, normalize_email
+from accounts.logging import mask_email
+from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, SignInCode, User, normalize_email
 from accounts.selectors import latest_verification
 from accounts.tokens import split_verification_token, verification_tokens
 from provisioning import durable
@@ -22,6 +25,8 @@ from provisioning.services import (
     provisioning_request_create,
     workspace_request_retry,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class AccountError(Exception):
@@ -84,16 +89,27 @@ def account_resume(*, account: User, actor: str = "the person") -> list[str]:
 
 def signup_attempt_notify(*, account: User) -> EmailDelivery:
     """Tell the owner of an address that someone tried to sign up with it, at most
-    once an hour (the key folds repeats into one email)."""
-    hour = timezone.now().strftime("%Y%m%d%H")
+    once an hour: a notice queued within the last hour stands for every attempt in it.
+    (A key per calendar hour would send two emails a minute apart across 10:59/11:00.)"""
+    now = timezone.now()
     with transaction.atomic():
-        return email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key=f"{account.pk}:{hour}")
+        # Lock the account so two attempts at once cannot both find no recent notice.
+        User.objects.select_for_update().filter(pk=account.pk).first()
+        recent = (EmailDelivery.objects.filter(account=account, kind=EmailKind.SIGNUP_ATTEMPT,
+                                               created_at__gt=now - timedelta(hours=1))
+                  .order_by("-created_at", "-pk").first())
+        if recent is not None:
+            return recent
+        return email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key=f"{account.pk}:{now.timestamp()}")
 
 
 def verification_send(*, account: User, actor: str = "the person") -> EmailDelivery:
     """Send the verification email (again). A delivery still waiting is brought
     forward instead of adding another, so a double click sends one email."""
     with transaction.atomic():
+        # Lock the account: two clicks at once would both find no open delivery and
+        # both queue one.
+        User.objects.select_for_update().filter(pk=account.pk).first()
         delivery = latest_verification(account)
         if delivery is not None and delivery.is_open:
             if durable.step_retry_now(delivery):
@@ -166,6 +182,51 @@ def account_mark_verified(*, account: User, actor: str, why: str) -> User:
             event_record(account_id=account.pk, subject="email", from_state="unverified",
                          to_state="verified", why=why, actor=actor)
     return account
+
+
+# What an email provider can report that means "this address does not take our mail"
+# (anymail's normalised event types). Deferrals and soft failures are the provider's
+# to retry; opens, clicks and deliveries change nothing.
+UNDELIVERABLE_EVENTS = ("bounced", "rejected", "complained")
+
+
+def email_mark_bounced(*, esp: str, event_id: str | None, recipient: str | None, event_type: str,
+                       occurred_at: datetime | None = None) -> EmailWebhookEvent | None:
+    """An email provider reports that mail to ``recipient`` bounced, was rejected, or
+    drew a complaint: the emails we sent there are marked bounced, so an unverified
+    account at that address shows ``email_undeliverable`` and its owner can correct
+    the address from the status page (the correct-email flow). Other event types are
+    ignored.
+
+    Idempotent by the provider's event id (one ``EmailWebhookEvent`` each; when the
+    provider sends none, a digest of the event stands in): a retried webhook changes
+    nothing. Returns the recorded event, or None when there was nothing to do."""
+    if event_type not in UNDELIVERABLE_EVENTS or not recipient:
+        return None
+    address = normalize_email(recipient)
+    if not event_id:
+        event_id = "digest:" + hashlib.sha256(
+            f"{event_type}:{address}:{occurred_at.isoformat() if occurred_at else ''}".encode()).hexdigest()
+    account = User.objects.filter(email=address).first()
+    try:
+        with transaction.atomic():
+            event = EmailWebhookEvent.objects.create(
+                esp=esp[:32], event_id=event_id[:200], event_type=event_type,
+                recipient=mask_email(address), account=account)
+            # Only emails that went out can bounce; one still queued is sent later
+            # and speaks for itself.
+            marked = EmailDelivery.objects.filter(
+                to_address=address, bounced_at__isnull=True,
+                status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED],
+            ).update(bounced_at=timezone.now())
+            if account is not None and marked:
+                event_record(account_id=account.pk, subject="email", from_state="sent",
+                             to_state="bounced", why=f"{esp} reported the address {event_type}",
+                             actor=f"{esp} webhook")
+    except IntegrityError:
+        return None  # this event was already processed
+    logger.info("email %s reported by %s for %s (%d emails marked)", event_type, esp, address, marked)
+    return event
 
 
 def signin_code_issue(*, account: User, actor: str, idempotency_key: str) -> tuple[SignInCode, str]:

@@ -39,7 +39,7 @@ def _landing(user) -> str:
 def signup_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(_landing(request.user))
-    form = SignupForm(request.POST or None)
+    form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method != "POST" or not form.is_valid():
         return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
     data = form.cleaned_data
@@ -59,7 +59,7 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def login_view(request: HttpRequest) -> HttpResponse:
-    form = LoginForm(request.POST or None)
+    form = LoginForm(request.POST if request.method == "POST" else None)
     next_url = request.POST.get("next") or request.GET.get("next", "")
     if request.method == "POST" and form.is_valid():
         user = authenticate(request, email=form.cleaned_data["email"],
@@ -139,7 +139,7 @@ def setup_email_view(request: HttpRequest) -> HttpResponse:
             messages.info(request, words.EMAIL_ALREADY_VERIFIED)
             return redirect("accounts:setup")
         except EmailTaken:
-            form.add_error("email", f"{words.SIGNUP_TAKEN.happened} {words.SIGNUP_TAKEN.next}")
+            form.add_error("email", words.EMAIL_TAKEN)
     return _render_setup(request, form, status=400)
 
 

@@ -49,8 +49,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line and every answer (even a refusal) carries a request id.
+    "accounts.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that reads the session: a 503 page in our voice when our own
+    # database is down.
+    "accounts.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -166,9 +171,21 @@ BREAKER_FAILURE_THRESHOLD = env.int("BREAKER_FAILURE_THRESHOLD", default=5)
 BREAKER_WINDOW_SECONDS = env.int("BREAKER_WINDOW_SECONDS", default=300)
 BREAKER_PROBE_SECONDS = env.int("BREAKER_PROBE_SECONDS", default=60)
 PROVIDER_RATE_PER_SECOND = env.float("PROVIDER_RATE_PER_SECOND", default=5.0)
+# A worker waits at most this long for its paced slot; further away, the step is
+# left for a later pass instead of holding the worker.
+PACING_MAX_WAIT_SECONDS = env.float("PACING_MAX_WAIT_SECONDS", default=10.0)
 
 # --- Support ----------------------------------------------------------------------
 SUPPORT_REPLY_HOURS = env.int("SUPPORT_REPLY_HOURS", default=4)
+# Where people can write when the site itself cannot answer (error pages, 503).
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
+
+# --- Abandoned signups (accounts.flows.purge) ------------------------------------------
+# Accounts never verified and never used are removed after this many days, so a
+# mistyped or squatted address goes back to its owner; the address gets a warning
+# ABANDONED_SIGNUP_WARNING_DAYS before.
+ABANDONED_SIGNUP_DAYS = env.int("ABANDONED_SIGNUP_DAYS", default=30)
+ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default=7)
 
 # --- Rate limits (accounts.ratelimit) ---------------------------------------------------
 # (requests, window in seconds) per client address and per email address, per action.
@@ -195,7 +212,10 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
-    Q_CLUSTER["redis"] = REDIS_URL
+    # Give up connecting after a few seconds rather than hanging a worker (or /healthz)
+    # on an unreachable Redis; an explicit value in the URL wins.
+    Q_CLUSTER["redis"] = (REDIS_URL if "socket_connect_timeout=" in REDIS_URL else
+                          REDIS_URL + ("&" if "?" in REDIS_URL else "?") + "socket_connect_timeout=5")
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
 else:
@@ -210,7 +230,8 @@ USE_TZ = True
 # --- Static files -----------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` gathers files for WhiteNoise to serve (hashed names, compressed).
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -228,6 +249,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -236,11 +259,27 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
 
 # --- Logging: one line per event; PII masked by accounts.logging ----------------------
+# LOG_FORMAT=json (the default without DEBUG): one JSON object per line with time,
+# level, logger, message, request_id and account_id. LOG_FORMAT=plain: the same as
+# text, for a terminal. Emails and phone numbers are masked in both.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "plain"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_context": {"()": "accounts.logging.RequestContextFilter"},
+        "mask_pii": {"()": "accounts.logging.MaskPIIFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "accounts.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+                             "filters": ["request_context", "mask_pii"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django-q": {"level": "WARNING"}},
 }

@@ -20,3 +20,5 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 RETRY_BASE_SECONDS = 0
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
+# Pacing is tested on its own; elsewhere it would only slow the suite down.
+PROVIDER_RATE_PER_SECOND = 10_000

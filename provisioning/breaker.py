@@ -4,7 +4,7 @@ Closed: calls flow. Transient failures are remembered per account; when
 BREAKER_FAILURE_THRESHOLD distinct accounts fail within BREAKER_WINDOW_SECONDS the
 circuit opens (an outage, not one person's bad luck). Open: calls are held; every
 BREAKER_PROBE_SECONDS exactly one call goes through as a probe (the compare-and-set
-on ``probe_at`` picks one process). A success closes the circuit.
+on ``probed_at`` picks one process). A success closes the circuit.
 
 Attempts made while the circuit is open do not count towards a step's exhaustion.
 Opening and closing are announced with signals; the support app turns them into
@@ -12,7 +12,7 @@ an incident.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -33,22 +33,24 @@ def is_open(provider: str) -> bool:
     return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).exists()
 
 
+def _probe_due_before() -> datetime:
+    return timezone.now() - timedelta(seconds=settings.BREAKER_PROBE_SECONDS)
+
+
 def probe_due(provider: str) -> bool:
     return Breaker.objects.filter(
-        provider=provider, state=BreakerState.OPEN, probe_at__lte=timezone.now()
+        provider=provider, state=BreakerState.OPEN, probed_at__lte=_probe_due_before()
     ).exists()
 
 
 def allow(provider: str) -> bool:
     """May a call to this provider go out now? Closed: yes. Open: only the one
     caller that wins this probe slot."""
-    breaker = _breaker(provider)
-    if breaker.state == BreakerState.CLOSED:
+    if not is_open(provider):
         return True
-    now = timezone.now()
     return bool(Breaker.objects.filter(
-        provider=provider, state=BreakerState.OPEN, probe_at__lte=now
-    ).update(probe_at=now + timedelta(seconds=settings.BREAKER_PROBE_SECONDS)))
+        provider=provider, state=BreakerState.OPEN, probed_at__lte=_probe_due_before()
+    ).update(probed_at=timezone.now()))
 
 
 def record_failure(provider: str, step) -> bool:
@@ -68,8 +70,7 @@ def record_failure(provider: str, step) -> bool:
     _breaker(provider)
     with transaction.atomic():
         opened = Breaker.objects.filter(provider=provider, state=BreakerState.CLOSED).update(
-            state=BreakerState.OPEN, opened_at=now,
-            probe_at=now + timedelta(seconds=settings.BREAKER_PROBE_SECONDS))
+            state=BreakerState.OPEN, opened_at=now, probed_at=now)
         if opened:
             Event.objects.create(subject=f"breaker:{provider}", from_state="closed", to_state="open",
                                  why=f"{accounts} accounts failed within {settings.BREAKER_WINDOW_SECONDS} s")
@@ -83,7 +84,7 @@ def record_success(provider: str) -> None:
         return
     with transaction.atomic():
         closed = Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).update(
-            state=BreakerState.CLOSED, probe_at=None)
+            state=BreakerState.CLOSED, probed_at=None)
         if closed:
             BreakerFailure.objects.filter(provider=provider).delete()
             Event.objects.create(subject=f"breaker:{provider}", from_state="open", to_state="closed",

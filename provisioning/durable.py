@@ -23,6 +23,7 @@ twice.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from provisioning.errors import PermanentError, TransientError
+
+# last_error_code of a step held while its provider's circuit is open.
+OUTAGE = "outage"
 
 
 class StepStatus(models.TextChoices):
@@ -154,28 +158,44 @@ def step_run(kind_name: str, pk: int) -> str:
     """Claim the step, call its provider once, record the outcome. Idempotent: a
     step that is not due, already running or done is left alone. Returns what
     happened, in a word, for logs and the reconciler's report."""
-    from provisioning import breaker  # the breaker reads steps' providers
+    from provisioning import breaker, pacing  # both import our models, which import us
 
     kind = kind_named(kind_name)
-    if kind.provider and not breaker.allow(kind.provider):
-        return "held"  # circuit open: the step stays due and is tried after the probe
+    wait = 0.0
+    if kind.provider:
+        if not breaker.allow(kind.provider):
+            # Circuit open: the step stays due, is tried once the probe succeeds, and
+            # remembers it waited on an outage (the person is owed an apology).
+            kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
+                dispatched_until=None, last_error_code=OUTAGE,
+                last_error_detail="The provider is having an outage; waiting for it to recover.")
+            return "held"
+        wait = pacing.reserve(kind.provider)
+        if wait is None:  # the provider's next free slot is far off: come back then
+            kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
+                dispatched_until=pacing.next_free_slot(kind.provider))
+            return "paced"
     step = claim(kind, pk)
     if step is None:
         return "skipped"
+    if wait:
+        time.sleep(wait)
     try:
         result = kind.perform(step)
     except TransientError as error:
+        if kind.provider and error.retry_after:
+            pacing.slow_down(kind.provider, error.retry_after)
         counts = not (kind.provider and breaker.record_failure(kind.provider, step))
         return _record_transient(kind, step, error, counts=counts)
     except PermanentError as error:
-        if kind.provider:
+        if kind.provider and error.code != "cancelled":  # a cancelled step never called it
             breaker.record_success(kind.provider)  # the provider answered
         return _record_failed(kind, step, error.code, error.detail)
     if kind.provider:
         breaker.record_success(kind.provider)
     with transaction.atomic():
-        if not _finish(step, status=StepStatus.SUCCEEDED, completed_at=timezone.now(),
-                       next_attempt_at=None, last_error_code="", last_error_detail=""):
+        # The last error stays as history: it tells whether the person waited.
+        if not _finish(step, status=StepStatus.SUCCEEDED, completed_at=timezone.now(), next_attempt_at=None):
             return "lost-lease"
         kind.on_succeeded(step, result)
     return "succeeded"
@@ -189,8 +209,9 @@ def _record_transient(kind: StepKind, step: Step, error: TransientError, *, coun
     if error.retry_after is not None:
         delay = max(delay, error.retry_after)
     if not counts:
-        # The circuit is open: come back after the probe, not on the backoff clock.
-        delay = max(delay, settings.BREAKER_PROBE_SECONDS)
+        # The circuit is open: the step waits behind the breaker (the reconciler sends
+        # only probes), and is due the moment the circuit closes.
+        delay = error.retry_after or 0
     _finish(step, status=StepStatus.PENDING, counted_attempts=counted,
             next_attempt_at=timezone.now() + timedelta(seconds=delay),
             last_error_code=error.code, last_error_detail=error.detail[:500])
@@ -241,6 +262,11 @@ def due_steps(kind: StepKind, *, now: datetime, limit: int = 500) -> list[int]:
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def queued_count(kind: StepKind, *, now: datetime) -> int:
+    """Steps handed to the queue and not yet taken by a worker."""
+    return kind.model.objects.filter(status=StepStatus.PENDING, dispatched_until__gt=now).count()
 
 
 def mark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:

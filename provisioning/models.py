@@ -68,7 +68,9 @@ class Breaker(models.Model):
     provider = models.CharField(max_length=32, primary_key=True)
     state = models.CharField(max_length=8, choices=BreakerState.choices, default=BreakerState.CLOSED)
     opened_at = models.DateTimeField(null=True, blank=True)
-    probe_at = models.DateTimeField(null=True, blank=True)
+    # When the circuit last let a call through (opening counts): the next probe is
+    # due BREAKER_PROBE_SECONDS later, read from settings at the time of asking.
+    probed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.state}"
@@ -121,3 +123,13 @@ class SandboxWorkspace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key} → {self.external_id}"
+
+
+class Pace(models.Model):
+    """The next free call slot for a provider (see provisioning.pacing)."""
+
+    provider = models.CharField(max_length=32, primary_key=True)
+    next_slot_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.provider}: next slot {self.next_slot_at:%H:%M:%S.%f}"

@@ -36,7 +36,10 @@ def reconcile(*, enqueue=None) -> Report:
     now = timezone.now()
     report = Report()
     for kind in durable.kinds():
-        limit = 500
+        # Keep about one interval of work queued for a provider, no more: pacing spaces
+        # the calls, and an overfull queue would only churn.
+        budget = int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS)
+        limit = max(1, min(500, budget - durable.queued_count(kind, now=now)))
         if kind.provider and breaker.is_open(kind.provider):
             if not breaker.probe_due(kind.provider):
                 report.held[kind.name] = "held: provider outage, waiting for the next probe"

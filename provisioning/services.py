@@ -65,7 +65,7 @@ def _succeeded(request: ProvisioningRequest, external_id: str) -> None:
     workspace, created = Workspace.objects.get_or_create(
         owner=account, defaults={"external_id": external_id, "name": account.company})
     if created:
-        waited = request.attempts > 1
+        waited = bool(request.last_error_code)  # it failed or was held at least once
         event_record(account_id=account.pk, subject="workspace", from_state=StepStatus.RUNNING,
                      to_state=StepStatus.SUCCEEDED,
                      why=f"workspace {external_id} created after {request.attempts} attempt(s)")

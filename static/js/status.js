@@ -23,9 +23,13 @@
 
   function apply(data) {
     var state = data.state;
-    card.className = card.className.replace(/state-[a-z_]+/, "state-" + state);
-    card.setAttribute("data-state", state);
-    text("status-title", words.titles[state]);
+    if (state !== card.getAttribute("data-state")) {
+      // The server's title stays until the state changes (it knows, for instance,
+      // whether "delayed" is an outage, which the JSON does not say).
+      card.className = card.className.replace(/state-[a-z_]+/, "state-" + state);
+      card.setAttribute("data-state", state);
+      text("status-title", words.titles[state]);
+    }
     text("status-message", data.message);
     var ws = data.workspace;
     text("workspace-words", words.workspace[ws.status]);

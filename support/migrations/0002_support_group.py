@@ -43,7 +43,7 @@ def remove_support_group(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("support", "0001_initial"),
-        ("accounts", "0002_signincode"),
+        ("accounts", "0004_signincode"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]

@@ -26,19 +26,10 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture
-def settle(db, drive, django_capture_on_commit_callbacks):
-    """Let the workers and the dispatcher do everything that is due, including what
-    runs after a commit (tasks enqueued on commit, the signals support listens to).
-    The test's own transaction never commits, so callbacks are run explicitly."""
-    def run() -> None:
-        with django_capture_on_commit_callbacks(execute=True):
-            drive()
-    return run
-
-
-@pytest.fixture
 def committed(django_capture_on_commit_callbacks):
-    """``with committed(): ...`` runs the block's on-commit work as production would."""
+    """``with committed(): ...`` runs the block's on-commit work (tasks enqueued on
+    commit, the signals support listens to) as production would: the test's own
+    transaction never commits. (``drive()`` does the same for each dispatcher pass.)"""
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
@@ -56,14 +47,14 @@ def register(db, signup_data, committed):
 
 
 @pytest.fixture
-def stranded(register, sandbox, settle):
+def stranded(register, sandbox, drive):
     """An account whose workspace step ran out of automatic retries: the provider
     refuses it for good (a permanent error fails at once, without tripping the
     outage breaker). The sandbox is left refusing."""
     def run(**overrides) -> User:
         sandbox("provisioning", "reject")
         account = register(**overrides)
-        settle()
+        drive()
         return account
     return run
 

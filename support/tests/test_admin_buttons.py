@@ -96,13 +96,13 @@ def test_buttons_need_the_csrf_token(ticket, support_user):
     assert ticket.status == TicketStatus.OPEN
 
 
-def test_rerun_provisioning_heals_the_account_and_the_ticket(ticket, console, sandbox, settle, committed):
+def test_rerun_provisioning_heals_the_account_and_the_ticket(ticket, console, sandbox, drive, committed):
     sandbox("provisioning", "ok")  # whatever refused it is fixed
     key = key_from(console.get(url(ticket, "rerun")))
     with committed():
         first = console.post(url(ticket, "rerun"), {"action_key": key})
         second = console.post(url(ticket, "rerun"), {"action_key": key})  # double click
-    settle()
+    drive()
 
     assert first.status_code == second.status_code == 302
     assert Workspace.objects.filter(owner=ticket.account).count() == 1
@@ -113,25 +113,25 @@ def test_rerun_provisioning_heals_the_account_and_the_ticket(ticket, console, sa
     assert ticket.account.events.filter(subject="workspace", why__contains=ticket.reference).count() == 1
 
 
-def test_resend_verification_sends_one_email_per_click(ticket, console, settle, committed):
+def test_resend_verification_sends_one_email_per_click(ticket, console, drive, committed):
     sent = lambda: [m for m in mail.outbox if m.subject == "Confirm your email address"]  # noqa: E731
     before = len(sent())
     key = key_from(console.get(url(ticket, "resend")))
     with committed():
         console.post(url(ticket, "resend"), {"action_key": key})
         console.post(url(ticket, "resend"), {"action_key": key})
-    settle()
+    drive()
 
     assert len(sent()) == before + 1
     assert clicks(ticket) == 1 and len(logged(ticket)) == 1
 
 
-def test_correct_email_moves_the_account_and_sends_a_fresh_link(ticket, console, settle, committed):
+def test_correct_email_moves_the_account_and_sends_a_fresh_link(ticket, console, drive, committed):
     key = key_from(console.get(url(ticket, "correct_email")))
     with committed():
         response = console.post(url(ticket, "correct_email"), {"action_key": key, "email": "Ada@Fixed.example"})
         console.post(url(ticket, "correct_email"), {"action_key": key, "email": "Ada@Fixed.example"})
-    settle()
+    drive()
 
     assert response.status_code == 302
     ticket.account.refresh_from_db()
@@ -184,7 +184,7 @@ def test_a_sign_in_code_is_shown_once_and_a_double_click_shows_the_same_code(tic
     assert int(person.session["_auth_user_id"]) == ticket.account.pk
 
 
-def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, settle, committed):
+def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, drive, committed):
     page = text(console.get(url(ticket, "reply")))
     assert "retries couldn't get past" in page  # the suggestion for "needs support"
     assert "Sam" in page  # signed by the support person
@@ -194,7 +194,7 @@ def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, sett
         for _ in range(2):
             console.post(url(ticket, "reply"), {"action_key": key, "body": "Fixed it, sorry!\n\nSam",
                                                 "then": TicketStatus.WAITING_ON_CUSTOMER})
-    settle()
+    drive()
 
     replies = [m for m in mail.outbox if m.subject == "A message from our support team"
                and "Fixed it, sorry!" in m.body]

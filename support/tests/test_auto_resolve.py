@@ -15,14 +15,14 @@ def _all_set_emails(address: str) -> list:
     return [m for m in mail.outbox if address in m.to and m.subject.startswith("You're all set")]
 
 
-def test_the_ticket_resolves_itself_when_the_workspace_becomes_ready(stranded, sandbox, settle, committed):
+def test_the_ticket_resolves_itself_when_the_workspace_becomes_ready(stranded, sandbox, drive, committed):
     account = stranded()
     ticket = Ticket.objects.get()
 
     sandbox("provisioning", "ok")  # the provider recovers; an operator re-runs setup
     with committed():
         account_resume(account=account, actor="operator (manage.py retry_setup)")
-    settle()
+    drive()
 
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.RESOLVED and ticket.resolved_automatically
@@ -35,7 +35,7 @@ def test_the_ticket_resolves_itself_when_the_workspace_becomes_ready(stranded, s
     assert person.get("/setup/status.json").json()["ticket"] is None
 
 
-def test_a_ticket_the_person_wrote_on_stays_open_with_a_note(stranded, sandbox, settle, client, committed):
+def test_a_ticket_the_person_wrote_on_stays_open_with_a_note(stranded, sandbox, drive, client, committed):
     account = stranded()
     with committed():
         client.post("/help/", {"email": account.email, "message": "Also, can you rename my company?"})
@@ -43,7 +43,7 @@ def test_a_ticket_the_person_wrote_on_stays_open_with_a_note(stranded, sandbox, 
     sandbox("provisioning", "ok")
     with committed():
         account_resume(account=account)
-    settle()
+    drive()
 
     ticket = Ticket.objects.get()
     assert ticket.status == TicketStatus.OPEN
@@ -51,11 +51,15 @@ def test_a_ticket_the_person_wrote_on_stays_open_with_a_note(stranded, sandbox, 
     assert len(_all_set_emails(account.email)) == 1  # the all-set email still goes out, once
 
 
-def test_the_sweep_resolves_a_ticket_whose_ready_announcement_was_lost(stranded, sandbox, drive):
+def test_the_sweep_resolves_a_ticket_whose_ready_announcement_was_lost(stranded, sandbox):
+    from provisioning.durable import step_run
+    from provisioning.models import ProvisioningRequest
+
     account = stranded()
     sandbox("provisioning", "ok")
     account_resume(account=account)
-    drive()  # the workspace is created, but the announcement never runs
+    # A worker creates the workspace, but dies before its after-commit announcement runs.
+    assert step_run("workspace", ProvisioningRequest.objects.get(account=account).pk) == "succeeded"
 
     assert Ticket.objects.get().status == TicketStatus.OPEN
     assert ticket_sweep() == {"opened": 0, "resolved": 1}

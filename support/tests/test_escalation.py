@@ -25,11 +25,11 @@ def test_an_exhausted_workspace_opens_a_ticket_with_its_diagnostics(stranded):
     assert "workspace" in diagnostics.text and "http_422" in diagnostics.text and "1 try" in diagnostics.text
 
 
-def test_several_exhaustions_and_a_message_make_one_ticket(stranded, settle, client, committed):
+def test_several_exhaustions_and_a_message_make_one_ticket(stranded, drive, client, committed):
     account = stranded()
     for _ in range(2):  # support (or the person) retries; the provider still refuses
         workspace_request_retry(request=ProvisioningRequest.objects.get(account=account), why="try again")
-        settle()
+        drive()
     with committed():
         response = client.post("/help/", {"email": account.email, "message": "Still stuck, please help"})
 
@@ -57,18 +57,18 @@ def test_the_status_page_says_a_person_is_on_it_with_the_reference(stranded):
     assert "A person is on it" in page and ticket.reference in page
 
 
-def test_an_exhausted_verification_email_opens_a_ticket(register, sandbox, settle, settings):
+def test_an_exhausted_verification_email_opens_a_ticket(register, sandbox, drive, settings):
     settings.EMAIL_MAX_ATTEMPTS = 2
     sandbox("email", "timeout")
     account = register()
-    settle()
+    drive()
 
     ticket = Ticket.objects.get()
     assert (ticket.account, ticket.reason) == (account, Reason.EMAIL_FAILED)
     assert "confirmation email" in ticket.events.get(kind=EventKind.DIAGNOSTICS).text
 
 
-def test_other_failed_emails_open_no_ticket(register, sandbox, settle, settings, committed):
+def test_other_failed_emails_open_no_ticket(register, sandbox, drive, settings, committed):
     from accounts.services import signup_attempt_notify
 
     account = register()
@@ -76,7 +76,7 @@ def test_other_failed_emails_open_no_ticket(register, sandbox, settle, settings,
     sandbox("email", "timeout")
     with committed():
         signup_attempt_notify(account=account)
-    settle()
+    drive()
 
     delivery = account.email_deliveries.get(kind=EmailKind.SIGNUP_ATTEMPT)
     assert delivery.status == "failed"
@@ -89,26 +89,28 @@ def test_the_database_refuses_a_second_unresolved_ticket(stranded):
         Ticket.objects.create(account=account, email=account.email, reason=Reason.CONTACT)
 
 
-def test_a_resolved_ticket_stays_resolved_and_the_next_failure_opens_a_new_one(stranded, settle, console):
+def test_a_resolved_ticket_stays_resolved_and_the_next_failure_opens_a_new_one(stranded, drive, console):
     from support.services import ticket_resolve
 
     account = stranded()
     first = Ticket.objects.get()
     ticket_resolve(ticket=first, actor="support (test)")
     workspace_request_retry(request=ProvisioningRequest.objects.get(account=account), why="try again")
-    settle()
+    drive()
 
     assert Ticket.objects.count() == 2
     second = Ticket.objects.exclude(pk=first.pk).get()
     assert second.status == TicketStatus.OPEN and second.reference != first.reference
 
 
-def test_the_sweep_opens_the_ticket_a_lost_announcement_never_did(signup_data, sandbox, drive):
+def test_the_sweep_opens_the_ticket_a_lost_announcement_never_did(signup_data, sandbox):
     from accounts.services import account_register
+    from provisioning.durable import step_run
 
     sandbox("provisioning", "reject")
-    account_register(**signup_data)
-    drive()  # the step fails, but its after-commit announcement never runs (as if the worker died)
+    account = account_register(**signup_data)
+    # The step fails, but the worker dies before its after-commit announcement runs.
+    assert step_run("workspace", ProvisioningRequest.objects.get(account=account).pk) == "failed"
     assert not Ticket.objects.exists()
 
     assert ticket_sweep() == {"opened": 1, "resolved": 0}

@@ -137,7 +137,7 @@ def test_the_accounts_list_shows_and_filters_lifecycle_states(tickets, register,
     assert "person0@example.com" not in console.get("/admin/accounts/user/", {"state": "active"}).content.decode()
 
 
-def test_retry_setup_asks_first_then_retries_the_selected_accounts(tickets, console, sandbox, settle, committed):
+def test_retry_setup_asks_first_then_retries_the_selected_accounts(tickets, console, sandbox, drive, committed):
     from django.contrib.admin.models import LogEntry
 
     from accounts.models import User
@@ -152,7 +152,7 @@ def test_retry_setup_asks_first_then_retries_the_selected_accounts(tickets, cons
     sandbox("provisioning", "ok")
     with committed():
         done = console.post("/admin/accounts/user/", {**form, "post": "yes"})
-    settle()
+    drive()
     assert done.status_code == 302
     account.refresh_from_db()
     assert hasattr(account, "workspace")

@@ -32,7 +32,7 @@ def secret_dir(settings, tmp_path):
 
 
 def test_the_local_support_login_is_a_support_group_member_who_can_work_the_console(
-        secret_dir, stranded, sandbox, settle, committed):
+        secret_dir, stranded, sandbox, drive, committed):
     out = io.StringIO()
     call_command("ensure_support_login", stdout=out)
     password = (secret_dir / ".support-password").read_text().strip()
@@ -50,7 +50,7 @@ def test_the_local_support_login_is_a_support_group_member_who_can_work_the_cons
     sandbox("provisioning", "ok")
     with committed():
         console.post(f"/admin/support/ticket/{ticket.pk}/do/rerun/", {"action_key": "b" * 32})
-    settle()
+    drive()
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.RESOLVED
 

@@ -1,0 +1,135 @@
+"""Abandoned signups: never verified and never used → warned at day 23, removed at
+day 30 (never sooner than 7 days after the warning), so the address goes back to
+its owner. Time passes by ageing every timestamp in the database (``days_pass``):
+tests cannot wait a month."""
+from __future__ import annotations
+
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+from django.db.models import F
+from django_q.models import Schedule
+from django_q.tasks import async_task, result
+
+from accounts.flows.purge import SCHEDULE_NAME, abandoned_signups_purge
+from accounts.models import EmailDelivery, EmailKind, User
+from accounts.selectors import user_by_email
+from conftest import PASSWORD
+from provisioning.models import Event, Workspace
+
+pytestmark = pytest.mark.django_db
+
+
+def days_pass(days: float) -> None:
+    delta = timedelta(days=days)
+    User.objects.update(date_joined=F("date_joined") - delta, last_login=F("last_login") - delta)
+    EmailDelivery.objects.update(created_at=F("created_at") - delta)
+
+
+@pytest.fixture
+def signed_up(client, signup_data, drive):
+    """Signed up through the page (which logs the person in once), workspace ready,
+    verification email sent, then left alone."""
+    assert client.post("/signup/", signup_data).status_code == 302
+    drive()
+    client.post("/logout/")
+    mail.outbox.clear()
+    return user_by_email(email=signup_data["email"])
+
+
+def _warnings() -> list:
+    return [m for m in mail.outbox if "It will be removed in a week" in m.subject]
+
+
+def test_abandoned_signup_is_warned_then_removed_and_the_address_is_free(client, signup_data, signed_up,
+                                                                         drive, caplog):
+    days_pass(22)
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+
+    days_pass(1)
+    assert abandoned_signups_purge().warned == ["a***@example.com"]
+    drive()
+    [warning] = _warnings()
+    assert warning.to == ["ada@example.com"]
+    assert "log in with the password you chose before" in warning.body
+    assert "http://127.0.0.1:8000/login/" in warning.body
+    assert abandoned_signups_purge().warned == []  # warned once per address
+
+    days_pass(6)  # day 29
+    assert abandoned_signups_purge().removed == []
+    assert User.objects.filter(pk=signed_up.pk).exists()
+
+    days_pass(1)  # day 30, 7 days after the warning
+    with caplog.at_level("INFO", logger="accounts.flows.purge"):
+        assert abandoned_signups_purge().removed == ["a***@example.com"]
+    assert not User.objects.filter(pk=signed_up.pk).exists()
+    assert not Workspace.objects.exists() and not EmailDelivery.objects.exists()
+    removal = Event.objects.get(to_state="removed")
+    assert removal.account is None and "a***@example.com" in removal.why and str(signed_up.pk) in removal.why
+    assert any("abandoned signup removed" in r.getMessage() for r in caplog.records)
+
+    # The address's real owner can now sign up with it, with their own password.
+    client.post("/signup/", {**signup_data, "password": "another long passphrase 42"})
+    assert user_by_email(email="ada@example.com").pk != signed_up.pk
+
+
+def test_a_person_who_came_back_is_never_warned_or_removed(client, signed_up, drive):
+    days_pass(3)
+    client.post("/login/", {"email": "ada@example.com", "password": PASSWORD})
+    days_pass(60)
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+    assert User.objects.filter(pk=signed_up.pk).exists()
+
+
+def test_a_verified_account_is_never_warned_or_removed(client, signup_data, drive):
+    client.post("/signup/", signup_data)
+    drive()
+    link = re.search(r"http://127\.0\.0\.1:8000(/verify/\S+/)", mail.outbox[0].body).group(1)
+    client.get(link)
+    assert user_by_email(email="ada@example.com").email_verified
+    days_pass(60)
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+
+
+def test_removal_waits_a_week_after_a_late_warning(signed_up, drive):
+    days_pass(40)  # first seen long after day 30 (say, the feature was just deployed)
+    assert abandoned_signups_purge().warned == ["a***@example.com"]
+    days_pass(6.9)
+    assert abandoned_signups_purge().removed == []
+    days_pass(0.2)
+    assert abandoned_signups_purge().removed == ["a***@example.com"]
+
+
+def test_an_account_waiting_on_our_team_is_left_to_support(client, signup_data, sandbox, drive):
+    sandbox("provisioning", "reject")  # workspace step fails for good: needs_support
+    client.post("/signup/", signup_data)
+    drive()
+    days_pass(60)
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+
+
+def test_the_command_dry_run_lists_and_changes_nothing(signed_up):
+    days_pass(31)
+    out = io.StringIO()
+    call_command("purge_abandoned_signups", "--dry-run", stdout=out)
+    assert out.getvalue().strip() == "would warn 1: a***@example.com; would remove 0: -"
+    assert not EmailDelivery.objects.filter(kind=EmailKind.ABANDON_WARNING).exists()
+
+    call_command("purge_abandoned_signups", stdout=out)
+    days_pass(7)
+    out = io.StringIO()
+    call_command("purge_abandoned_signups", "--dry-run", stdout=out)
+    assert out.getvalue().strip() == "would warn 0: -; would remove 1: a***@example.com"
+    assert User.objects.filter(pk=signed_up.pk).exists()
+
+
+def test_it_runs_daily_on_its_own(signed_up):
+    schedule = Schedule.objects.get(name=SCHEDULE_NAME)
+    assert schedule.schedule_type == Schedule.DAILY and schedule.repeats == -1
+    days_pass(31)
+    task = async_task(schedule.func)  # what the scheduler does (inline in tests)
+    assert result(task) == "warned 1: a***@example.com; removed 0: -"

@@ -1,0 +1,212 @@
+"""Where an account stands: `/setup/status.json` (the DESIGN contract, exactly) and the
+`/setup/` page, for each lifecycle state reached through the real pages, workers and
+sandbox providers."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from django.test import Client
+
+from accounts.messages import STATES
+from accounts.tests.factories import page_text, sign_up, verification_link
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS = "ada@example.com"
+
+
+def check_contract(data: dict) -> None:
+    """Exactly DESIGN's keys, with DESIGN's types."""
+    assert set(data) == {"state", "workspace", "email", "ticket", "message"}
+    assert set(data["workspace"]) == {"status", "attempts", "next_attempt_at"}
+    assert set(data["email"]) == {"address", "verified", "delivery"}
+    assert data["state"] in {"setting_up", "delayed", "needs_support", "email_undeliverable",
+                             "unverified", "active"}
+    assert data["workspace"]["status"] in {"pending", "ready", "failed"}
+    assert type(data["workspace"]["attempts"]) is int and data["workspace"]["attempts"] >= 0
+    when = data["workspace"]["next_attempt_at"]
+    assert when is None or datetime.fromisoformat(when).tzinfo is not None  # ISO 8601, aware
+    assert type(data["email"]["address"]) is str
+    assert type(data["email"]["verified"]) is bool
+    assert data["email"]["delivery"] in {"pending", "sent", "failed", "bounced"}
+    assert data["ticket"] is None or type(data["ticket"]) is str
+    assert type(data["message"]) is str and data["message"]
+
+
+def status(client: Client) -> dict:
+    response = client.get("/setup/status.json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert "no-cache" in response["Cache-Control"]  # live progress must not be cached
+    data = response.json()
+    check_contract(data)
+    return data
+
+
+def check_page(client: Client, state: str) -> None:
+    """The status page says the account is saved, then the state's own words."""
+    response = client.get("/setup/")
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "Your account is saved" in text
+    entry = STATES[state]
+    assert str(entry.title) in text
+    assert str(entry.happened).format(address=ADDRESS) in text
+    assert f'data-state="{state}"' in text
+
+
+@pytest.fixture
+def ada():
+    client, _ = sign_up(email=ADDRESS)
+    return client
+
+
+def test_setting_up(ada):
+    data = status(ada)
+
+    assert data["state"] == "setting_up"
+    assert data["workspace"] == {"status": "pending", "attempts": 0,
+                                 "next_attempt_at": data["workspace"]["next_attempt_at"]}
+    assert data["email"] == {"address": ADDRESS, "verified": False, "delivery": "pending"}
+    assert data["ticket"] is None
+    assert data["message"] == STATES["setting_up"].sentence()
+    check_page(ada, "setting_up")
+
+
+def test_delayed_after_several_failed_attempts(ada, sandbox, drive, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 50
+    sandbox("provisioning", "error")
+
+    drive(max_passes=4)
+
+    data = status(ada)
+    assert data["state"] == "delayed"
+    assert data["workspace"]["status"] == "pending"
+    assert data["workspace"]["attempts"] == 4
+    assert data["workspace"]["next_attempt_at"] is not None  # the person is told when
+    assert data["message"].startswith(str(STATES["delayed"].happened))
+    assert "Next try" in data["message"]
+    check_page(ada, "delayed")
+    assert "4 tries so far" in page_text(ada.get("/setup/"))
+
+
+def test_one_failed_attempt_is_still_setting_up(ada, sandbox, drive, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 50
+    sandbox("provisioning", "error")
+
+    drive(max_passes=1)
+
+    data = status(ada)
+    assert data["state"] == "setting_up"
+    assert data["workspace"]["attempts"] == 1
+
+
+def test_needs_support_when_the_provider_refuses_for_good(ada, sandbox, drive):
+    sandbox("provisioning", "reject")
+
+    drive()
+
+    data = status(ada)
+    assert data["state"] == "needs_support"
+    assert data["workspace"]["status"] == "failed"
+    assert data["workspace"]["next_attempt_at"] is None
+    check_page(ada, "needs_support")
+
+
+def test_email_undeliverable_when_the_address_is_refused(ada, sandbox, drive):
+    sandbox("email", "reject")
+
+    drive()
+
+    data = status(ada)
+    assert data["state"] == "email_undeliverable"
+    assert data["workspace"]["status"] == "ready"
+    assert data["email"] == {"address": ADDRESS, "verified": False, "delivery": "failed"}
+    assert ADDRESS in data["message"]
+    check_page(ada, "email_undeliverable")
+    assert 'action="/setup/email/"' in ada.get("/setup/").content.decode()  # the fix-email form
+
+
+def test_unverified_once_the_workspace_is_ready(ada, drive):
+    drive()
+
+    data = status(ada)
+    assert data["state"] == "unverified"
+    assert data["workspace"] == {"status": "ready", "attempts": 1, "next_attempt_at": None}
+    assert data["email"] == {"address": ADDRESS, "verified": False, "delivery": "sent"}
+    check_page(ada, "unverified")
+
+
+def test_active_once_the_address_is_confirmed(ada, drive):
+    drive()
+    ada.get(verification_link(ADDRESS))
+
+    data = status(ada)
+    assert data["state"] == "active"
+    assert data["email"] == {"address": ADDRESS, "verified": True, "delivery": "sent"}
+    assert data["message"] == STATES["active"].sentence()
+    response = ada.get("/setup/")
+    assert str(STATES["active"].title) in page_text(response)
+    assert 'action="/setup/email/"' not in response.content.decode()  # nothing left to correct
+
+
+def test_anonymous_status_json_is_a_401_json_answer(client):
+    response = client.get("/setup/status.json")
+
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert "log in" in response.json()["error"]
+
+
+def test_anonymous_status_page_goes_to_login(client):
+    response = client.get("/setup/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=/setup/")
+
+
+def test_the_home_page_shows_the_workspace_and_a_verify_banner_until_confirmed(ada, drive):
+    drive()
+
+    home = page_text(ada.get("/"))
+    assert "Please confirm your email address." in home and 'action="/setup/resend/"' in home
+    assert "sbx-" in home  # the workspace the provider made
+
+    ada.get(verification_link(ADDRESS))
+    home = page_text(ada.get("/"))
+    assert "Please confirm your email address." not in home
+    assert "Your workspace is ready." in home
+
+
+def test_the_home_page_sends_a_person_without_a_workspace_to_the_status_page(ada):
+    response = ada.get("/")
+
+    assert response.status_code == 302 and response["Location"] == "/setup/"
+
+
+def test_a_provisioning_outage_is_told_as_one(ada, sandbox, drive, settings):
+    settings.BREAKER_FAILURE_THRESHOLD = 1  # one failing account opens the circuit here
+    sandbox("provisioning", "error")
+
+    drive(max_passes=1)
+
+    data = status(ada)
+    assert data["state"] == "delayed"
+    assert data["message"] == STATES["outage"].sentence()
+    assert str(STATES["outage"].title) in page_text(ada.get("/setup/"))
+
+
+def test_an_email_outage_is_not_told_as_a_workspace_problem(ada, sandbox, drive, settings):
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    sandbox("email", "error")
+
+    drive(max_passes=1)
+
+    data = status(ada)
+    assert data["workspace"]["status"] == "ready"
+    assert data["state"] == "delayed"
+    assert data["message"] == STATES["email_outage"].sentence(address=ADDRESS)
+    page = page_text(ada.get("/setup/"))
+    assert str(STATES["email_outage"].title) in page
+    assert "create workspaces" not in data["message"] and "create workspaces" not in page

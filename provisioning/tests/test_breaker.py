@@ -1,0 +1,79 @@
+"""The circuit breaker: an outage is recognised as one thing, attempts made during it
+do not count, one probe at a time, and it closes on success."""
+import pytest
+from django.test import Client
+
+from provisioning import breaker
+from provisioning.models import Breaker, ProvisioningRequest
+from provisioning.signals import breaker_closed, breaker_opened
+
+
+@pytest.fixture
+def tight(settings):
+    settings.BREAKER_FAILURE_THRESHOLD = 3
+    settings.BREAKER_WINDOW_SECONDS = 300
+    settings.BREAKER_PROBE_SECONDS = 0
+    settings.PROVISIONING_MAX_ATTEMPTS = 2
+
+
+def _signups(n, signup_data):
+    for i in range(n):
+        Client().post("/signup/", {**signup_data, "email": f"person{i}@example.com"})
+
+
+@pytest.mark.django_db
+def test_one_account_failing_again_and_again_does_not_open_it(tight, sandbox, signup_data, drive, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 10
+    sandbox("provisioning", "error")
+    _signups(1, signup_data)
+    drive(max_passes=5)
+    assert not breaker.is_open("provisioning")
+
+
+@pytest.mark.django_db
+def test_distinct_accounts_failing_open_it_and_their_attempts_stop_counting(tight, sandbox, signup_data, drive):
+    opened = []
+    breaker_opened.connect(lambda **kw: opened.append(kw["provider"]), weak=False, dispatch_uid="t-open")
+    sandbox("provisioning", "error")
+    _signups(5, signup_data)
+    drive(max_passes=10)
+    assert breaker.is_open("provisioning")
+    assert opened == ["provisioning"]
+    # Many passes later nobody is exhausted: attempts during the outage do not count.
+    assert ProvisioningRequest.objects.filter(status="failed").count() == 0
+    assert ProvisioningRequest.objects.filter(status="pending").count() == 5
+    overview = Client()
+    overview.post("/login/", {"email": "person4@example.com", "password": signup_data["password"]})
+    body = overview.get("/setup/status.json").json()
+    assert body["state"] == "delayed"
+    assert "affects everyone" in body["message"]
+    breaker_opened.disconnect(dispatch_uid="t-open")
+
+
+@pytest.mark.django_db
+def test_a_successful_probe_closes_it_and_the_backlog_drains(tight, sandbox, signup_data, drive):
+    closed = []
+    breaker_closed.connect(lambda **kw: closed.append(kw["provider"]), weak=False, dispatch_uid="t-close")
+    sandbox("provisioning", "error")
+    _signups(4, signup_data)
+    drive(max_passes=6)
+    assert breaker.is_open("provisioning")
+    sandbox("provisioning", "ok")
+    drive()
+    assert not breaker.is_open("provisioning")
+    assert closed == ["provisioning"]
+    assert ProvisioningRequest.objects.filter(status="succeeded").count() == 4
+    assert Breaker.objects.get(provider="provisioning").state == "closed"
+    breaker_closed.disconnect(dispatch_uid="t-close")
+
+
+@pytest.mark.django_db
+def test_while_open_only_one_probe_is_allowed_per_interval(tight, settings, sandbox, signup_data, drive):
+    sandbox("provisioning", "error")
+    _signups(3, signup_data)
+    drive(max_passes=4)
+    assert breaker.is_open("provisioning")
+    settings.BREAKER_PROBE_SECONDS = 60
+    assert not breaker.allow("provisioning")  # opened (or probed) less than a minute ago
+    settings.BREAKER_PROBE_SECONDS = 0
+    assert breaker.allow("provisioning")
