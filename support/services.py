@@ -63,9 +63,10 @@ class NoAccount(TicketError):
 
 @dataclass(frozen=True)
 class ActionResult:
-    done: bool  # False: nothing changed (the click was already handled, or nothing to do)
+    done: bool  # False: nothing changed (nothing to do, or the click was already handled)
     message: str
     code: str = ""  # a one-time sign-in code, for the console to show once
+    repeated: bool = False  # this click had already been handled: nothing was recorded again
 
 
 # --- Opening, joining, moving -------------------------------------------------------------
@@ -267,7 +268,7 @@ def _button(*, ticket: Ticket, action_key: str, actor: str, name: str, run) -> A
                 event = TicketEvent.objects.create(ticket=locked, kind=EventKind.ACTION, actor=actor,
                                                    action_key=action_key, text=label)
         except IntegrityError:
-            return ActionResult(done=False, message=str(words.ALREADY_HANDLED))
+            return ActionResult(done=False, message=str(words.ALREADY_HANDLED), repeated=True)
         result = run(locked)
         event.text = f"{label}: {result.message}"
         event.save(update_fields=["text"])
@@ -328,13 +329,12 @@ def ticket_issue_signin_code(*, ticket: Ticket, actor: str, action_key: str) -> 
         until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
         return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)
     result = _button(ticket=ticket, action_key=action_key, actor=actor, name="signin_code", run=run)
-    if result.done:
+    if not result.repeated:
         return result
-    account = _account(ticket)
-    code_row, code = signin_code_issue(account=account, actor=actor, idempotency_key=action_key)
+    code_row, code = signin_code_issue(account=_account(ticket), actor=actor, idempotency_key=action_key)
     if code_row.is_live:
-        return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code)
-    return ActionResult(False, str(words.RESULTS["signin_code_gone"]))
+        return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code, repeated=True)
+    return ActionResult(False, str(words.RESULTS["signin_code_gone"]), repeated=True)
 
 
 def ticket_reply(*, ticket: Ticket, actor: str, action_key: str, body: str,

@@ -205,22 +205,19 @@ class TicketAdmin(admin.ModelAdmin):
                 response = self._press(request, ticket, button, form)
                 if response is not None:
                     return response
-            status = 400
-        elif request.method == "GET":
-            detail = ticket_detail(ticket=ticket)
-            if not button.applies(detail):
-                messages.info(request, _("Nothing to do: that button doesn't apply to this ticket any more."))
-                return redirect(self._ticket_url(ticket))
-            form = button.form(initial=self._initial(request, ticket, button, detail))
-            status = 200
-        else:
+            return self._confirm_page(request, ticket, button, form, 400, ticket_detail(ticket=ticket))
+        if request.method != "GET":
             return HttpResponse(status=405, headers={"Allow": "GET, POST"})
-        return self._confirm_page(request, ticket, button, form, status)
+        detail = ticket_detail(ticket=ticket)
+        if not button.applies(detail):
+            messages.info(request, _("Nothing to do: that button doesn't apply to this ticket any more."))
+            return redirect(self._ticket_url(ticket))
+        form = button.form(initial=self._initial(request, ticket, button, detail))
+        return self._confirm_page(request, ticket, button, form, 200, detail)
 
     def _press(self, request, ticket: Ticket, button: Button, form) -> HttpResponse | None:
-        data = {k: v for k, v in form.cleaned_data.items()}
         try:
-            result = button.call(ticket=ticket, actor=console_actor(request.user), **data)
+            result = button.call(ticket=ticket, actor=console_actor(request.user), **form.cleaned_data)
         except EmailTaken:
             form.add_error("email", _("Another account already uses this address."))
             return None
@@ -234,7 +231,7 @@ class TicketAdmin(admin.ModelAdmin):
             form.add_error(None, str(error))
             return None
         label = words.BUTTONS[button.name][0]
-        if result.done:
+        if not result.repeated:  # every handled click is logged, including "nothing to do"
             self.log_change(request, ticket, f"{label}: {result.message}")
         if result.code:
             return self._code_page(request, ticket, result)
@@ -250,9 +247,8 @@ class TicketAdmin(admin.ModelAdmin):
             initial["email"] = ticket.account.email
         return initial
 
-    def _confirm_page(self, request, ticket: Ticket, button: Button, form, status: int) -> HttpResponse:
+    def _confirm_page(self, request, ticket: Ticket, button: Button, form, status: int, detail) -> HttpResponse:
         label, description = words.BUTTONS[button.name]
-        detail = ticket_detail(ticket=ticket)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "ticket": ticket,
                    "detail": detail, "button": button, "label": label,
                    "description": str(description).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60),
