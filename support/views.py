@@ -6,13 +6,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from accounts import ratelimit
+from accounts.ratelimit import rate_limited
 from support import messages as words
 from support.forms import ContactForm
 from support.services import contact_message_receive
 
 
 @never_cache
+@rate_limited("help", email_field="email")
 def help_view(request: HttpRequest) -> HttpResponse:
     """Works logged out; prefilled when logged in. The answer is the same whether or
     not the address has an account: a reference (random, see support.models) and
@@ -22,9 +23,6 @@ def help_view(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "intro": str(words.HELP_INTRO).format(reply_hours=settings.SUPPORT_REPLY_HOURS)}
     if request.method != "POST":
         return render(request, "support/help.html", context)
-    wait = ratelimit.limit(request, "help", email=request.POST.get("email", ""))
-    if wait is not None:
-        return ratelimit.too_many_requests(request, wait)
     if not form.is_valid():
         return render(request, "support/help.html", context, status=400)
     contact = contact_message_receive(email=form.cleaned_data["email"], message=form.cleaned_data["message"],
