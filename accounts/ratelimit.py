@@ -24,13 +24,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.crypto import salted_hmac
 
@@ -74,16 +72,24 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
     a request refused for it does not also use up the email's allowance."""
     rules = settings.RATE_LIMITS.get(action) or {}
     for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
-        rule = rules.get(scope)
+        rule = rules.get(f"per_{scope}")
         if not (rule and value):
             continue
-        limit, window_seconds = rule
-        if not hit(f"{action}:{scope}:{value}", limit, window_seconds):
+        allowed, window_seconds = rule
+        if not hit(f"{action}:{scope}:{value}", allowed, window_seconds):
             return Limited(action=action, retry_after=seconds_left(window_seconds))
     return None
 
 
-def client_address(request: HttpRequest) -> str:
+def limit(request: HttpRequest, action: str, *, email: str = "") -> int | None:
+    """Count this request for ``action`` per client address and, if given, per email
+    address. None when allowed, else the seconds until it may try again. For views
+    that cannot take the decorator; pair it with ``too_many_requests``."""
+    limited = check(action, address=client_ip(request), email=email)
+    return None if limited is None else limited.retry_after
+
+
+def client_ip(request: HttpRequest) -> str:
     """REMOTE_ADDR, unless TRUST_X_FORWARDED_FOR says exactly one proxy of ours sits in
     front: then the right-most X-Forwarded-For entry, the one that proxy appended
     (entries to its left come from the client and can be forged)."""
@@ -104,19 +110,20 @@ def rate_limited(action: str, *, email_field: str | None = None,
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method in methods:
                 email = email_of(request) if email_of else request.POST.get(email_field, "") if email_field else ""
-                limited = check(action, address=client_address(request), email=email)
-                if limited is not None:
-                    return too_many_requests(request, limited)
+                retry_after = limit(request, action, email=email)
+                if retry_after is not None:
+                    return too_many_requests(request, retry_after, action=action)
             return view(request, *args, **kwargs)
         return wrapped
     return decorator
 
 
-def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
-    """HTTP 429 with our page and Retry-After (seconds)."""
+def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "") -> HttpResponse:
+    """HTTP 429 with our page (what was paused, when to try again, how to reach us)
+    and Retry-After in seconds."""
     entry = words.RATE_LIMITED
-    when = words.in_words(timezone.now() + timedelta(seconds=limited.retry_after))
-    what = words.RATE_LIMITED_WHAT.get(limited.action, limited.action.replace("_", " "))
+    when = words.in_seconds_words(retry_after)
+    what = words.RATE_LIMITED_WHAT.get(action, words.RATE_LIMITED_WHAT[""])
     response = render(request, "429.html", {
         "entry": entry,
         "happened": str(entry.happened).format(what=what),
@@ -125,6 +132,6 @@ def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
                                            support_email=settings.SUPPORT_EMAIL),
         "support_email": settings.SUPPORT_EMAIL,
     }, status=429)
-    response["Retry-After"] = str(limited.retry_after)
+    response["Retry-After"] = str(retry_after)
     add_never_cache_headers(response)
     return response

@@ -188,11 +188,12 @@ ABANDONED_SIGNUP_DAYS = env.int("ABANDONED_SIGNUP_DAYS", default=30)
 ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default=7)
 
 # --- Rate limits (accounts.ratelimit) ---------------------------------------------------
-# (requests, window in seconds) per client address ("ip") and per email address, per
-# action. Shared across processes on Redis; per process on the default LocMem cache.
+# Per action, per client address ("per_ip") and per email address ("per_email"):
+# (requests, window in seconds). Shared across processes on Redis; per process on the
+# default LocMem cache.
 RATE_LIMITS = {
-    "help": {"ip": (10, 3600), "email": (5, 3600)},
-    "login_code": {"ip": (10, 900), "email": (5, 900)},
+    "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "login_code": {"per_ip": (20, 900), "per_email": (10, 900)},
 }
 
 # --- Queue and cache ----------------------------------------------------------------

@@ -112,7 +112,7 @@ def test_bad_input_writes_nothing(db, client):
 
 
 def test_too_many_messages_from_one_address_are_refused_with_a_human_page(db, client, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "help": {"ip": (100, 3600), "email": (2, 3600)}}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "help": {"per_ip": (100, 3600), "per_email": (2, 3600)}}
     for n in range(2):
         assert client.post("/help/", {"email": "flood@example.com", "message": f"#{n}"}).status_code == 200
     limited = client.post("/help/", {"email": "flood@example.com", "message": "#3"})
@@ -120,14 +120,15 @@ def test_too_many_messages_from_one_address_are_refused_with_a_human_page(db, cl
     assert limited.status_code == 429
     assert int(limited["Retry-After"]) > 0
     page = html.unescape(limited.content.decode())
-    assert "Please wait a little before trying again" in page and "sending messages to our team" in page
+    assert "Please wait a moment" in page and "sending messages to our team" in page
+    assert "Nothing was sent or saved" in page
     assert ContactMessage.objects.count() == 2
     # Another address from the same client is still fine.
     assert client.post("/help/", {"email": "calm@example.com", "message": "hi"}).status_code == 200
 
 
 def test_too_many_messages_from_one_client_are_refused(db, client, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "help": {"ip": (3, 3600), "email": (100, 3600)}}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "help": {"per_ip": (3, 3600), "per_email": (100, 3600)}}
     statuses = [client.post("/help/", {"email": f"p{n}@example.com", "message": "hi"}).status_code
                 for n in range(4)]
     assert statuses == [200, 200, 200, 429]
