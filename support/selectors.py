@@ -13,8 +13,9 @@ from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import codes
 from accounts.emails import RECIPIENT_REJECTED
-from accounts.models import EmailDelivery, EmailKind, User
+from accounts.models import EmailDelivery, EmailKind, SignInCode, User
 from accounts.selectors import Overview, State, account_deliveries, account_overview, with_lifecycle_state
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
@@ -99,6 +100,13 @@ def reply_address(ticket: Ticket) -> str:
     written from a working address while the account's bounces), else the account's."""
     latest = ticket.messages.order_by("-created_at", "-pk").values_list("email", flat=True).first()
     return latest or (ticket.account.email if ticket.account else ticket.email)
+
+
+def signin_code_of_click(*, account: User, action_key: str) -> tuple[SignInCode, str] | None:
+    """The code one console click issued for this account, with its plain code
+    (derived again from the click's key), or None if that click issued none."""
+    issued = SignInCode.objects.filter(account=account, idempotency_key=action_key).first()
+    return None if issued is None else (issued, codes.derive_code(action_key))
 
 
 # --- One ticket ---------------------------------------------------------------------------

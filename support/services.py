@@ -40,7 +40,7 @@ from support.models import (
     TicketEvent,
     TicketStatus,
 )
-from support.selectors import reply_address
+from support.selectors import reply_address, signin_code_of_click
 
 log = logging.getLogger(__name__)
 
@@ -329,9 +329,12 @@ def ticket_issue_signin_code(*, ticket: Ticket, actor: str, action_key: str) -> 
         until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
         return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)
     result = _button(ticket=ticket, action_key=action_key, actor=actor, name="signin_code", run=run)
-    if not result.repeated:
+    if not result.repeated or ticket.account is None:
         return result
-    code_row, code = signin_code_issue(account=_account(ticket), actor=actor, idempotency_key=action_key)
+    issued = signin_code_of_click(account=ticket.account, action_key=action_key)
+    if issued is None:
+        return result
+    code_row, code = issued
     if code_row.is_live:
         return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code, repeated=True)
     return ActionResult(False, str(words.RESULTS["signin_code_gone"]), repeated=True)

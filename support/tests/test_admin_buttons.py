@@ -184,6 +184,18 @@ def test_a_sign_in_code_is_shown_once_and_a_double_click_shows_the_same_code(tic
     assert int(person.session["_auth_user_id"]) == ticket.account.pk
 
 
+def test_a_click_key_from_another_ticket_issues_nothing(ticket, console, stranded):
+    stranded(email="grace@example.com")
+    other = Ticket.objects.exclude(pk=ticket.pk).get()
+    key = uuid.uuid4().hex
+    assert "signin-code" in console.post(url(other, "signin_code"), {"action_key": key}).content.decode()
+
+    replayed = console.post(url(ticket, "signin_code"), {"action_key": key})
+    assert replayed.status_code == 302  # "already handled", and no code shown
+    assert SignInCode.objects.count() == 1 and not SignInCode.objects.filter(account=ticket.account).exists()
+    assert clicks(ticket) == 0
+
+
 def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, drive, committed):
     page = text(console.get(url(ticket, "reply")))
     assert "retries couldn't get past" in page  # the suggestion for "needs support"

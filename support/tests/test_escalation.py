@@ -118,6 +118,13 @@ def test_the_sweep_opens_the_ticket_a_lost_announcement_never_did(signup_data, s
     assert Ticket.objects.get().reason == Reason.WORKSPACE_FAILED
 
 
+def test_the_sweep_runs_on_a_schedule(db):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="support_sweep")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("support.tasks.sweep", "I", 5)
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_escalations_open_one_ticket(signup_data):
