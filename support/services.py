@@ -277,7 +277,7 @@ def _button(*, ticket: Ticket, action_key: str, actor: str, name: str, run) -> A
 
 def _account(ticket: Ticket) -> User:
     if ticket.account is None:
-        raise NoAccount(ticket.reference)
+        raise NoAccount(f"No account uses {ticket.email}, so this button has nothing to act on.")
     return ticket.account
 
 
