@@ -91,3 +91,15 @@ class LoginForm(forms.Form):
 
 class ChangeEmailForm(forms.Form):
     email = EmailInput(label=_("Correct email address"))
+
+
+class CodeLoginForm(forms.Form):
+    """Sign in with the one-time code support read out over the phone."""
+
+    email = EmailInput(label=_("Email"))
+    code = forms.CharField(
+        label=_("Code from support"), max_length=32, strip=True,
+        help_text=_("8 digits, e.g. 1234 5678. It works once, for 15 minutes."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        error_messages={"required": _("Please enter the code we read out to you.")},
+    )

@@ -7,7 +7,7 @@ the status JSON, emails and tests all read from here; read them aloud when editi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -117,6 +117,10 @@ EMAIL_RESENT = _("We've queued a fresh confirmation link to {address}. It usuall
 EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
                            "Contact us if you need to move your account to a new address.")
 VERIFIED = _("Thanks, your email address is confirmed.")
+CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {minutes} minutes, "
+                      "and stops after a few wrong tries. Check both and try again, or call us back and "
+                      "we'll read you a fresh one. You can always log in with your password too.")
+CODE_LOGIN_OK = _("You're signed in. Here is where your account stands.")
 VERIFY_LINK_BAD = Message(
     title=_("This link no longer works"),
     happened=_("This confirmation link has expired, was already used, or was replaced by a newer one."),
@@ -146,6 +150,27 @@ SERVER_ERROR = Message(
            "your account was saved; if it wasn't, signing up again is safe."),
     action=_("Still stuck? Email us at {support_email}."),
 )
+
+# Rate limits: what was paused, in the words of the person who did it.
+RATE_LIMITED = Message(
+    title=_("Please wait a moment"),
+    happened=_("We've paused {what} for a while: there were many attempts in a short time, and "
+               "pausing keeps accounts safe. Nothing was lost. Nothing was sent or saved this "
+               "time, and everything you saved before is still there."),
+    next=_("Please try again {when}."),
+    action=_("Stuck, or think this is a mistake? Email us at {support_email} and a person will "
+             "answer within {reply_hours} hours."),
+)
+RATE_LIMITED_WHAT = {
+    "": _("this form"),
+    "signup": _("signing up"),
+    "login": _("logging in"),
+    "password_reset": _("sending password links"),
+    "resend": _("sending confirmation links"),
+    "change_email": _("changing the email address"),
+    "help": _("sending messages to our team"),
+    "login_code": _("signing in with a code"),
+}
 
 EMAIL_SUBJECTS = {
     "verification": _("Confirm your email address"),
@@ -179,6 +204,11 @@ def status_words() -> dict:
         "email": {k: str(v) for k, v in EMAIL_WORDS.items()},
         "tries": str(_("tries so far")),
     }
+
+
+def in_seconds_words(seconds: float) -> str:
+    """A wait in seconds as a person says it: "in about 5 minutes"."""
+    return in_words(timezone.now() + timedelta(seconds=seconds))
 
 
 def in_words(when: datetime | None, *, now: datetime | None = None) -> str:

@@ -121,3 +121,33 @@ class EmailWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.esp} {self.event_type} for {self.recipient}"
+
+
+class SignInCode(models.Model):
+    """A one-time sign-in code that support reads out over the phone after confirming
+    who the person is (DESIGN principle 3: recovery never depends on email alone).
+
+    Only an HMAC of the code is stored (``accounts.codes``). A code is live while it is
+    unused, not revoked and not expired; it dies when used, when a newer code is
+    issued for the account, or after SIGNIN_CODE_MAX_TRIES wrong tries."""
+
+    account = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signin_codes")
+    code_hash = models.CharField(max_length=64)
+    # One click in the console issues one code, however often it is submitted.
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    issued_by = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "expires_at"], name="signin_code_live_idx")]
+
+    def __str__(self) -> str:
+        return f"sign-in code for account {self.account_id} issued {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()

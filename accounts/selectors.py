@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
 from accounts.models import EmailDelivery, EmailKind, User, normalize_email
 from provisioning import breaker
 from provisioning.durable import StepStatus
-from provisioning.models import Event, ProvisioningRequest
+from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
 
 
 class State:
@@ -154,6 +154,57 @@ def account_overview(*, account: User) -> Overview:
         request=request, delivery=delivery, delivery_status=delivery_status, outage=outage,
         ticket=ticket, message=message, title=str(entry.title),
     )
+
+
+def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "lifecycle_state") -> QuerySet:
+    """Annotate each row with its account's overall state, computed by the database,
+    so lists, filters and counts over many accounts cost one query whatever their
+    number (the console's queue, user list and dashboard). ``prefix`` reaches the
+    account from another model ("account__" from a ticket); rows without an account
+    get None.
+
+    The same rules as ``_state`` above, in the same order; change both together
+    (accounts/tests/test_state_expression.py checks that they agree)."""
+    p = prefix
+    open_breakers = set(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", flat=True))
+    # The latest verification email to the current address (as latest_verification
+    # picks it), reduced to what decides the state: exhausted (needs support),
+    # undeliverable, sent, other, else pending.
+    latest = (EmailDelivery.objects
+              .filter(account=OuterRef(f"{p}pk"), kind=EmailKind.VERIFICATION, to_address=OuterRef(f"{p}email"))
+              .exclude(last_error_code="cancelled")
+              .order_by("-created_at", "-pk")
+              .annotate(verdict=Case(
+                  When(Q(status=StepStatus.FAILED) & ~Q(last_error_code__in=[RECIPIENT_REJECTED, "cancelled"]),
+                       then=Value("exhausted")),
+                  When(Q(bounced_at__isnull=False) | Q(status=StepStatus.FAILED, last_error_code=RECIPIENT_REJECTED),
+                       then=Value("undeliverable")),
+                  When(status=StepStatus.SUCCEEDED, then=Value("sent")),
+                  When(status=StepStatus.FAILED, then=Value("other")),
+                  default=Value("pending"), output_field=CharField()))
+              .values("verdict")[:1])
+    ws = f"{p}provisioning_request__"
+    pending = Q(**{f"{ws}status__in": [StepStatus.PENDING, StepStatus.RUNNING]})
+    # A running attempt has not failed yet, so it takes one more attempt to be "slow".
+    slow = ~Q(**{f"{ws}last_error_code": ""}) & (
+        Q(**{f"{ws}status": StepStatus.PENDING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS})
+        | Q(**{f"{ws}status": StepStatus.RUNNING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS + 1}))
+    unverified = Q(**{f"{p}email_verified_at__isnull": True})
+    verdict = f"_{name}_email"
+    email_pending = Q(**{f"{verdict}__isnull": True}) | Q(**{verdict: "pending"})
+    whens = [When(Q(**{f"{p}pk__isnull": True}), then=Value(None))] if p else []
+    whens += [When(Q(**{f"{p}is_active": False}), then=Value(State.DISABLED)),
+             When(pending & (Q() if "provisioning" in open_breakers else slow), then=Value(State.DELAYED)),
+             When(pending, then=Value(State.SETTING_UP)),
+             When(Q(**{f"{ws}status": StepStatus.FAILED}) | (unverified & Q(**{verdict: "exhausted"})),
+                  then=Value(State.NEEDS_SUPPORT)),
+             When(unverified & Q(**{verdict: "undeliverable"}), then=Value(State.EMAIL_UNDELIVERABLE))]
+    if "email" in open_breakers:
+        whens.append(When(unverified & email_pending, then=Value(State.DELAYED)))
+    whens.append(When(unverified, then=Value(State.UNVERIFIED)))
+    return queryset.alias(**{verdict: Subquery(latest, output_field=CharField())}).annotate(**{name: Case(
+        *whens,
+        default=Value(State.ACTIVE), output_field=CharField())})
 
 
 def account_timeline(*, account: User) -> list[Event]:

@@ -6,12 +6,14 @@ import hashlib
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import codes
 from accounts.emails import email_queue
 from accounts.logging import mask_email
-from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, User, normalize_email
+from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, SignInCode, User, normalize_email
 from accounts.selectors import latest_verification
 from accounts.tokens import split_verification_token, verification_tokens
 from provisioning import durable
@@ -37,6 +39,11 @@ class EmailTaken(AccountError):
 
 class AlreadyVerified(AccountError):
     """The address is confirmed; it can no longer be corrected from the status page."""
+
+
+class CodeRefused(AccountError):
+    """No sign-in code for this account: it is closed, or it is a staff account (a code
+    handed out over the phone must never open the support console)."""
 
 
 def account_register(*, name: str, email: str, company: str, password: str,
@@ -220,3 +227,61 @@ def email_mark_bounced(*, esp: str, event_id: str | None, recipient: str | None,
         return None  # this event was already processed
     logger.info("email %s reported by %s for %s (%d emails marked)", event_type, esp, address, marked)
     return event
+
+
+def signin_code_issue(*, account: User, actor: str, idempotency_key: str) -> tuple[SignInCode, str]:
+    """Issue a one-time sign-in code for support to read out over the phone, and return
+    it with the plain code, which is stored nowhere. It lives SIGNIN_CODE_TIMEOUT
+    seconds and replaces any code still live for the account.
+
+    Idempotent per ``idempotency_key`` (one console click): issuing again with the same
+    key returns the same code row and the same plain code, creating nothing. Raises
+    CodeRefused for a closed or staff account. The caller checks permissions."""
+    if not account.is_active or account.is_staff:
+        raise CodeRefused(account.pk)
+    code = codes.derive_code(idempotency_key)
+    now = timezone.now()
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=account.pk).first()  # one issuer at a time
+        existing = SignInCode.objects.filter(idempotency_key=idempotency_key, account=account).first()
+        if existing is not None:
+            return existing, code
+        SignInCode.objects.filter(account=account, used_at__isnull=True, revoked_at__isnull=True).update(
+            revoked_at=now)
+        issued = SignInCode.objects.create(
+            account=account, code_hash=codes.hash_code(account.pk, code), idempotency_key=idempotency_key,
+            issued_by=actor[:100], expires_at=now + timedelta(seconds=settings.SIGNIN_CODE_TIMEOUT))
+        event_record(account_id=account.pk, subject="sign-in code", to_state="issued", actor=actor,
+                     why=f"one-time sign-in code issued, valid {settings.SIGNIN_CODE_TIMEOUT // 60} minutes")
+    return issued, code
+
+
+def signin_code_redeem(*, email: str, code: str) -> User | None:
+    """The account a live code opens, or None. Single use (a compare-and-set on
+    ``used_at`` lets exactly one request through), constant-time comparison, and each
+    wrong try counts: after SIGNIN_CODE_MAX_TRIES the code dies. An unknown address, a
+    staff or closed account, no live code and a wrong code all return None alike.
+    Does not log anyone in (the view does)."""
+    account = User.objects.filter(email=normalize_email(email), is_active=True, is_staff=False).first()
+    if account is None:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        live = (SignInCode.objects.select_for_update()
+                .filter(account=account, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now)
+                .order_by("-created_at", "-pk").first())
+        if live is None:
+            return None
+        if not codes.code_matches(account.pk, code, live.code_hash):
+            tries = live.failed_attempts + 1
+            died = tries >= settings.SIGNIN_CODE_MAX_TRIES
+            SignInCode.objects.filter(pk=live.pk).update(failed_attempts=tries, revoked_at=now if died else None)
+            if died:
+                event_record(account_id=account.pk, subject="sign-in code", from_state="issued",
+                             to_state="revoked", why=f"{tries} wrong tries: the code no longer works")
+            return None
+        if not SignInCode.objects.filter(pk=live.pk, used_at__isnull=True).update(used_at=now):
+            return None
+        event_record(account_id=account.pk, subject="sign-in code", from_state="issued", to_state="used",
+                     why="signed in with the one-time code from support", actor="the person")
+    return account

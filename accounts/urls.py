@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home_view, name="home"),
     path("signup/", views.signup_view, name="signup"),
     path("login/", views.login_view, name="login"),
+    path("login/code/", views.login_code_view, name="login_code"),
     path("logout/", views.logout_view, name="logout"),
     path("setup/", views.setup_view, name="setup"),
     path("setup/status.json", views.status_json_view, name="status_json"),

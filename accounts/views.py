@@ -14,13 +14,15 @@ from django.views.decorators.http import require_POST
 
 from accounts import messages as words
 from accounts.flows.signup import Outcome, signup
-from accounts.forms import ChangeEmailForm, LoginForm, SignupForm
+from accounts.forms import ChangeEmailForm, CodeLoginForm, LoginForm, SignupForm
+from accounts.ratelimit import rate_limited
 from accounts.selectors import account_overview
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
     account_change_email,
     email_verify,
+    signin_code_redeem,
     verification_send,
 )
 
@@ -71,6 +73,23 @@ def login_view(request: HttpRequest) -> HttpResponse:
         form.add_error(None, words.LOGIN_FAILED)
     return render(request, "accounts/login.html", {"form": form, "next": next_url},
                   status=400 if form.errors else 200)
+
+
+@never_cache
+@rate_limited("login_code", email_field="email")
+def login_code_view(request: HttpRequest) -> HttpResponse:
+    """Sign in with a one-time code from support. A wrong code, a used or expired one
+    and an unknown address all get the same answer."""
+    form = CodeLoginForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            user = signin_code_redeem(email=form.cleaned_data["email"], code=form.cleaned_data["code"])
+            if user is not None:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # rotates the session
+                messages.success(request, words.CODE_LOGIN_OK)
+                return redirect(_landing(user))
+            form.add_error(None, str(words.CODE_LOGIN_FAILED).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60))
+    return render(request, "accounts/login_code.html", {"form": form}, status=400 if form.errors else 200)
 
 
 def logout_view(request: HttpRequest) -> HttpResponse:

@@ -33,7 +33,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "te
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin, with the support console (support.console) as its site.
+    "support.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -115,6 +116,10 @@ EMAIL_VERIFICATION_TIMEOUT = env.int("EMAIL_VERIFICATION_TIMEOUT", default=3 * 2
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 3600)
 # Strict mode: every signup gets the same answer, at the cost of one more step.
 SIGNUP_PREVENT_ENUMERATION = env.bool("SIGNUP_PREVENT_ENUMERATION", default=False)
+# One-time sign-in codes that support reads out over the phone (accounts.codes): how
+# long one lives (seconds) and how many wrong tries kill it.
+SIGNIN_CODE_TIMEOUT = env.int("SIGNIN_CODE_TIMEOUT", default=15 * 60)
+SIGNIN_CODE_MAX_TRIES = env.int("SIGNIN_CODE_MAX_TRIES", default=5)
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="US")
 
 # --- Email ----------------------------------------------------------------------
@@ -181,6 +186,15 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
 # ABANDONED_SIGNUP_WARNING_DAYS before.
 ABANDONED_SIGNUP_DAYS = env.int("ABANDONED_SIGNUP_DAYS", default=30)
 ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default=7)
+
+# --- Rate limits (accounts.ratelimit) ---------------------------------------------------
+# Per action, per client address ("per_ip") and per email address ("per_email"):
+# (requests, window in seconds). Shared across processes on Redis; per process on the
+# default LocMem cache.
+RATE_LIMITS = {
+    "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "login_code": {"per_ip": (20, 900), "per_email": (10, 900)},
+}
 
 # --- Queue and cache ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", healthz_view, name="healthz"),
     # Anymail's tracking webhooks (bounces, complaints), basic-auth WEBHOOK_SECRET.
     path("anymail/", include("anymail.urls")),
+    path("", include("support.urls")),
     path("", include("accounts.urls")),
 ]
 

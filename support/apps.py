@@ -1,6 +1,36 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class SupportConfig(AppConfig):
     name = "support"
     verbose_name = "Support"
+    default = True
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from accounts.selectors import register_ticket_lookup
+        from provisioning.signals import step_exhausted, workspace_ready
+        from support import receivers, selectors
+
+        step_exhausted.connect(receivers.on_step_exhausted, dispatch_uid="support.escalate")
+        workspace_ready.connect(receivers.on_workspace_ready, dispatch_uid="support.auto_resolve")
+        register_ticket_lookup(selectors.open_ticket_reference)
+        post_migrate.connect(_ensure_schedule, sender=self)
+
+
+def _ensure_schedule(**kwargs) -> None:
+    """The backstop sweep for lost announcements (support.services.ticket_sweep)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.get_or_create(
+        name="support_sweep",
+        defaults={"func": "support.tasks.sweep", "schedule_type": Schedule.MINUTES, "minutes": 5, "repeats": -1})
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the support console as its site (support.console)."""
+
+    default = False
+    default_site = "support.console.SupportConsole"

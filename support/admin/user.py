@@ -1,0 +1,106 @@
+"""Accounts in the console: each with its lifecycle state, filterable by state, and a
+"retry setup" action. Read-only: an account's facts change through services (the
+ticket buttons, the person's own pages), never by editing the row; a superuser may
+only grant staff access and groups here."""
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts.models import User
+from accounts.selectors import with_lifecycle_state
+from accounts.services import account_resume
+from support import messages as words
+from support.admin.ticket import console_actor
+from support.models import UNRESOLVED, Ticket
+
+STAFF_FIELDS = ("is_staff", "groups", "user_permissions")
+
+
+class LifecycleStateFilter(admin.SimpleListFilter):
+    title = _("lifecycle state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [(state, label) for state, label in words.STATE_LABELS.items() if state]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(lifecycle_state=self.value()) if self.value() else queryset
+
+
+@admin.register(User)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "company", "state", "date_joined", "ticket")
+    list_filter = (LifecycleStateFilter, "is_staff")
+    search_fields = ("email", "name", "company", "phone")
+    ordering = ("-date_joined",)
+    actions = ["retry_setup"]
+    fields = ("email", "name", "phone", "company", "email_verified_at", "is_active", "date_joined", "last_login",
+              *STAFF_FIELDS)
+    filter_horizontal = ("groups", "user_permissions")
+    list_per_page = 50
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"title": _("Accounts"), **(extra_context or {})})
+
+    def get_queryset(self, request):
+        ticket = Ticket.objects.filter(account=OuterRef("pk"), status__in=UNRESOLVED)
+        return with_lifecycle_state(super().get_queryset(request)).annotate(
+            ticket_id=Subquery(ticket.values("pk")[:1]), ticket_reference=Subquery(ticket.values("reference")[:1]))
+
+    def get_readonly_fields(self, request, obj=None):
+        editable = STAFF_FIELDS if request.user.is_superuser else ()
+        return [name for name in self.fields if name not in editable]
+
+    @admin.display(description=_("state"), ordering="lifecycle_state")
+    def state(self, account: User):
+        return format_html('<span class="badge state-{}">{}</span>', account.lifecycle_state,
+                           words.STATE_LABELS.get(account.lifecycle_state, account.lifecycle_state))
+
+    @admin.display(description=_("open ticket"))
+    def ticket(self, account: User):
+        if not account.ticket_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:support_ticket_change", args=[account.ticket_id]),
+                           account.ticket_reference)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_retry_setup_permission(self, request) -> bool:
+        return request.user.has_perm("support.rerun_provisioning")
+
+    @admin.action(description=_("Retry setup for the selected accounts"), permissions=["retry_setup"])
+    def retry_setup(self, request, queryset):
+        """Re-dispatch every stopped step of the selected accounts (the same service
+        as ``manage.py retry_setup``). Asks first; idempotent."""
+        if not request.POST.get("post"):
+            return TemplateResponse(request, "admin/accounts/user/retry_setup.html", {
+                **self.admin_site.each_context(request), "opts": self.opts, "accounts": queryset,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "title": _("Retry setup?")})
+        retried = 0
+        for account in queryset:
+            resumed = account_resume(account=account, actor=console_actor(request.user))
+            if resumed:
+                retried += 1
+                self.log_change(request, account, f"Retried setup: {', '.join(resumed)}")
+        nothing = queryset.count() - retried
+        messages.success(request, ngettext("Setup retried for %(n)d account.", "Setup retried for %(n)d accounts.",
+                                           retried) % {"n": retried}
+                         + (" " + ngettext("%(n)d had nothing to retry.", "%(n)d had nothing to retry.", nothing)
+                            % {"n": nothing} if nothing else ""))
+        return None

@@ -1,0 +1,63 @@
+"""Input for /help/ and for the console's buttons. Forms validate; they write nothing."""
+from __future__ import annotations
+
+import unicodedata
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+
+from accounts.forms import EmailInput
+from support.models import TicketStatus
+
+
+def refuse_control_characters_but_lines(value: str) -> None:
+    """A message may have line breaks and tabs; other control characters (NUL ...)
+    have no place in it."""
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
+        raise ValidationError(_("Please remove the invisible control characters from your message."),
+                              code="control_characters")
+
+
+class ContactForm(forms.Form):
+    email = EmailInput(label=_("Your email address"),
+                       help_text=_("We'll reply here. If you signed up, use the address you signed up with."))
+    message = forms.CharField(
+        label=_("How can we help?"), max_length=5000, validators=[refuse_control_characters_but_lines],
+        widget=forms.Textarea(attrs={"rows": 7}),
+        error_messages={"required": _("Please tell us what happened, in a sentence or two."),
+                        "max_length": _("Please keep your message under %(limit_value)d characters.")},
+    )
+
+
+# --- The console's buttons -------------------------------------------------------------------
+
+class ButtonForm(forms.Form):
+    """Every button's confirmation form carries the click's key: the confirmation page
+    mints a fresh one, and submitting the same form twice does the work once."""
+
+    action_key = forms.CharField(widget=forms.HiddenInput, max_length=64,
+                                 validators=[RegexValidator(r"^[0-9a-f]{32}$")])
+
+
+class CorrectEmailForm(ButtonForm):
+    email = EmailInput(label=_("Correct email address"))
+
+
+class MarkVerifiedForm(ButtonForm):
+    confirmed = forms.BooleanField(
+        label=_("I called the number on the account and confirmed who they are."),
+        error_messages={"required": _("Only mark the address verified after confirming who they are by phone.")})
+
+
+class ReplyForm(ButtonForm):
+    THEN = [
+        (TicketStatus.WAITING_ON_CUSTOMER, _("then wait for their answer")),
+        (TicketStatus.RESOLVED, _("then resolve the ticket")),
+        (TicketStatus.OPEN, _("then keep it open")),
+    ]
+    body = forms.CharField(label=_("Your reply"), max_length=5000, widget=forms.Textarea(attrs={"rows": 10}),
+                           validators=[refuse_control_characters_but_lines])
+    then = forms.ChoiceField(label=_("After sending"), choices=THEN, initial=TicketStatus.WAITING_ON_CUSTOMER,
+                             widget=forms.RadioSelect)

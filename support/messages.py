@@ -1,0 +1,128 @@
+"""Every word the support app says: to the person (/help/, acknowledgements) and to
+the support person (the console). One place, so copy can be read and reviewed
+together; templates, services and tests read from here."""
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from accounts.messages import Message
+
+# --- To the person ------------------------------------------------------------------
+HELP_INTRO = _("Tell us what's wrong and a person on our team will reply by email within {reply_hours} hours. "
+               "If you signed up, your account is saved whatever happened.")
+# Shown after /help/, identical for a registered and an unknown address (only the
+# reference differs, and references are random: see support.models).
+HELP_RECEIVED = Message(
+    title=_("We've got your message"),
+    happened=_("Thanks for writing. Your message has reached our support team."),
+    next=_("A person will reply to {email} within {reply_hours} hours. You don't need to write again; "
+           "if you do, mention your reference."),
+)
+ACK_BODY = _("Thanks for writing to us. A person on our team will read your message and reply within "
+             "{reply_hours} hours; you don't need to write again.\n\n"
+             "If you didn't write to us, you can ignore this email.")
+
+# --- The lifecycle vocabulary, as the console shows it --------------------------------
+STATE_LABELS = {
+    "setting_up": _("setting up"),
+    "delayed": _("delayed"),
+    "needs_support": _("needs support"),
+    "email_undeliverable": _("email undeliverable"),
+    "unverified": _("unverified"),
+    "active": _("active"),
+    "disabled": _("disabled"),
+    None: _("no account"),
+}
+
+# --- What failed, in plain words (the queue and the ticket page) -------------------------
+FAILED_WORKSPACE = _("Workspace setup stopped after {tries}: {detail}")
+RETRYING_WORKSPACE = _("Workspace setup is retrying ({tries} so far): {detail}")
+PENDING_WORKSPACE = _("Workspace is being set up")
+FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
+UNDELIVERABLE_EMAIL = _("Our email to this address was refused: {detail}")
+NOTHING_FAILING = _("Nothing is failing now")
+NO_ACCOUNT = _("No account uses this address")
+
+def tries(n: int) -> str:
+    return ngettext("%(n)d try", "%(n)d tries", n) % {"n": n}
+
+
+# --- Timeline lines ------------------------------------------------------------------
+OPENED = _("Ticket opened: {reason}")
+DIAGNOSTICS = _("Automation gave up on the {what} after {tries} ({counted} counted towards the limit). "
+                "Last error: {code} — {detail}")
+STEP_NAMES = {"workspace": _("workspace"), "email": _("confirmation email")}
+READY_RESOLVED = _("The workspace is ready: resolved automatically. The person gets the \"you're all set\" email.")
+HEALED_RESOLVED = _("The account has healed (it is {state} now): resolved automatically.")
+READY_KEPT_OPEN_MESSAGE = _("The workspace is ready and the person gets the \"you're all set\" email, but "
+                            "they wrote to us since our last reply: read it, then resolve.")
+READY_KEPT_OPEN_STATE = _("The workspace is ready, but the account still needs you: it is {state}.")
+OUR_EMAIL_FAILED = _("Our email to {address} could not be delivered ({code}): they may not have our reply.")
+ALREADY_HANDLED = _("That click was already handled; nothing was done twice.")
+
+# --- Console buttons: what each does, shown on its confirmation page ---------------------------
+BUTTONS = {
+    "rerun": (_("Re-run provisioning now"),
+              _("Creates the workspace again right now, with a fresh set of automatic retries. Safe to "
+                "repeat: the provider never creates a second workspace.")),
+    "resend": (_("Resend verification"),
+               _("Sends the confirmation link to the account's address again (an email still waiting is "
+                 "sent now instead of adding another).")),
+    "correct_email": (_("Correct the email address"),
+                      _("Changes the account's address while it is unverified. Links sent to the old address "
+                        "stop working and the new address gets a fresh confirmation link.")),
+    "mark_verified": (_("Mark email verified — identity confirmed by phone"),
+                      _("Only after you have called the number on the account and confirmed who they are. "
+                        "Marks the address confirmed without the link.")),
+    "signin_code": (_("Issue a one-time sign-in code"),
+                    _("Shows an 8-digit code once, to read out over the phone. The person enters it with their "
+                      "email address at /login/code/. It works once, for {minutes} minutes, and replaces any "
+                      "earlier code.")),
+    "reply": (_("Reply"),
+              _("Sends your reply by email through the outbox (retried if the email provider is slow) and "
+                "records it on the ticket.")),
+    "resolve": (_("Resolve"),
+                _("Closes the ticket. If the person writes again, a new ticket opens.")),
+}
+RESULTS = {
+    "rerun_done": _("Provisioning re-armed: the workspace step runs now, with fresh retries."),
+    "rerun_noop": _("Nothing to re-run: the workspace step is running or already done."),
+    "resend_done": _("Verification email queued to {address}."),
+    "correct_email_done": _("Address corrected to {address}; a fresh confirmation link is on its way."),
+    "mark_verified_done": _("Address {address} marked verified (identity confirmed by phone)."),
+    "mark_verified_noop": _("The address was already verified."),
+    "signin_code_done": _("One-time sign-in code issued; it works until {until} (UTC)."),
+    "signin_code_again": _("That click already issued this code; it is shown again, still unused."),
+    "signin_code_gone": _("That click already issued a code, which has since been used or replaced. "
+                          "Issue a new one if they still need it."),
+    "reply_done": _("Reply queued to {address}."),
+    "resolve_done": _("Ticket resolved."),
+    "resolve_noop": _("The ticket was already resolved."),
+}
+
+# --- Suggested replies, per lifecycle state (editable before sending) ------------------------
+SUGGESTED_REPLIES = {
+    "setting_up": _("Thanks for your patience. Your account is saved and your workspace is being set up right "
+                    "now; it usually takes under a minute. You can log in any time at {login_url} to see where "
+                    "it stands."),
+    "delayed": _("Sorry for the wait. Your account is saved; setting up your workspace hit a problem on our "
+                 "side and we're retrying automatically. You don't need to do anything: we'll email you the "
+                 "moment it's ready, and you can log in any time at {login_url} to check."),
+    "needs_support": _("Sorry: setting up your workspace hit a problem on our side that our automatic retries "
+                       "couldn't get past. I've restarted it by hand and I'm keeping an eye on it; you'll get "
+                       "an email as soon as it's ready. Your account is saved and you can log in any time at "
+                       "{login_url}."),
+    "email_undeliverable": _("Our emails to {email} are being refused, so your confirmation link never reached "
+                             "you. If the address has a typo, log in at {login_url} and correct it on your setup "
+                             "page, or reply with the right address and I'll change it for you."),
+    "unverified": _("Your workspace is ready. To finish, please confirm your email address with the link we "
+                    "sent to {email}. If it hasn't arrived, log in at {login_url} and send it again from your "
+                    "setup page, and check your spam folder."),
+    "active": _("Everything on your account is set up: your workspace is ready and your address is confirmed. "
+                "Log in at {login_url}. If something still isn't right, reply and tell me what you see."),
+    "disabled": _("This account is closed. If you think that's a mistake, reply with a little more detail and "
+                  "I'll look into it."),
+    None: _("Thanks for writing. I couldn't find an account under {email}. If you signed up with another "
+            "address, reply with it and I'll look it up; or sign up at {signup_url}, it takes a minute."),
+}

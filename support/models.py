@@ -1,0 +1,147 @@
+"""Tickets: one person's queue (DESIGN principle 7).
+
+A ticket is opened when automation gives up on an account's setup, or when someone
+writes to /help/. An account has at most one ticket that is not resolved (a
+database constraint), so repeated failures and messages gather on one ticket and
+the support person never answers the same person twice.
+
+References are random ("SUP-482193"), not derived from the row id: /help/ shows the
+reference of the ticket a message joined, and a sequential number would tell an
+outsider whether that ticket is new (unknown address) or older (an account that
+already has an open ticket). A random one says nothing.
+"""
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", _("Open")  # needs the support person
+    WAITING_ON_CUSTOMER = "waiting_on_customer", _("Waiting on customer")  # we asked; their reply re-opens it
+    RESOLVED = "resolved", _("Resolved")  # done, by a person or automatically; final
+
+
+# The allowed moves, written once. A resolved ticket stays resolved: a new problem
+# opens a new ticket (the constraint allows one unresolved ticket per account).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    TicketStatus.OPEN: frozenset({TicketStatus.WAITING_ON_CUSTOMER, TicketStatus.RESOLVED}),
+    TicketStatus.WAITING_ON_CUSTOMER: frozenset({TicketStatus.OPEN, TicketStatus.RESOLVED}),
+    TicketStatus.RESOLVED: frozenset(),
+}
+UNRESOLVED = (TicketStatus.OPEN, TicketStatus.WAITING_ON_CUSTOMER)
+
+
+class Priority(models.IntegerChoices):
+    """Derived from facts, most urgent first; within one priority the longest
+    waiting ticket comes first. Services only ever raise it (lower number)."""
+
+    PERSON_WROTE = 1, _("The person wrote to us")
+    AUTOMATION_EXHAUSTED = 2, _("Automatic retries ran out")
+    OTHER = 3, _("Other")
+
+
+class Reason(models.TextChoices):
+    WORKSPACE_FAILED = "workspace_failed", _("Workspace setup stopped")
+    EMAIL_FAILED = "email_failed", _("Verification email could not be sent")
+    CONTACT = "contact", _("The person wrote to us")
+
+
+def new_reference() -> str:
+    return f"SUP-{100000 + secrets.randbelow(900000)}"
+
+
+class Ticket(models.Model):
+    reference = models.CharField(max_length=16, unique=True, default=new_reference, editable=False)
+    # None for a message from an address no account uses (an "unmatched" ticket).
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="tickets")
+    # The address the ticket came from, lowercased (the account's at the time, or the
+    # one typed into /help/); searchable even after the account's address changes.
+    email = models.EmailField(max_length=254)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    status = models.CharField(max_length=24, choices=TicketStatus.choices, default=TicketStatus.OPEN)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.OTHER)
+    # When the ticket last started needing us: opened, or re-opened by the person.
+    waiting_since = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_automatically = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account"], condition=~Q(status=TicketStatus.RESOLVED),
+                                    name="one_unresolved_ticket_per_account"),
+            models.UniqueConstraint(fields=["email"],
+                                    condition=Q(account__isnull=True) & ~Q(status=TicketStatus.RESOLVED),
+                                    name="one_unresolved_unmatched_ticket_per_email"),
+        ]
+        indexes = [models.Index(fields=["status", "priority", "waiting_since"], name="ticket_queue_idx")]
+        permissions = [
+            ("rerun_provisioning", "Can re-run provisioning now"),
+            ("resend_verification", "Can resend the verification email"),
+            ("correct_email", "Can correct an account's email address"),
+            ("mark_verified", "Can mark an email verified after confirming identity by phone"),
+            ("issue_signin_code", "Can issue a one-time sign-in code"),
+            ("reply", "Can reply to the person"),
+            ("resolve", "Can resolve a ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class EventKind(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    DIAGNOSTICS = "diagnostics", _("Automation gave up")  # what the failed step saw
+    MESSAGE = "message", _("The person wrote")
+    REPLY = "reply", _("We replied")
+    ACTION = "action", _("Console action")  # a button in the console
+    STATUS = "status", _("Status changed")
+    NOTE = "note", _("Note")  # something the system noticed (e.g. the account became ready)
+
+
+class TicketEvent(models.Model):
+    """One line of a ticket's timeline. The ticket page shows these together with the
+    account's own timeline (``provisioning.Event``)."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    actor = models.CharField(max_length=100, default="system")
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    text = models.TextField(blank=True)
+    # The console click this event records: a second submission of the same click
+    # hits the unique constraint and does nothing twice.
+    action_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ContactMessage(models.Model):
+    """What someone wrote to /help/. ``signed_in`` says whether they were logged in as
+    the account; a logged-out message only claims an address, which is not proof."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="contact_messages")
+    email = models.EmailField(max_length=254)
+    message = models.TextField()
+    signed_in = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"message from {self.email} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,227 @@
+"""Reads for the support console and the person's pages. Lists cost a fixed number
+of queries whatever their length: the account's lifecycle state, its last message
+and its email facts are computed by the database (``with_lifecycle_state`` and
+subqueries), never per row."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import TruncHour
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import codes
+from accounts.emails import RECIPIENT_REJECTED
+from accounts.models import EmailDelivery, EmailKind, SignInCode, User
+from accounts.selectors import Overview, State, account_deliveries, account_overview, with_lifecycle_state
+from provisioning.durable import StepStatus
+from provisioning.models import Event, ProvisioningRequest
+from support import messages as words
+from support.models import UNRESOLVED, ContactMessage, Priority, Ticket, TicketEvent, TicketStatus
+
+# Accounts that are not fully set up and not simply waiting for a click on a link.
+PARTIAL_STATES = (State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE)
+
+
+def open_ticket_reference(account_id: int) -> str | None:
+    """The reference of the account's unresolved ticket (registered with
+    accounts.selectors, so /setup/ and its JSON show it)."""
+    return (Ticket.objects.filter(account_id=account_id, status__in=UNRESOLVED)
+            .values_list("reference", flat=True).first())
+
+
+def ticket_queue() -> QuerySet[Ticket]:
+    """Tickets with everything the queue shows, in one query: the account and its
+    workspace step, the account's lifecycle state, its latest verification email
+    and the person's last message. Ordered open first, then by priority, then
+    longest waiting."""
+    last_message = ContactMessage.objects.filter(ticket=OuterRef("pk")).order_by("-created_at", "-pk")
+    verification = (EmailDelivery.objects
+                    .filter(account=OuterRef("account"), kind=EmailKind.VERIFICATION,
+                            to_address=OuterRef("account__email"))
+                    .order_by("-created_at", "-pk"))
+    queue = Ticket.objects.select_related("account", "account__provisioning_request").annotate(
+        status_rank=Case(When(status=TicketStatus.OPEN, then=Value(0)),
+                         When(status=TicketStatus.WAITING_ON_CUSTOMER, then=Value(1)),
+                         default=Value(2), output_field=IntegerField()),
+        last_message=Subquery(last_message.values("message")[:1]),
+        last_message_at=Subquery(last_message.values("created_at")[:1]),
+        email_status=Subquery(verification.values("status")[:1]),
+        email_attempts=Subquery(verification.values("attempts")[:1]),
+        email_error_code=Subquery(verification.values("last_error_code")[:1]),
+        email_error=Subquery(verification.values("last_error_detail")[:1]),
+        email_bounced_at=Subquery(verification.values("bounced_at")[:1]),
+    )
+    return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(
+        "status_rank", "priority", "waiting_since", "pk")
+
+
+def failure_words(ticket: Ticket) -> str:
+    """What is failing for the ticket's account, in plain words. Reads only what
+    ``ticket_queue`` loaded (no query); on a plain ticket it reads the account."""
+    account = ticket.account
+    if account is None:
+        return str(words.NO_ACCOUNT)
+    request = getattr(account, "provisioning_request", None)
+    if request is not None and request.status == StepStatus.FAILED:
+        return str(words.FAILED_WORKSPACE).format(tries=words.tries(request.attempts), detail=request.last_error_detail)
+    if request is not None and request.status != StepStatus.SUCCEEDED:
+        if request.last_error_code:
+            return str(words.RETRYING_WORKSPACE).format(tries=words.tries(request.attempts),
+                                                        detail=request.last_error_detail)
+        return str(words.PENDING_WORKSPACE)
+    if not account.email_verified:
+        if not hasattr(ticket, "email_status"):
+            _load_email_facts(ticket)
+        code = ticket.email_error_code or ""
+        if ticket.email_status == StepStatus.FAILED and code not in (RECIPIENT_REJECTED, "cancelled"):
+            return str(words.FAILED_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
+                                                  detail=ticket.email_error)
+        if ticket.email_bounced_at or code == RECIPIENT_REJECTED:
+            return str(words.UNDELIVERABLE_EMAIL).format(detail=ticket.email_error or "bounced")
+    return str(words.NOTHING_FAILING)
+
+
+def _load_email_facts(ticket: Ticket) -> None:
+    latest = (EmailDelivery.objects.filter(account=ticket.account, kind=EmailKind.VERIFICATION,
+                                           to_address=ticket.account.email).order_by("-created_at", "-pk").first())
+    ticket.email_status = latest.status if latest else None
+    ticket.email_attempts = latest.attempts if latest else 0
+    ticket.email_error_code = latest.last_error_code if latest else ""
+    ticket.email_error = latest.last_error_detail if latest else ""
+    ticket.email_bounced_at = latest.bounced_at if latest else None
+
+
+def reply_address(ticket: Ticket) -> str:
+    """Where a reply goes: the address of the person's latest message (they may have
+    written from a working address while the account's bounces), else the account's."""
+    latest = ticket.messages.order_by("-created_at", "-pk").values_list("email", flat=True).first()
+    return latest or (ticket.account.email if ticket.account else ticket.email)
+
+
+def signin_code_of_click(*, account: User, action_key: str) -> tuple[SignInCode, str] | None:
+    """The code one console click issued for this account, with its plain code
+    (derived again from the click's key), or None if that click issued none."""
+    issued = SignInCode.objects.filter(account=account, idempotency_key=action_key).first()
+    return None if issued is None else (issued, codes.derive_code(action_key))
+
+
+# --- One ticket ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimelineLine:
+    at: datetime
+    actor: str
+    what: str
+    text: str
+    source: str  # "ticket" or "account"
+
+
+@dataclass
+class TicketDetail:
+    ticket: Ticket
+    overview: Overview | None
+    request: ProvisioningRequest | None
+    deliveries: list[EmailDelivery]
+    messages: list[ContactMessage]
+    timeline: list[TimelineLine]
+    failure: str
+    reply_address: str
+    state: str | None = None
+    facts: dict = field(default_factory=dict)
+
+
+def ticket_detail(*, ticket: Ticket) -> TicketDetail:
+    """Everything the ticket page shows: the account's overview (the same one the
+    person sees), its steps, emails, the person's messages, and one timeline merging
+    the ticket's events with the account's, newest first."""
+    account = ticket.account
+    overview = account_overview(account=account) if account else None
+    ticket_lines = [TimelineLine(e.created_at, e.actor, _event_title(e), e.text, "ticket")
+                    for e in TicketEvent.objects.filter(ticket=ticket)]
+    account_lines = []
+    if account is not None:
+        account_lines = [TimelineLine(e.created_at, e.actor, _account_event_title(e), e.why, "account")
+                         for e in Event.objects.filter(account=account)]
+    timeline = sorted(ticket_lines + account_lines, key=lambda line: line.at, reverse=True)
+    return TicketDetail(
+        ticket=ticket, overview=overview, request=overview.request if overview else None,
+        deliveries=account_deliveries(account=account)[::-1] if account else [],
+        messages=list(ContactMessage.objects.filter(ticket=ticket).order_by("-created_at", "-pk")),
+        timeline=timeline, failure=failure_words(ticket), reply_address=reply_address(ticket),
+        state=overview.state if overview else None,
+    )
+
+
+def _event_title(event: TicketEvent) -> str:
+    if event.kind == "status":
+        return f"{event.from_status or '·'} → {event.to_status}"
+    return str(event.get_kind_display())
+
+
+def _account_event_title(event: Event) -> str:
+    move = f"{event.from_state or '·'} → {event.to_state}" if event.to_state else ""
+    return f"{event.subject} {move}".strip()
+
+
+def suggested_reply(*, ticket: Ticket, state: str | None, signature: str) -> str:
+    """The reply the console suggests for the account's lifecycle state, to edit."""
+    text = str(words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None])).format(
+        email=ticket.account.email if ticket.account else ticket.email,
+        login_url=settings.SITE_URL + reverse("accounts:login"),
+        signup_url=settings.SITE_URL + reverse("accounts:signup"))
+    return f"{text}\n\n{signature}".strip()
+
+
+# --- The dashboard --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HourBar:
+    start: datetime
+    total: int
+    partial: int
+
+
+@dataclass
+class Dashboard:
+    state_counts: list[tuple[str, str, int]]  # (state, label, accounts)
+    priority_counts: list[tuple[int, str, int]]  # (priority, label, open tickets)
+    waiting_on_customer: int
+    open_total: int
+    oldest: Ticket | None
+    hours: list[HourBar]
+
+
+def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
+    """The console's home page: does anything need a human today? Five queries
+    whatever the number of accounts and tickets."""
+    now = now or timezone.now()
+    people = with_lifecycle_state(User.objects.filter(is_staff=False))
+    counts = people.aggregate(**{state: Count("pk", filter=Q(lifecycle_state=state)) for state in State.ALL})
+    by_status_priority = {(row["status"], row["priority"]): row["n"] for row in
+                          Ticket.objects.filter(status__in=UNRESOLVED).values("status", "priority")
+                          .annotate(n=Count("pk")).order_by()}
+    oldest = (Ticket.objects.filter(status=TicketStatus.OPEN).select_related("account")
+              .order_by("waiting_since", "pk").first())
+    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    hourly = {row["hour"]: row for row in
+              people.filter(date_joined__gte=first_hour).annotate(hour=TruncHour("date_joined"))
+              .values("hour").annotate(total=Count("pk"), partial=Count("pk", filter=Q(
+                  lifecycle_state__in=PARTIAL_STATES))).order_by()}
+    hours = []
+    for n in range(24):
+        start = first_hour + timedelta(hours=n)
+        row = hourly.get(start, {})
+        hours.append(HourBar(start, row.get("total", 0), row.get("partial", 0)))
+    return Dashboard(
+        state_counts=[(state, str(words.STATE_LABELS[state]), counts[state]) for state in State.ALL],
+        priority_counts=[(p.value, str(p.label), by_status_priority.get((TicketStatus.OPEN, p.value), 0))
+                         for p in Priority],
+        waiting_on_customer=sum(n for (status, _), n in by_status_priority.items()
+                                if status == TicketStatus.WAITING_ON_CUSTOMER),
+        open_total=sum(n for (status, _), n in by_status_priority.items() if status == TicketStatus.OPEN),
+        oldest=oldest, hours=hours,
+    )

@@ -1,0 +1,365 @@
+"""Writes about tickets: escalation, the contact form, automatic resolution and the
+console's buttons. Every status change goes through ``_transition`` on a locked row
+and writes a TicketEvent; emails go through the durable outbox.
+
+The buttons (``ticket_rerun_provisioning`` ...) take the click's ``action_key``: the
+event recording the click carries it under a unique constraint, so a double click
+(or a resubmitted form) does nothing twice. Each calls the same account and
+provisioning services the worker and ``manage.py`` use. Callers check permissions.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.emails import email_queue
+from accounts.models import EmailDelivery, EmailKind, User, normalize_email
+from accounts.selectors import State, account_overview, latest_verification, with_lifecycle_state
+from accounts.services import (
+    account_change_email,
+    account_mark_verified,
+    signin_code_issue,
+    verification_send,
+)
+from provisioning.durable import StepStatus
+from provisioning.models import ProvisioningRequest
+from provisioning.services import workspace_request_retry
+from support import messages as words
+from support.models import (
+    TRANSITIONS,
+    UNRESOLVED,
+    ContactMessage,
+    EventKind,
+    Priority,
+    Reason,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+from support.selectors import reply_address, signin_code_of_click
+
+log = logging.getLogger(__name__)
+
+
+class TicketError(Exception):
+    """Base of what ticket services refuse to do."""
+
+
+class TicketTransitionError(TicketError):
+    """The ticket's status does not allow this move."""
+
+    def __init__(self, ticket: Ticket, to: str):
+        super().__init__(f"{ticket.reference} is {ticket.status}; it cannot become {to}")
+        self.found = ticket.status
+
+
+class NoAccount(TicketError):
+    """The button acts on an account, and this ticket has none (an unmatched message)."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    done: bool  # False: nothing changed (nothing to do, or the click was already handled)
+    message: str
+    code: str = ""  # a one-time sign-in code, for the console to show once
+    repeated: bool = False  # this click had already been handled: nothing was recorded again
+
+
+# --- Opening, joining, moving -------------------------------------------------------------
+
+def _locked_unresolved(*, account: User | None, email: str) -> Ticket | None:
+    tickets = Ticket.objects.select_for_update().filter(status__in=UNRESOLVED)
+    if account is not None:
+        return tickets.filter(account=account).first()
+    return tickets.filter(account__isnull=True, email=email).first()
+
+
+def _transition(ticket: Ticket, to: str, *, actor: str, why: str = "", automatically: bool = False) -> None:
+    """Move a locked ticket to ``to``, or raise TicketTransitionError naming the state
+    it found. The one place a ticket's status is assigned."""
+    if to not in TRANSITIONS[ticket.status]:
+        raise TicketTransitionError(ticket, to)
+    now = timezone.now()
+    fields = {"status": to}
+    if to == TicketStatus.RESOLVED:
+        fields.update(resolved_at=now, resolved_automatically=automatically)
+    if to == TicketStatus.OPEN:
+        fields["waiting_since"] = now
+    Ticket.objects.filter(pk=ticket.pk).update(**fields)
+    TicketEvent.objects.create(ticket=ticket, kind=EventKind.STATUS, actor=actor, from_status=ticket.status,
+                               to_status=to, text=why)
+    for name, value in fields.items():
+        setattr(ticket, name, value)
+
+
+def ticket_open_or_update(*, account: User | None, email: str, reason: str, priority: int,
+                          kind: str, text: str, actor: str = "system") -> Ticket:
+    """Add an event to the unresolved ticket of ``account`` (or, without one, of the
+    address), or open one. Never a second ticket: two racing callers both try to
+    insert, the partial unique constraint lets one win, and the other joins its
+    ticket. A more urgent fact raises the priority; a ticket waiting on the customer
+    is re-opened. Returns the (locked, if in a transaction) ticket."""
+    email = normalize_email(email)
+    with transaction.atomic():
+        for _ in range(5):
+            ticket = _locked_unresolved(account=account, email=email)
+            if ticket is not None:
+                break
+            try:
+                with transaction.atomic():  # a savepoint: a lost race leaves the outer transaction usable
+                    ticket = Ticket.objects.create(account=account, email=email, reason=reason, priority=priority)
+                    TicketEvent.objects.create(ticket=ticket, kind=EventKind.OPENED, actor=actor,
+                                               to_status=TicketStatus.OPEN,
+                                               text=str(words.OPENED).format(reason=Reason(reason).label))
+                break
+            except IntegrityError:  # another caller opened it first (or, rarely, the reference was taken)
+                continue
+        else:
+            raise TicketError("could not open or find the ticket")
+        if priority < ticket.priority:
+            Ticket.objects.filter(pk=ticket.pk).update(priority=priority)
+            ticket.priority = priority
+        if ticket.status == TicketStatus.WAITING_ON_CUSTOMER:
+            _transition(ticket, TicketStatus.OPEN, actor=actor, why=text[:200])
+        TicketEvent.objects.create(ticket=ticket, kind=kind, actor=actor, text=text)
+    return ticket
+
+
+def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None:
+    """Automation gave up on a step: open the account's ticket, or add to it, with
+    what the step saw. Workspace steps and verification emails escalate; our own
+    replies that fail are noted on their ticket; other emails are only logged.
+    Returns the ticket touched, if any."""
+    if kind == "email" and getattr(step, "kind", "") == EmailKind.SUPPORT:
+        return ticket_note_email_failed(delivery=step)
+    if account_id is None or (kind == "email" and step.kind != EmailKind.VERIFICATION):
+        log.info("step exhausted without escalation: %s %s", kind, getattr(step, "pk", None))
+        return None
+    account = User.objects.get(pk=account_id)
+    reason = Reason.WORKSPACE_FAILED if kind == "workspace" else Reason.EMAIL_FAILED
+    text = str(words.DIAGNOSTICS).format(
+        what=words.STEP_NAMES.get(kind, kind), tries=words.tries(step.attempts), counted=step.counted_attempts,
+        code=step.last_error_code or "-", detail=step.last_error_detail or "-")
+    return ticket_open_or_update(account=account, email=account.email, reason=reason,
+                                 priority=Priority.AUTOMATION_EXHAUSTED, kind=EventKind.DIAGNOSTICS, text=text)
+
+
+def ticket_note_email_failed(*, delivery: EmailDelivery) -> Ticket | None:
+    """One of our support emails could not be delivered: note it on its ticket and
+    put the ticket back in front of the support person."""
+    reference = (delivery.context or {}).get("reference")
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().filter(reference=reference).first()
+        if ticket is None:
+            return None
+        TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(words.OUR_EMAIL_FAILED).format(
+            address=delivery.to_address, code=delivery.last_error_code or "-"))
+        if ticket.status == TicketStatus.WAITING_ON_CUSTOMER:
+            _transition(ticket, TicketStatus.OPEN, actor="system", why="our email was not delivered")
+    return ticket
+
+
+def contact_message_receive(*, email: str, message: str, signed_in_as: User | None = None) -> ContactMessage:
+    """Someone wrote to /help/. Signed in, the message joins their account's ticket
+    (whatever address they typed: it is where we reply). Logged out, a registered
+    address joins that account's ticket and an unknown one opens (or joins) an
+    unmatched ticket for the address. Either way the caller shows the same answer
+    with the ticket's reference (random, so it reveals nothing). An acknowledgement
+    goes to the typed address through the outbox."""
+    email = normalize_email(email)
+    account = signed_in_as
+    if account is None:
+        account = User.objects.filter(email=email, is_staff=False).first()
+    with transaction.atomic():
+        ticket = ticket_open_or_update(
+            account=account, email=account.email if account else email, reason=Reason.CONTACT,
+            priority=Priority.PERSON_WROTE, kind=EventKind.MESSAGE, text=message,
+            actor="the person (signed in)" if signed_in_as else "via /help/ (not signed in)")
+        contact = ContactMessage.objects.create(ticket=ticket, account=account, email=email, message=message,
+                                                signed_in=signed_in_as is not None)
+        email_queue(account=account, kind=EmailKind.SUPPORT, key=f"ack:{contact.pk}", to_address=email,
+                    context={"body": str(words.ACK_BODY).format(reply_hours=settings.SUPPORT_REPLY_HOURS),
+                             "reference": ticket.reference})
+    return contact
+
+
+def ticket_account_ready(*, account_id: int, why: str = "", note: bool = True) -> Ticket | None:
+    """The account healed (its workspace now exists): resolve its ticket
+    automatically, unless the account still needs a person (another fact is
+    failing) or the person wrote since our last reply (a question automation cannot
+    answer); then, if ``note``, say so on the timeline. The "you're all set" email is
+    queued by accounts.receivers, once. Returns the ticket, if any."""
+    account = User.objects.get(pk=account_id)
+    with transaction.atomic():
+        ticket = _locked_unresolved(account=account, email=account.email)
+        if ticket is None:
+            return None
+        state = account_overview(account=account).state
+        if state in (State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE, State.DISABLED):
+            if note:
+                TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(
+                    words.READY_KEPT_OPEN_STATE).format(state=words.STATE_LABELS[state]))
+        elif _awaiting_reply(ticket):
+            if note:
+                TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(words.READY_KEPT_OPEN_MESSAGE))
+        else:
+            _transition(ticket, TicketStatus.RESOLVED, actor="system", why=why or str(words.READY_RESOLVED),
+                        automatically=True)
+    return ticket
+
+
+def ticket_sweep(*, limit: int = 200) -> dict[str, int]:
+    """The backstop for announcements that never arrived (a process died between
+    committing a step's outcome and announcing it): open a ticket for each account
+    that needs support and has none, and resolve automation's tickets whose account
+    has healed. Idempotent; runs on a schedule. Returns the counts."""
+    stranded = (with_lifecycle_state(User.objects.filter(is_staff=False))
+                .filter(lifecycle_state=State.NEEDS_SUPPORT)
+                .exclude(tickets__status__in=UNRESOLVED).order_by("date_joined")[:limit])
+    opened = 0
+    for account in stranded:
+        request = ProvisioningRequest.objects.filter(account=account, status=StepStatus.FAILED).first()
+        if request is not None:
+            opened += bool(ticket_escalate(kind="workspace", step=request, account_id=account.pk))
+        elif (delivery := latest_verification(account)) is not None:
+            opened += bool(ticket_escalate(kind="email", step=delivery, account_id=account.pk))
+    healed = (with_lifecycle_state(Ticket.objects.filter(status__in=UNRESOLVED,
+                                                         reason__in=[Reason.WORKSPACE_FAILED, Reason.EMAIL_FAILED]),
+                                   prefix="account__", name="state")
+              .filter(state__in=[State.UNVERIFIED, State.ACTIVE]).order_by("pk")[:limit])
+    resolved = 0
+    for ticket in healed:
+        done = ticket_account_ready(account_id=ticket.account_id, note=False, why=str(
+            words.HEALED_RESOLVED).format(state=words.STATE_LABELS[ticket.state]))
+        resolved += bool(done and done.status == TicketStatus.RESOLVED)
+    return {"opened": opened, "resolved": resolved}
+
+
+def _awaiting_reply(ticket: Ticket) -> bool:
+    last_message = ticket.messages.order_by("-created_at").values_list("created_at", flat=True).first()
+    if last_message is None:
+        return False
+    return not ticket.events.filter(kind=EventKind.REPLY, created_at__gte=last_message).exists()
+
+
+def ticket_resolve(*, ticket: Ticket, actor: str, why: str = "", automatically: bool = False) -> Ticket:
+    """Resolve a ticket. Raises TicketTransitionError if it is already resolved."""
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        _transition(locked, TicketStatus.RESOLVED, actor=actor, why=why, automatically=automatically)
+    return locked
+
+
+# --- The console's buttons -----------------------------------------------------------------
+
+def _button(*, ticket: Ticket, action_key: str, actor: str, name: str, run) -> ActionResult:
+    """Run one click: lock the ticket, record the click under its unique key, then do
+    the work, all in one transaction (if the work raises, no trace of the click
+    remains and it can be tried again). A click already recorded does nothing."""
+    label = str(words.BUTTONS[name][0])
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update(of=("self",)).select_related("account").get(pk=ticket.pk)
+        try:
+            with transaction.atomic():
+                event = TicketEvent.objects.create(ticket=locked, kind=EventKind.ACTION, actor=actor,
+                                                   action_key=action_key, text=label)
+        except IntegrityError:
+            return ActionResult(done=False, message=str(words.ALREADY_HANDLED), repeated=True)
+        result = run(locked)
+        event.text = f"{label}: {result.message}"
+        event.save(update_fields=["text"])
+    return result
+
+
+def _account(ticket: Ticket) -> User:
+    if ticket.account is None:
+        raise NoAccount(f"No account uses {ticket.email}, so this button has nothing to act on.")
+    return ticket.account
+
+
+def ticket_rerun_provisioning(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
+    """Re-arm the account's workspace step now with fresh attempts (the same
+    service as ``manage.py retry_setup``)."""
+    def run(locked: Ticket) -> ActionResult:
+        request = ProvisioningRequest.objects.filter(account=_account(locked)).first()
+        if request and workspace_request_retry(request=request, actor=actor, why=f"support ({locked.reference})"):
+            return ActionResult(True, str(words.RESULTS["rerun_done"]))
+        return ActionResult(False, str(words.RESULTS["rerun_noop"]))
+    return _button(ticket=ticket, action_key=action_key, actor=actor, name="rerun", run=run)
+
+
+def ticket_resend_verification(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
+    def run(locked: Ticket) -> ActionResult:
+        account = _account(locked)
+        if account.email_verified:
+            return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
+        verification_send(account=account, actor=actor)
+        return ActionResult(True, str(words.RESULTS["resend_done"]).format(address=account.email))
+    return _button(ticket=ticket, action_key=action_key, actor=actor, name="resend", run=run)
+
+
+def ticket_correct_email(*, ticket: Ticket, actor: str, action_key: str, email: str) -> ActionResult:
+    """Raises accounts.services.EmailTaken or AlreadyVerified (nothing is recorded)."""
+    def run(locked: Ticket) -> ActionResult:
+        account = account_change_email(account=_account(locked), email=email, actor=actor)
+        return ActionResult(True, str(words.RESULTS["correct_email_done"]).format(address=account.email))
+    return _button(ticket=ticket, action_key=action_key, actor=actor, name="correct_email", run=run)
+
+
+def ticket_mark_verified(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
+    def run(locked: Ticket) -> ActionResult:
+        account = _account(locked)
+        if account.email_verified:
+            return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
+        account_mark_verified(account=account, actor=actor, why=f"identity confirmed by phone ({locked.reference})")
+        return ActionResult(True, str(words.RESULTS["mark_verified_done"]).format(address=account.email))
+    return _button(ticket=ticket, action_key=action_key, actor=actor, name="mark_verified", run=run)
+
+
+def ticket_issue_signin_code(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
+    """Issue a one-time sign-in code. A resubmitted click shows the same code again
+    while it is unused (it is derived from the click), and never issues a second.
+    Raises accounts.services.CodeRefused for a closed or staff account."""
+    def run(locked: Ticket) -> ActionResult:
+        code_row, code = signin_code_issue(account=_account(locked), actor=actor, idempotency_key=action_key)
+        until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
+        return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)
+    result = _button(ticket=ticket, action_key=action_key, actor=actor, name="signin_code", run=run)
+    if not result.repeated or ticket.account is None:
+        return result
+    issued = signin_code_of_click(account=ticket.account, action_key=action_key)
+    if issued is None:
+        return result
+    code_row, code = issued
+    if code_row.is_live:
+        return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code, repeated=True)
+    return ActionResult(False, str(words.RESULTS["signin_code_gone"]), repeated=True)
+
+
+def ticket_reply(*, ticket: Ticket, actor: str, action_key: str, body: str,
+                 then: str = TicketStatus.WAITING_ON_CUSTOMER) -> ActionResult:
+    """Send a reply through the outbox (the click's key makes the email idempotent
+    too), record it, and move the ticket to ``then`` (waiting on the customer,
+    resolved, or left open)."""
+    def run(locked: Ticket) -> ActionResult:
+        address = reply_address(locked)
+        email_queue(account=locked.account, kind=EmailKind.SUPPORT, key=f"reply:{action_key}", to_address=address,
+                    context={"body": body, "reference": locked.reference})
+        TicketEvent.objects.create(ticket=locked, kind=EventKind.REPLY, actor=actor, text=body)
+        if then != locked.status and then in TRANSITIONS[locked.status]:
+            _transition(locked, then, actor=actor, why="after our reply")
+        return ActionResult(True, str(words.RESULTS["reply_done"]).format(address=address))
+    return _button(ticket=ticket, action_key=action_key, actor=actor, name="reply", run=run)
+
+
+def ticket_resolve_button(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
+    def run(locked: Ticket) -> ActionResult:
+        if locked.status == TicketStatus.RESOLVED:
+            return ActionResult(False, str(words.RESULTS["resolve_noop"]))
+        _transition(locked, TicketStatus.RESOLVED, actor=actor, why="resolved by support")
+        return ActionResult(True, str(words.RESULTS["resolve_done"]))
+    return _button(ticket=ticket, action_key=action_key, actor=actor, name="resolve", run=run)

@@ -1,0 +1,93 @@
+"""Fixtures for the support tests: accounts built through the real services, failures
+injected through the sandbox providers, and console users with and without the
+Support group's permissions."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.test import Client
+
+from accounts.models import User
+from accounts.services import account_register
+
+support_group_migration = importlib.import_module("support.migrations.0002_support_group")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in the (per-process) cache: start each test clean."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed(): ...`` runs the block's on-commit work (tasks enqueued on
+    commit, the signals support listens to) as production would: the test's own
+    transaction never commits. (``drive()`` does the same for each dispatcher pass.)"""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def register(db, signup_data, committed):
+    """Sign a person up through the real service; the first attempts run at once."""
+    def run(**overrides) -> User:
+        data = {**signup_data, **overrides}
+        with committed():
+            account = account_register(name=data["name"], email=data["email"], company=data["company"],
+                                       password=data["password"], phone=data["phone"])
+        account.refresh_from_db()
+        return account
+    return run
+
+
+@pytest.fixture
+def stranded(register, sandbox, drive):
+    """An account whose workspace step ran out of automatic retries: the provider
+    refuses it for good (a permanent error fails at once, without tripping the
+    outage breaker). The sandbox is left refusing."""
+    def run(**overrides) -> User:
+        sandbox("provisioning", "reject")
+        account = register(**overrides)
+        drive()
+        return account
+    return run
+
+
+def support_group() -> Group:
+    """The group the migration creates (re-created the same way if a transactional
+    test flushed the database)."""
+    if not Group.objects.filter(name="Support").exists():
+        support_group_migration.create_support_group(apps, None)
+    return Group.objects.get(name="Support")
+
+
+@pytest.fixture
+def support_user(db) -> User:
+    user = User.objects.create_user("sam@support.example", "a support password 1", name="Sam Support",
+                                    company="Acme Workspaces", is_staff=True)
+    user.groups.add(support_group())
+    return user
+
+
+@pytest.fixture
+def console(support_user) -> Client:
+    """A browser logged in to the console as a member of the Support group."""
+    client = Client()
+    client.force_login(support_user)
+    return client
+
+
+@pytest.fixture
+def bare_staff_console(db) -> Client:
+    """A staff member with no support permissions."""
+    user = User.objects.create_user("intern@support.example", "an intern password 1", name="Ivy Intern",
+                                    company="Acme Workspaces", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    return client

@@ -1,0 +1,244 @@
+"""The ticket page's buttons, through the admin client: GET only asks, POST does it
+once (a double click does nothing twice), every click lands in the ticket timeline
+and the admin log, and a staff member without the permission is refused."""
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.core import mail
+from django.test import Client
+
+from accounts.models import EmailKind, SignInCode, User
+from provisioning.models import Workspace
+from support.models import EventKind, Ticket, TicketEvent, TicketStatus
+
+BUTTONS = ["rerun", "resend", "correct_email", "mark_verified", "signin_code", "reply", "resolve"]
+
+
+def url(ticket: Ticket, name: str) -> str:
+    return f"/admin/support/ticket/{ticket.pk}/do/{name}/"
+
+
+def key_from(page) -> str:
+    return re.search(r'name="action_key" value="([0-9a-f]{32})"', page.content.decode()).group(1)
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def clicks(ticket: Ticket) -> int:
+    return TicketEvent.objects.filter(ticket=ticket, kind=EventKind.ACTION).count()
+
+
+def logged(ticket: Ticket) -> list[str]:
+    return list(LogEntry.objects.filter(object_id=str(ticket.pk)).values_list("change_message", flat=True))
+
+
+@pytest.fixture
+def ticket(stranded) -> Ticket:
+    stranded()
+    return Ticket.objects.select_related("account").get()
+
+
+def test_the_ticket_page_shows_everything_needed_to_decide(ticket, console):
+    page = text(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+    account = ticket.account
+    for fact in (ticket.reference, account.name, account.email, account.company, str(account.phone),
+                 "needs support", "Workspace setup stopped after 1 try", "http_422", "Verify your address",
+                 "Automation gave up", "What they see:"):
+        assert fact in page, fact
+    for button in ("Re-run provisioning now", "Resend verification", "Correct the email address",
+                   "Mark email verified — identity confirmed by phone", "Issue a one-time sign-in code", "Reply",
+                   "Resolve"):
+        assert button in page, button
+
+
+@pytest.mark.parametrize("name", BUTTONS)
+def test_get_only_shows_a_confirmation(ticket, console, name):
+    before = (clicks(ticket), LogEntry.objects.count(), len(mail.outbox), SignInCode.objects.count())
+    page = console.get(url(ticket, name))
+
+    assert page.status_code == 200
+    assert '<form method="post"' in page.content.decode() and key_from(page)
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+    assert (clicks(ticket), LogEntry.objects.count(), len(mail.outbox), SignInCode.objects.count()) == before
+
+
+@pytest.mark.parametrize("name", BUTTONS)
+def test_a_staff_member_without_the_permission_is_refused(ticket, bare_staff_console, name):
+    assert bare_staff_console.get(url(ticket, name)).status_code == 403
+    assert bare_staff_console.post(url(ticket, name), {"action_key": uuid.uuid4().hex}).status_code == 403
+    assert clicks(ticket) == 0 and not LogEntry.objects.exists()
+
+
+def test_a_permission_opens_exactly_its_button(ticket, db):
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("res@support.example", "pw pw pw pw 1", name="Res", company="A", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["resolve", "view_ticket"]))
+    client = Client()
+    client.force_login(user)
+    assert client.get(url(ticket, "resolve")).status_code == 200
+    assert client.get(url(ticket, "rerun")).status_code == 403
+
+
+def test_buttons_need_the_csrf_token(ticket, support_user):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(support_user)
+    assert strict.post(url(ticket, "resolve"), {"action_key": uuid.uuid4().hex}).status_code == 403
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+
+
+def test_rerun_provisioning_heals_the_account_and_the_ticket(ticket, console, sandbox, drive, committed):
+    sandbox("provisioning", "ok")  # whatever refused it is fixed
+    key = key_from(console.get(url(ticket, "rerun")))
+    with committed():
+        first = console.post(url(ticket, "rerun"), {"action_key": key})
+        second = console.post(url(ticket, "rerun"), {"action_key": key})  # double click
+    drive()
+
+    assert first.status_code == second.status_code == 302
+    assert Workspace.objects.filter(owner=ticket.account).count() == 1
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.RESOLVED and ticket.resolved_automatically
+    assert clicks(ticket) == 1
+    assert len(logged(ticket)) == 1 and "Re-run provisioning now" in logged(ticket)[0]
+    assert ticket.account.events.filter(subject="workspace", why__contains=ticket.reference).count() == 1
+
+
+def test_resend_verification_sends_one_email_per_click(ticket, console, drive, committed):
+    sent = lambda: [m for m in mail.outbox if m.subject == "Confirm your email address"]  # noqa: E731
+    before = len(sent())
+    key = key_from(console.get(url(ticket, "resend")))
+    with committed():
+        console.post(url(ticket, "resend"), {"action_key": key})
+        console.post(url(ticket, "resend"), {"action_key": key})
+    drive()
+
+    assert len(sent()) == before + 1
+    assert clicks(ticket) == 1 and len(logged(ticket)) == 1
+
+
+def test_correct_email_moves_the_account_and_sends_a_fresh_link(ticket, console, drive, committed):
+    key = key_from(console.get(url(ticket, "correct_email")))
+    with committed():
+        response = console.post(url(ticket, "correct_email"), {"action_key": key, "email": "Ada@Fixed.example"})
+        console.post(url(ticket, "correct_email"), {"action_key": key, "email": "Ada@Fixed.example"})
+    drive()
+
+    assert response.status_code == 302
+    ticket.account.refresh_from_db()
+    assert ticket.account.email == "ada@fixed.example"
+    assert len([m for m in mail.outbox if m.to == ["ada@fixed.example"]]) == 1
+    assert clicks(ticket) == 1 and len(logged(ticket)) == 1
+
+
+def test_correct_email_refuses_a_taken_address_and_changes_nothing(ticket, console, register):
+    register(email="taken@example.com")
+    response = console.post(url(ticket, "correct_email"), {"action_key": uuid.uuid4().hex,
+                                                            "email": "taken@example.com"})
+    assert response.status_code == 400
+    assert "Another account already uses this address" in text(response)
+    ticket.account.refresh_from_db()
+    assert ticket.account.email == "ada@example.com"
+    assert clicks(ticket) == 0 and not LogEntry.objects.exists()
+
+
+def test_mark_verified_needs_the_phone_check_and_then_verifies(ticket, console):
+    refused = console.post(url(ticket, "mark_verified"), {"action_key": uuid.uuid4().hex})
+    assert refused.status_code == 400 and "confirming who they are by phone" in text(refused)
+    ticket.account.refresh_from_db()
+    assert not ticket.account.email_verified
+
+    key = uuid.uuid4().hex
+    console.post(url(ticket, "mark_verified"), {"action_key": key, "confirmed": "on"})
+    console.post(url(ticket, "mark_verified"), {"action_key": key, "confirmed": "on"})
+    ticket.account.refresh_from_db()
+    assert ticket.account.email_verified
+    assert ticket.account.events.filter(to_state="verified", why__contains="identity confirmed by phone").count() == 1
+    assert clicks(ticket) == 1 and len(logged(ticket)) == 1
+
+
+def test_a_sign_in_code_is_shown_once_and_a_double_click_shows_the_same_code(ticket, console):
+    key = key_from(console.get(url(ticket, "signin_code")))
+    first = console.post(url(ticket, "signin_code"), {"action_key": key})
+    again = console.post(url(ticket, "signin_code"), {"action_key": key})
+
+    code = re.search(r'class="signin-code"[^>]*>(\d{4} \d{4})<', first.content.decode()).group(1)
+    assert code in again.content.decode()
+    assert "no-store" in first["Cache-Control"]
+    assert SignInCode.objects.count() == 1 and clicks(ticket) == 1 and len(logged(ticket)) == 1
+    assert code.replace(" ", "") not in " ".join(TicketEvent.objects.values_list("text", flat=True))
+    assert code not in " ".join(logged(ticket))
+
+    person = Client()
+    landed = person.post("/login/code/", {"email": ticket.account.email, "code": code})
+    assert landed.status_code == 302 and landed["Location"] == "/setup/"
+    assert int(person.session["_auth_user_id"]) == ticket.account.pk
+
+
+def test_a_click_key_from_another_ticket_issues_nothing(ticket, console, stranded):
+    stranded(email="grace@example.com")
+    other = Ticket.objects.exclude(pk=ticket.pk).get()
+    key = uuid.uuid4().hex
+    assert "signin-code" in console.post(url(other, "signin_code"), {"action_key": key}).content.decode()
+
+    replayed = console.post(url(ticket, "signin_code"), {"action_key": key})
+    assert replayed.status_code == 302  # "already handled", and no code shown
+    assert SignInCode.objects.count() == 1 and not SignInCode.objects.filter(account=ticket.account).exists()
+    assert clicks(ticket) == 0
+
+
+def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, drive, committed):
+    page = text(console.get(url(ticket, "reply")))
+    assert "retries couldn't get past" in page  # the suggestion for "needs support"
+    assert "Sam" in page  # signed by the support person
+
+    key = key_from(console.get(url(ticket, "reply")))
+    with committed():
+        for _ in range(2):
+            console.post(url(ticket, "reply"), {"action_key": key, "body": "Fixed it, sorry!\n\nSam",
+                                                "then": TicketStatus.WAITING_ON_CUSTOMER})
+    drive()
+
+    replies = [m for m in mail.outbox if m.subject == "A message from our support team"
+               and "Fixed it, sorry!" in m.body]
+    assert len(replies) == 1 and replies[0].to == [ticket.account.email] and ticket.reference in replies[0].body
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.WAITING_ON_CUSTOMER
+    assert ticket.events.filter(kind=EventKind.REPLY).count() == 1
+    assert ticket.account.email_deliveries.filter(kind=EmailKind.SUPPORT).count() == 1
+
+
+def test_resolve_resolves_once(ticket, console):
+    key = uuid.uuid4().hex
+    first = console.post(url(ticket, "resolve"), {"action_key": key})
+    second = console.post(url(ticket, "resolve"), {"action_key": key})
+    later = console.post(url(ticket, "resolve"), {"action_key": uuid.uuid4().hex})  # a fresh click
+
+    assert first.status_code == second.status_code == later.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.RESOLVED and not ticket.resolved_automatically
+    assert ticket.events.filter(kind=EventKind.STATUS, to_status=TicketStatus.RESOLVED).count() == 1
+    # The double click left no trace; the later, separate click is recorded as "nothing to do".
+    assert clicks(ticket) == 2
+    assert sorted(logged(ticket)) == ["Resolve: The ticket was already resolved.", "Resolve: Ticket resolved."]
+
+
+def test_an_unmatched_ticket_offers_only_reply_and_resolve(db, client, console, committed):
+    with committed():
+        client.post("/help/", {"email": "stranger@elsewhere.example", "message": "Hi"})
+    ticket = Ticket.objects.get()
+    page = text(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+    assert "No account uses stranger@elsewhere.example" in page
+    assert "Reply" in page and "Re-run provisioning now" not in page
+    refused = console.post(url(ticket, "rerun"), {"action_key": uuid.uuid4().hex})
+    assert refused.status_code == 400 and "No account uses stranger@elsewhere.example" in text(refused)
+    assert clicks(ticket) == 0

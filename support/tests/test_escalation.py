@@ -1,0 +1,163 @@
+"""Escalation: automation gives up → one ticket per account, never a second, with
+what the failed step saw; /setup/ then says a person is on it."""
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.test import Client
+
+from accounts.models import EmailKind
+from provisioning.models import ProvisioningRequest
+from provisioning.services import workspace_request_retry
+from support.models import ContactMessage, EventKind, Priority, Reason, Ticket, TicketStatus
+from support.services import ticket_escalate, ticket_sweep
+
+
+def test_an_exhausted_workspace_opens_a_ticket_with_its_diagnostics(stranded):
+    account = stranded()
+
+    ticket = Ticket.objects.get()
+    assert (ticket.account, ticket.reason, ticket.status) == (account, Reason.WORKSPACE_FAILED, TicketStatus.OPEN)
+    assert ticket.priority == Priority.AUTOMATION_EXHAUSTED
+    assert ticket.reference.startswith("SUP-") and len(ticket.reference) == 10
+    diagnostics = ticket.events.get(kind=EventKind.DIAGNOSTICS)
+    assert "workspace" in diagnostics.text and "http_422" in diagnostics.text and "1 try" in diagnostics.text
+
+
+def test_several_exhaustions_and_a_message_make_one_ticket(stranded, drive, client, committed):
+    account = stranded()
+    for _ in range(2):  # support (or the person) retries; the provider still refuses
+        workspace_request_retry(request=ProvisioningRequest.objects.get(account=account), why="try again")
+        drive()
+    with committed():
+        response = client.post("/help/", {"email": account.email, "message": "Still stuck, please help"})
+
+    assert response.status_code == 200
+    ticket = Ticket.objects.get()
+    assert ticket.events.filter(kind=EventKind.DIAGNOSTICS).count() == 3
+    assert ticket.events.filter(kind=EventKind.MESSAGE).count() == 1
+    assert ContactMessage.objects.get().ticket == ticket
+    assert ticket.priority == Priority.PERSON_WROTE  # the person wrote: most urgent
+    assert ticket.reference in response.content.decode()
+
+
+def test_the_status_page_says_a_person_is_on_it_with_the_reference(stranded):
+    account = stranded()
+    ticket = Ticket.objects.get()
+    person = Client()
+    person.force_login(account)
+
+    status = person.get("/setup/status.json").json()
+    page = person.get("/setup/").content.decode()
+
+    assert status["state"] == "needs_support"
+    assert status["ticket"] == ticket.reference
+    assert f"within {settings.SUPPORT_REPLY_HOURS} hours (reference {ticket.reference})" in status["message"]
+    assert "A person is on it" in page and ticket.reference in page
+
+
+def test_an_exhausted_verification_email_opens_a_ticket(register, sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 2
+    sandbox("email", "timeout")
+    account = register()
+    drive()
+
+    ticket = Ticket.objects.get()
+    assert (ticket.account, ticket.reason) == (account, Reason.EMAIL_FAILED)
+    assert "confirmation email" in ticket.events.get(kind=EventKind.DIAGNOSTICS).text
+
+
+def test_other_failed_emails_open_no_ticket(register, sandbox, drive, settings, committed):
+    from accounts.services import signup_attempt_notify
+
+    account = register()
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    sandbox("email", "timeout")
+    with committed():
+        signup_attempt_notify(account=account)
+    drive()
+
+    delivery = account.email_deliveries.get(kind=EmailKind.SIGNUP_ATTEMPT)
+    assert delivery.status == "failed"
+    assert not Ticket.objects.exists()
+
+
+def test_the_database_refuses_a_second_unresolved_ticket(stranded):
+    account = stranded()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Ticket.objects.create(account=account, email=account.email, reason=Reason.CONTACT)
+
+
+def test_a_resolved_ticket_stays_resolved_and_the_next_failure_opens_a_new_one(stranded, drive, console):
+    from support.services import ticket_resolve
+
+    account = stranded()
+    first = Ticket.objects.get()
+    ticket_resolve(ticket=first, actor="support (test)")
+    workspace_request_retry(request=ProvisioningRequest.objects.get(account=account), why="try again")
+    drive()
+
+    assert Ticket.objects.count() == 2
+    second = Ticket.objects.exclude(pk=first.pk).get()
+    assert second.status == TicketStatus.OPEN and second.reference != first.reference
+
+
+def test_the_sweep_opens_the_ticket_a_lost_announcement_never_did(signup_data, sandbox):
+    from accounts.services import account_register
+    from provisioning.durable import step_run
+
+    sandbox("provisioning", "reject")
+    account = account_register(**signup_data)
+    # The step fails, but the worker dies before its after-commit announcement runs.
+    assert step_run("workspace", ProvisioningRequest.objects.get(account=account).pk) == "failed"
+    assert not Ticket.objects.exists()
+
+    assert ticket_sweep() == {"opened": 1, "resolved": 0}
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}  # idempotent
+    assert Ticket.objects.get().reason == Reason.WORKSPACE_FAILED
+
+
+def test_the_sweep_runs_on_a_schedule(db):
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="support_sweep")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("support.tasks.sweep", "I", 5)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_escalations_open_one_ticket(signup_data):
+    """Two workers announce at once: both try to open, the constraint lets one win and
+    the other joins its ticket."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers, so there is no race to lose")
+    import threading
+
+    from accounts.services import account_register
+
+    account = account_register(name="Ada", email="race@example.com", company="Race Ltd",
+                               password=signup_data["password"])
+    request = ProvisioningRequest.objects.get(account=account)
+    request.last_error_code, request.last_error_detail = "http_503", "The provider failed with HTTP 503."
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def escalate():
+        try:
+            barrier.wait()
+            ticket_escalate(kind="workspace", step=request, account_id=account.pk)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=escalate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Ticket.objects.count() == 1
+    assert Ticket.objects.get().events.filter(kind=EventKind.DIAGNOSTICS).count() == 4

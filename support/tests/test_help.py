@@ -1,0 +1,135 @@
+"""/help/: works logged out, joins the account's ticket or opens an unmatched one,
+and answers identically whether or not the address has an account."""
+from __future__ import annotations
+
+import html
+import re
+
+from django.conf import settings
+from django.core import mail
+from django.test import Client
+
+from accounts.models import EmailDelivery, EmailKind
+from support.models import ContactMessage, EventKind, Priority, Ticket, TicketStatus
+
+
+def _masked(page: str, *secrets: str) -> str:
+    page = re.sub(r"SUP-\d{6}", "SUP-XXXXXX", page)
+    for secret in secrets:
+        page = page.replace(secret, "<masked>")
+    return page
+
+
+def test_the_form_works_logged_out_and_is_prefilled_when_logged_in(register):
+    page = Client().get("/help/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'name="email"' in text and 'name="message"' in text
+    assert f"within {settings.SUPPORT_REPLY_HOURS} hours" in text
+
+    account = register()
+    person = Client()
+    person.force_login(account)
+    assert f'value="{account.email}"' in person.get("/help/").content.decode()
+
+
+def test_a_known_and_an_unknown_address_get_the_same_answer(stranded, committed):
+    account = stranded()  # has an open ticket already
+    known, unknown = Client(), Client()
+    with committed():
+        answer_known = known.post("/help/", {"email": account.email, "message": "Help me please"})
+        answer_unknown = unknown.post("/help/", {"email": "nobody@elsewhere.example", "message": "Help me please"})
+
+    assert answer_known.status_code == answer_unknown.status_code == 200
+    assert _masked(answer_known.content.decode(), account.email) == _masked(
+        answer_unknown.content.decode(), "nobody@elsewhere.example")
+    assert sorted(answer_known.headers) == sorted(answer_unknown.headers)
+    assert "We've got your message" in html.unescape(answer_known.content.decode())
+
+    # Behind the identical answers: the known address joined its account's ticket, the
+    # unknown one opened an unmatched ticket. Each got an acknowledgement.
+    assert Ticket.objects.count() == 2
+    joined = Ticket.objects.get(account=account)
+    assert joined.reference in answer_known.content.decode()
+    unmatched = Ticket.objects.get(account__isnull=True)
+    assert unmatched.email == "nobody@elsewhere.example" and unmatched.priority == Priority.PERSON_WROTE
+    assert unmatched.reference in answer_unknown.content.decode()
+    for address, ticket in ((account.email, joined), ("nobody@elsewhere.example", unmatched)):
+        acks = [m for m in mail.outbox if m.to == [address] and "support team" in m.subject]
+        assert len(acks) == 1 and ticket.reference in acks[0].body
+    assert EmailDelivery.objects.get(kind=EmailKind.SUPPORT, to_address="nobody@elsewhere.example").account is None
+
+
+def test_an_unknown_address_writing_twice_keeps_one_ticket(db, client, committed):
+    with committed():
+        first = client.post("/help/", {"email": "Someone@Elsewhere.example", "message": "Hello?"})
+        second = client.post("/help/", {"email": "someone@elsewhere.example", "message": "Hello again"})
+    ticket = Ticket.objects.get()
+    assert ticket.reference in first.content.decode() and ticket.reference in second.content.decode()
+    assert ticket.messages.count() == 2
+
+
+def test_a_signed_in_message_joins_the_persons_ticket_and_says_so(register, committed):
+    account = register()
+    person = Client()
+    person.force_login(account)
+    with committed():
+        person.post("/help/", {"email": "my.other@address.example", "message": "Reply here please"})
+
+    message = ContactMessage.objects.get()
+    assert message.signed_in and message.account == account and message.ticket.account == account
+    assert ticket_reply_address(message.ticket) == "my.other@address.example"
+
+
+def ticket_reply_address(ticket):
+    from support.selectors import reply_address
+
+    return reply_address(ticket)
+
+
+def test_a_message_reopens_a_ticket_waiting_on_the_customer(stranded, console, client, committed):
+    stranded()
+    ticket = Ticket.objects.get()
+    console.post(f"/admin/support/ticket/{ticket.pk}/do/reply/",
+                 {"action_key": "a" * 32, "body": "Which company name?", "then": "waiting_on_customer"})
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.WAITING_ON_CUSTOMER
+
+    with committed():
+        client.post("/help/", {"email": ticket.account.email, "message": "Analytical Engines Ltd"})
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+    assert ticket.events.filter(kind=EventKind.STATUS, to_status=TicketStatus.OPEN).exists()
+
+
+def test_bad_input_writes_nothing(db, client):
+    response = client.post("/help/", {"email": "not an address", "message": "bad\x00byte"})
+    assert response.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert "doesn't look like an email address" in page and "control characters" in page
+    assert not Ticket.objects.exists() and not ContactMessage.objects.exists()
+    assert not EmailDelivery.objects.exists()
+
+
+def test_too_many_messages_from_one_address_are_refused_with_a_human_page(db, client, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "help": {"per_ip": (100, 3600), "per_email": (2, 3600)}}
+    for n in range(2):
+        assert client.post("/help/", {"email": "flood@example.com", "message": f"#{n}"}).status_code == 200
+    limited = client.post("/help/", {"email": "flood@example.com", "message": "#3"})
+
+    assert limited.status_code == 429
+    assert int(limited["Retry-After"]) > 0
+    page = html.unescape(limited.content.decode())
+    assert "Please wait a moment" in page and "sending messages to our team" in page
+    assert "Nothing was sent or saved" in page
+    assert ContactMessage.objects.count() == 2
+    # Another address from the same client is still fine.
+    assert client.post("/help/", {"email": "calm@example.com", "message": "hi"}).status_code == 200
+
+
+def test_too_many_messages_from_one_client_are_refused(db, client, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "help": {"per_ip": (3, 3600), "per_email": (100, 3600)}}
+    statuses = [client.post("/help/", {"email": f"p{n}@example.com", "message": "hi"}).status_code
+                for n in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert ContactMessage.objects.count() == 3

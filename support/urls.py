@@ -1,0 +1,9 @@
+from django.urls import path
+
+from support import views
+
+app_name = "support"
+
+urlpatterns = [
+    path("help/", views.help_view, name="help"),
+]

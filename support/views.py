@@ -1,0 +1,33 @@
+"""The person's side of support: the contact form at /help/."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from accounts.ratelimit import rate_limited
+from support import messages as words
+from support.forms import ContactForm
+from support.services import contact_message_receive
+
+
+@never_cache
+@rate_limited("help", email_field="email")
+def help_view(request: HttpRequest) -> HttpResponse:
+    """Works logged out; prefilled when logged in. The answer is the same whether or
+    not the address has an account: a reference (random, see support.models) and
+    what happens next."""
+    user = request.user if request.user.is_authenticated and not request.user.is_staff else None
+    form = ContactForm(request.POST or None, initial={"email": user.email} if user else None)
+    context = {"form": form, "intro": str(words.HELP_INTRO).format(reply_hours=settings.SUPPORT_REPLY_HOURS)}
+    if request.method != "POST":
+        return render(request, "support/help.html", context)
+    if not form.is_valid():
+        return render(request, "support/help.html", context, status=400)
+    contact = contact_message_receive(email=form.cleaned_data["email"], message=form.cleaned_data["message"],
+                                      signed_in_as=user)
+    entry = words.HELP_RECEIVED
+    return render(request, "support/help_sent.html", {
+        "entry": entry, "reference": contact.ticket.reference,
+        "next": str(entry.next).format(email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS)})
