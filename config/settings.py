@@ -182,6 +182,21 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
 ABANDONED_SIGNUP_DAYS = env.int("ABANDONED_SIGNUP_DAYS", default=30)
 ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default=7)
 
+# --- Rate limits (accounts.ratelimit) -------------------------------------------------
+# Per action, per client address ("ip") and per email address ("email"): at most
+# `limit` requests (POSTs) in a fixed window of `seconds`. Counted in Redis when
+# REDIS_URL is set, otherwise in the database; both hold across processes. Views
+# opt in with @rate_limited("<action>"); set an action to {} to switch it off.
+RATE_LIMITS = {
+    "signup": {"ip": (10, 3600), "email": (10, 3600)},
+    "login": {"ip": (30, 900), "email": (10, 900)},
+    "password_reset": {"ip": (10, 3600), "email": (3, 3600)},
+    "resend": {"ip": (10, 3600), "email": (5, 3600)},
+    "change_email": {"ip": (10, 3600), "email": (5, 3600)},
+    "help": {"ip": (10, 3600), "email": (5, 3600)},
+    "login_code": {"ip": (10, 900), "email": (5, 900)},
+}
+
 # --- Queue and cache ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

@@ -1,0 +1,264 @@
+"""Rate limits, declared per action in ``settings.RATE_LIMITS`` and shared by every
+process.
+
+Each action (signup, login, password_reset, resend, change_email, help, login_code)
+is limited per client address and per email address: at most ``limit`` requests in a
+fixed window of ``seconds``. Views opt in with a decorator::
+
+    @rate_limited("login", email_field="email")
+    def login_view(request): ...
+
+A limited request gets HTTP 429, a page in our words (nothing was lost, when to try
+again, how to reach us) and a ``Retry-After`` header. Only the methods named (POST by
+default) count, so showing a form never uses up anyone's allowance.
+
+Where the counters live, and what each mechanism can and cannot do:
+
+- **Redis** (``REDIS_URL`` set): ``INCR`` and ``EXPIREAT`` in one MULTI transaction per
+  key. Atomic and shared by every web process. If Redis cannot be reached we count in
+  the database instead (and log it), rather than let everything through or refuse
+  everyone.
+- **Database** (no Redis): one row per (key, window), bumped with
+  ``UPDATE ... SET count = count + 1 ... RETURNING count``; the first request of a
+  window inserts the row and a racing insert loses to the unique constraint and
+  updates instead. Exact across processes on PostgreSQL and on SQLite (whose writers
+  serialise), at the cost of one small write per counted request on the database
+  that also serves signups, and of a row per key and window until it is swept.
+  Django's LocMem cache would count per process, and its DatabaseCache ``incr`` is not
+  atomic (DESIGN), hence a table of our own.
+- **Fixed windows**: a client can get up to twice the limit through around a window
+  boundary (the end of one window, the start of the next). Enough to stop password
+  guessing and email flooding; not a precise meter. A limited request still counts,
+  but the window does not move, so hammering never lengthens the wait.
+- **Per-email limits** count every address typed, registered or not, so being limited
+  reveals nothing about who has an account. The trade-off: someone who knows an
+  address can use up its allowance for one action and make its owner wait for up to
+  one window. Each action has its own allowance, so password reset and the support
+  code still work while login waits.
+- **Keys** are HMACs (keyed with SECRET_KEY) of the action, scope and value: neither
+  Redis nor the table holds an email or client address in clear.
+
+The client address is ``REMOTE_ADDR``, unless ``TRUST_X_FORWARDED_FOR`` is set: then it
+is the *right-most* ``X-Forwarded-For`` entry, the one our own proxy appended (the
+address that connected to it). Entries to its left come from the client and can be
+forged. This assumes exactly one proxy of ours in front of the app; never set it
+when clients reach the app directly, or anyone can pick their own address. IPv6
+clients are counted per /64, since one host usually holds a whole /64.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.crypto import salted_hmac
+
+from accounts import messages as words
+from accounts.models import RateLimitCounter, normalize_email
+
+logger = logging.getLogger(__name__)
+
+# Keep expired rows this long past their window, so a request counted at the very
+# end of a window never finds its row swept from under it.
+_SWEEP_GRACE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Limited:
+    """A refused request: which action, and how many seconds until it opens again."""
+
+    action: str
+    retry_after: int
+
+
+def hit(key: str, limit: int, window_seconds: int) -> bool:
+    """Count one request for ``key`` in the current window. True if it is within
+    ``limit`` (allowed), False if the limit is used up. Never raises for a counter
+    that cannot be reached: Redis errors fall back to the database."""
+    return _count(key, window_seconds) <= limit
+
+
+def seconds_left(window_seconds: int, *, now: float | None = None) -> int:
+    """Whole seconds until the current window ends (at least 1)."""
+    now = time.time() if now is None else now
+    return max(1, math.ceil(_window_start(window_seconds, now) + window_seconds - now))
+
+
+def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
+    """Count a request for ``action`` from ``address`` about ``email`` (either may be
+    empty) and say whether it must be refused. The client address is counted first;
+    a request refused for it does not also use up the email's allowance."""
+    rules = settings.RATE_LIMITS.get(action) or {}
+    for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
+        rule = rules.get(scope)
+        if not (rule and value):
+            continue
+        limit, window_seconds = rule
+        if not hit(_key(action, scope, value), limit, window_seconds):
+            return Limited(action=action, retry_after=seconds_left(window_seconds))
+    return None
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address we count a request against (see the module docstring for which
+    X-Forwarded-For entry is trusted, and when)."""
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.TRUST_X_FORWARDED_FOR:
+        appended_by_our_proxy = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if _parse(appended_by_our_proxy) is not None:
+            address = appended_by_our_proxy
+    ip = _parse(address)
+    if ip is None:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def rate_limited(action: str, *, email_field: str | None = None,
+                 email_of: Callable[[HttpRequest], str] | None = None,
+                 methods: tuple[str, ...] = ("POST",)):
+    """Limit a view by ``settings.RATE_LIMITS[action]``: per client address, and per
+    email address read from the POSTed ``email_field`` (or computed by ``email_of``,
+    e.g. the logged-in person's address). Place it inside ``login_required`` so
+    anonymous requests are redirected, not counted. CSRF is checked before the view
+    runs, so forged requests count for nothing."""
+    if action not in settings.RATE_LIMITS:
+        raise ImproperlyConfigured(f"RATE_LIMITS has no entry for {action!r}; add one (or {{}} for none).")
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method in methods:
+                email = ""
+                if email_of is not None:
+                    email = email_of(request)
+                elif email_field:
+                    email = request.POST.get(email_field, "")
+                limited = check(action, address=client_address(request), email=email)
+                if limited is not None:
+                    return too_many_requests(request, limited)
+            return view(request, *args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
+    """HTTP 429 with our page and Retry-After (seconds)."""
+    entry = words.RATE_LIMITED
+    when = words.in_words(timezone.now() + timedelta(seconds=limited.retry_after))
+    what = words.RATE_LIMITED_WHAT.get(limited.action, limited.action.replace("_", " "))
+    response = render(request, "429.html", {
+        "entry": entry,
+        "happened": str(entry.happened).format(what=what),
+        "next": str(entry.next).format(when=when),
+        "action": str(entry.action).format(reply_hours=settings.SUPPORT_REPLY_HOURS),
+    }, status=429)
+    response["Retry-After"] = str(limited.retry_after)
+    add_never_cache_headers(response)
+    return response
+
+
+# --- Counting -----------------------------------------------------------------------
+
+def _key(action: str, scope: str, value: str) -> str:
+    digest = salted_hmac("accounts.ratelimit", value, algorithm="sha256").hexdigest()[:40]
+    return f"{action}:{scope}:{digest}"
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
+
+def _window_start(window_seconds: int, now: float) -> int:
+    return int(now // window_seconds * window_seconds)
+
+
+def _count(key: str, window_seconds: int) -> int:
+    """Add one to the key's counter for the current window; return the new count."""
+    window_start = _window_start(window_seconds, time.time())
+    if settings.REDIS_URL:
+        try:
+            return _count_in_redis(key, window_start, window_seconds)
+        except Exception as error:  # redis.RedisError and socket errors alike
+            logger.warning("rate limit: Redis unavailable (%s); counting in the database", error)
+    return _count_in_database(key, window_start, window_seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _redis_client(url: str):
+    import redis
+
+    # Short timeouts: a slow Redis must not hold up a login for long.
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _count_in_redis(key: str, window_start: int, window_seconds: int) -> int:
+    name = f"ratelimit:{key}:{window_start}"
+    pipe = _redis_client(settings.REDIS_URL).pipeline(transaction=True)
+    pipe.incr(name)
+    pipe.expireat(name, window_start + window_seconds + _SWEEP_GRACE_SECONDS)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+def _count_in_database(key: str, window_start: int, window_seconds: int) -> int:
+    count = _increment(key, window_start)
+    if count is None:  # the first request of this window
+        try:
+            with transaction.atomic():
+                RateLimitCounter.objects.create(
+                    key=key, window_start=window_start, count=1,
+                    expires_at=datetime.fromtimestamp(
+                        window_start + window_seconds + _SWEEP_GRACE_SECONDS, tz=UTC),
+                )
+        except IntegrityError:  # another process opened this window first
+            count = _increment(key, window_start)
+        else:
+            # One new row per key per window: a good moment to drop rows of windows
+            # that are over (indexed on expires_at).
+            RateLimitCounter.objects.filter(expires_at__lt=timezone.now()).delete()
+            return 1
+    return count or 1
+
+
+def _increment(key: str, window_start: int) -> int | None:
+    """Add one to an existing row and return the count it produced, or None if the
+    row does not exist. On PostgreSQL and SQLite >= 3.35 this is one statement,
+    ``UPDATE ... SET count = count + 1 ... RETURNING count``, so each request learns
+    its own exact position and exactly ``limit`` requests per window get through."""
+    rows = RateLimitCounter.objects.filter(key=key, window_start=window_start)
+    if not connection.features.can_return_columns_from_insert:
+        # Older databases: increment, then read. The read may include others'
+        # increments, which only errs on the side of refusing.
+        if not rows.update(count=F("count") + 1):
+            return None
+        return rows.values_list("count", flat=True).first()
+    qn = connection.ops.quote_name
+    table = qn(RateLimitCounter._meta.db_table)
+    with connection.cursor() as cursor:  # table and column names are ours; values are parameters
+        cursor.execute(
+            f"UPDATE {table} SET {qn('count')} = {qn('count')} + 1 "
+            f"WHERE {qn('key')} = %s AND {qn('window_start')} = %s RETURNING {qn('count')}",
+            [key, window_start],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
