@@ -7,6 +7,7 @@ after the provider accepted a message can send it twice on retry.
 """
 from __future__ import annotations
 
+import hashlib
 import smtplib
 
 from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
@@ -38,8 +39,13 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
                 context: dict | None = None) -> EmailDelivery:
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
     the first delivery. Call inside the transaction that decides to send it."""
+    idempotency_key = f"{kind}:{key}"
+    if len(idempotency_key) > EmailDelivery._meta.get_field("idempotency_key").max_length:
+        # Keys can hold an address of up to 254 characters; a digest keeps them
+        # stable and within the column (PostgreSQL refuses longer values).
+        idempotency_key = f"{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
     delivery, created = EmailDelivery.objects.get_or_create(
-        idempotency_key=f"{kind}:{key}",
+        idempotency_key=idempotency_key,
         defaults={"account": account, "kind": kind, "context": context or {},
                   "to_address": to_address or account.email},
     )
