@@ -109,7 +109,7 @@ class ChangeEmailForm(forms.Form):
 
 
 class PasswordResetRequestForm(forms.Form):
-    email = EmailInput(label=_("The email address you signed up with"))
+    email = EmailInput(label=_("Email address"))
 
 
 class NewPasswordForm(SetPasswordForm):

@@ -153,7 +153,7 @@ PASSWORD_RESET_SENT = Message(
     next=_("It usually arrives within a minute and works for 3 hours. Nothing changes until you "
            "use it; your current password keeps working in the meantime."),
     action=_("No email after a few minutes? Check your spam folder and the spelling of the "
-             "address, or contact us and a person will help you in."),
+             "address, or contact us and a person will help you get in."),
 )
 RESET_ADDRESS_UNKNOWN = _("the address you entered")
 PASSWORD_RESET_LINK_BAD = Message(
@@ -171,8 +171,8 @@ PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged i
 # Rate limits: what was paused, in the words of the person who did it.
 RATE_LIMITED = Message(
     title=_("Please wait a little before trying again"),
-    happened=_("We've had a lot of attempts at {what} in a short time, so we've paused it for a "
-               "while to keep accounts safe. Nothing was lost: anything already saved is still "
+    happened=_("We've paused {what} for a while: there were many attempts in a short time, and "
+               "pausing keeps accounts safe. Nothing was lost: anything already saved is still "
                "there, and this last attempt simply wasn't carried out."),
     next=_("Please try again {when}."),
     action=_("Stuck, or think this is a mistake? Contact us and a person will answer within "

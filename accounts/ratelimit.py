@@ -26,8 +26,8 @@ Where the counters live, and what each mechanism can and cannot do:
   that also serves signups, and of a row per key and window until it is swept.
   Django's LocMem cache would count per process, and its DatabaseCache ``incr`` is not
   atomic (DESIGN), hence a table of our own.
-- **Fixed windows**: a client can get up to twice the limit through around a window
-  boundary (the end of one window, the start of the next). Enough to stop password
+- **Fixed windows**: a client can get up to twice the limit through in a short time
+  around a window boundary (the end of one window, the start of the next). Enough to stop password
   guessing and email flooding; not a precise meter. A limited request still counts,
   but the window does not move, so hammering never lengthens the wait.
 - **Per-email limits** count every address typed, registered or not, so being limited
@@ -35,8 +35,9 @@ Where the counters live, and what each mechanism can and cannot do:
   address can use up its allowance for one action and make its owner wait for up to
   one window. Each action has its own allowance, so password reset and the support
   code still work while login waits.
-- **Keys** are HMACs (keyed with SECRET_KEY) of the action, scope and value: neither
-  Redis nor the table holds an email or client address in clear.
+- **Keys** are stored as their first part (the action) and an HMAC keyed with
+  SECRET_KEY (``counter_key``): neither Redis nor the table holds an email or client
+  address in clear. Rotating SECRET_KEY starts every count afresh.
 
 The client address is ``REMOTE_ADDR``, unless ``TRUST_X_FORWARDED_FOR`` is set: then it
 is the *right-most* ``X-Forwarded-For`` entry, the one our own proxy appended (the
@@ -85,10 +86,19 @@ class Limited:
 
 
 def hit(key: str, limit: int, window_seconds: int) -> bool:
-    """Count one request for ``key`` in the current window. True if it is within
-    ``limit`` (allowed), False if the limit is used up. Never raises for a counter
-    that cannot be reached: Redis errors fall back to the database."""
-    return _count(key, window_seconds) <= limit
+    """Count one request for ``key`` (any string, e.g. ``"help:email:ada@example.com"``)
+    in the current window. True if it is within ``limit`` (allowed), False if the
+    limit is used up. The key is stored as ``counter_key(key)``, never in clear.
+    Redis errors fall back to the database."""
+    return _count(counter_key(key), window_seconds) <= limit
+
+
+def counter_key(key: str) -> str:
+    """The name a key is counted under: its first ``:``-separated part, kept for
+    people reading the counters, then an HMAC (keyed with SECRET_KEY) of the whole
+    key, so no address is stored in clear and any key fits the column."""
+    digest = salted_hmac("accounts.ratelimit", key, algorithm="sha256").hexdigest()[:40]
+    return f"{key.split(':', 1)[0][:48]}:{digest}"
 
 
 def seconds_left(window_seconds: int, *, now: float | None = None) -> int:
@@ -177,8 +187,7 @@ def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
 # --- Counting -----------------------------------------------------------------------
 
 def _key(action: str, scope: str, value: str) -> str:
-    digest = salted_hmac("accounts.ratelimit", value, algorithm="sha256").hexdigest()[:40]
-    return f"{action}:{scope}:{digest}"
+    return f"{action}:{scope}:{value}"
 
 
 def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -11,6 +11,7 @@ import json
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.utils.html import escape
 from hypothesis import HealthCheck, example, given
@@ -61,11 +62,12 @@ def signup_form(**changes) -> dict:
             "company": "Analytical Engines", "password": PASSWORD, **changes}
 
 
-def logged_in() -> tuple[Client, User]:
-    client = Client()
-    data = signup_form()
-    assert client.post("/signup/", data).status_code == 302
-    return client, User.objects.get(email=data["email"])
+def logged_in(client: Client) -> tuple[Client, User]:
+    """The client, signed up and logged in once per test (examples share the test's
+    client and transaction, so later examples reuse the account)."""
+    if SESSION_KEY not in client.session:
+        assert client.post("/signup/", signup_form()).status_code == 302
+    return client, User.objects.get(pk=client.session[SESSION_KEY])
 
 
 # --- Never a server error -----------------------------------------------------------------
@@ -97,8 +99,8 @@ def test_password_reset_never_fails_with_a_server_error(email):
 @pytest.mark.django_db
 @bad_input
 @given(email=st.one_of(anything, st.emails()))
-def test_correcting_the_address_never_fails_and_keeps_what_it_accepts(email):
-    client, account = logged_in()
+def test_correcting_the_address_never_fails_and_keeps_what_it_accepts(client, email):
+    client, account = logged_in(client)
     response = client.post("/setup/email/", {"email": email})
     assert response.status_code < 500
     if response.status_code == 302:
@@ -121,8 +123,8 @@ def test_links_with_any_token_never_fail(token, uid):
 @pytest.mark.django_db
 @bad_input
 @given(query=st.dictionaries(anything, anything, max_size=3))
-def test_the_status_json_keeps_its_shape_whatever_the_query(query):
-    client, account = logged_in()
+def test_the_status_json_keeps_its_shape_whatever_the_query(client, query):
+    client, account = logged_in(client)
     response = client.get("/setup/status.json", query)
     assert response.status_code == 200
     body = json.loads(response.content)

@@ -128,11 +128,12 @@ def test_correcting_the_address_is_limited_and_a_limited_request_changes_nothing
 def test_the_count_starts_again_in_the_next_window():
     key = f"test:{uuid.uuid4().hex}"
     assert [ratelimit.hit(key, 1, 3600) for _ in range(2)] == [True, False]
+    stored = ratelimit.counter_key(key)
     # An hour passes: the counted window is now the previous one.
-    RateLimitCounter.objects.filter(key=key).update(window_start=F("window_start") - 3600)
+    RateLimitCounter.objects.filter(key=stored).update(window_start=F("window_start") - 3600)
 
     assert ratelimit.hit(key, 1, 3600) is True
-    assert RateLimitCounter.objects.filter(key=key).count() == 2
+    assert RateLimitCounter.objects.filter(key=stored).count() == 2
 
 
 # --- Which client address counts ----------------------------------------------------------
@@ -168,12 +169,14 @@ def test_ipv6_clients_are_counted_per_64_and_ipv4_mapped_as_ipv4(rf, settings):
 
 
 @pytest.mark.django_db
-def test_counters_hold_no_address_in_clear(settings):
+def test_counters_hold_no_address_in_clear_and_any_key_fits(settings):
     limits(settings, "login", ip=(5, 900), email=(5, 900))
     Client().post("/login/", {"email": "ada@example.com", "password": "x"})
+    assert ratelimit.hit("help:email:" + "a" * 240 + "@example.com", 1, 60)  # a caller's own long key
     keys = list(RateLimitCounter.objects.values_list("key", flat=True))
-    assert len(keys) == 2
-    assert not any("ada" in key or "127.0.0.1" in key for key in keys)
+    assert len(keys) == 3
+    assert not any("ada" in key or "127.0.0.1" in key or "aaaa" in key for key in keys)
+    assert {key.split(":")[0] for key in keys} == {"login", "help"}
 
 
 # --- Shared across processes ----------------------------------------------------------------
@@ -202,7 +205,7 @@ def test_database_counter_is_exact_across_four_processes():
 
     allowed = _hammer_from_processes(key, processes=4, tries=30, limit=50)
 
-    assert RateLimitCounter.objects.get(key=key).count == 120
+    assert RateLimitCounter.objects.get(key=ratelimit.counter_key(key)).count == 120
     assert allowed == 50
 
 
@@ -233,7 +236,7 @@ def test_redis_counts_with_an_expiry_and_writes_nothing_to_the_database(redis_li
 
     assert [ratelimit.hit(key, 3, 60) for _ in range(4)] == [True, True, True, False]
 
-    (name,) = list(client.scan_iter(f"ratelimit:{key}:*"))
+    (name,) = list(client.scan_iter(f"ratelimit:{ratelimit.counter_key(key)}:*"))
     assert int(client.get(name)) == 4
     assert 0 < client.ttl(name) <= 60 + ratelimit._SWEEP_GRACE_SECONDS
     assert not RateLimitCounter.objects.exists()
@@ -256,7 +259,7 @@ def test_redis_counter_is_exact_across_four_processes(redis_limits):
 
     allowed = _hammer_from_processes(key, processes=4, tries=30, limit=50)
 
-    (name,) = list(client.scan_iter(f"ratelimit:{key}:*"))
+    (name,) = list(client.scan_iter(f"ratelimit:{ratelimit.counter_key(key)}:*"))
     assert int(client.get(name)) == 120
     assert allowed == 50
 
@@ -266,4 +269,4 @@ def test_unreachable_redis_falls_back_to_the_database_and_still_limits(settings)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     key = f"test:{uuid.uuid4().hex}"
     assert [ratelimit.hit(key, 2, 60) for _ in range(3)] == [True, True, False]
-    assert RateLimitCounter.objects.get(key=key).count == 3
+    assert RateLimitCounter.objects.get(key=ratelimit.counter_key(key)).count == 3
