@@ -175,8 +175,8 @@ RATE_LIMITED = Message(
                "pausing keeps accounts safe. Nothing was lost: anything already saved is still "
                "there, and this last attempt simply wasn't carried out."),
     next=_("Please try again {when}."),
-    action=_("Stuck, or think this is a mistake? Contact us and a person will answer within "
-             "{reply_hours} hours; you can also reply to any email we've sent you."),
+    action=_("Stuck, or think this is a mistake? Email us at {support_email} and a person will "
+             "answer within {reply_hours} hours."),
 )
 RATE_LIMITED_WHAT = {
     "signup": _("signing up"),

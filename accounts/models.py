@@ -124,8 +124,9 @@ class EmailWebhookEvent(models.Model):
 
 class RateLimitCounter(models.Model):
     """How many requests one rate-limit key made in one fixed window, when there is no
-    Redis (``accounts.ratelimit``). ``key`` is an HMAC of the action, scope and value,
-    never an address in clear. Rows for past windows are swept as new ones appear."""
+    Redis (``accounts.ratelimit``). ``key`` is the action and an HMAC
+    (``ratelimit.counter_key``), never an address in clear. Rows for past windows are
+    swept as new ones appear."""
 
     key = models.CharField(max_length=100)
     window_start = models.BigIntegerField()  # Unix seconds, a multiple of the window

@@ -177,7 +177,9 @@ def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
         "entry": entry,
         "happened": str(entry.happened).format(what=what),
         "next": str(entry.next).format(when=when),
-        "action": str(entry.action).format(reply_hours=settings.SUPPORT_REPLY_HOURS),
+        "action": str(entry.action).format(reply_hours=settings.SUPPORT_REPLY_HOURS,
+                                           support_email=settings.SUPPORT_EMAIL),
+        "support_email": settings.SUPPORT_EMAIL,
     }, status=429)
     response["Retry-After"] = str(limited.retry_after)
     add_never_cache_headers(response)

@@ -56,7 +56,7 @@ def test_signups_from_one_address_past_the_limit_get_a_429_page_and_no_account(s
     assert str(words.RATE_LIMITED.title) in page
     assert "Nothing was lost" in page
     assert re.search(r"Please try again in (about \d+ minutes?|under a minute|about \d+ hours?)", page)
-    assert "/help/" in page
+    assert f"mailto:{settings.SUPPORT_EMAIL}" in page
     assert not User.objects.filter(email="third@example.com").exists()
 
 
