@@ -7,7 +7,7 @@ the status JSON, emails and tests all read from here; read them aloud when editi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -170,15 +170,16 @@ PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged i
 
 # Rate limits: what was paused, in the words of the person who did it.
 RATE_LIMITED = Message(
-    title=_("Please wait a little before trying again"),
+    title=_("Please wait a moment"),
     happened=_("We've paused {what} for a while: there were many attempts in a short time, and "
-               "pausing keeps accounts safe. Nothing was lost: anything already saved is still "
-               "there, and this last attempt simply wasn't carried out."),
+               "pausing keeps accounts safe. Nothing was lost. Nothing was sent or saved this "
+               "time, and everything you saved before is still there."),
     next=_("Please try again {when}."),
     action=_("Stuck, or think this is a mistake? Email us at {support_email} and a person will "
              "answer within {reply_hours} hours."),
 )
 RATE_LIMITED_WHAT = {
+    "": _("this form"),
     "signup": _("signing up"),
     "login": _("logging in"),
     "password_reset": _("sending password links"),
@@ -220,6 +221,11 @@ def status_words() -> dict:
         "email": {k: str(v) for k, v in EMAIL_WORDS.items()},
         "tries": str(_("tries so far")),
     }
+
+
+def in_seconds_words(seconds: float) -> str:
+    """A wait in seconds as a person says it: "in about 5 minutes"."""
+    return in_words(timezone.now() + timedelta(seconds=seconds))
 
 
 def in_words(when: datetime | None, *, now: datetime | None = None) -> str:

@@ -2,11 +2,15 @@
 process.
 
 Each action (signup, login, password_reset, resend, change_email, help, login_code)
-is limited per client address and per email address: at most ``limit`` requests in a
-fixed window of ``seconds``. Views opt in with a decorator::
+is limited per client address (``per_ip``) and per email address (``per_email``): at
+most so many requests in a fixed window of so many seconds. Views opt in with a
+decorator::
 
     @rate_limited("login", email_field="email")
     def login_view(request): ...
+
+or, where a decorator does not fit, ``limit(request, action, email=...)`` and
+``too_many_requests(request, retry_after, action=...)``.
 
 A limited request gets HTTP 429, a page in our words (nothing was lost, when to try
 again, how to reach us) and a ``Retry-After`` header. Only the methods named (POST by
@@ -55,7 +59,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -113,16 +117,24 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
     a request refused for it does not also use up the email's allowance."""
     rules = settings.RATE_LIMITS.get(action) or {}
     for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
-        rule = rules.get(scope)
+        rule = rules.get(f"per_{scope}")
         if not (rule and value):
             continue
-        limit, window_seconds = rule
-        if not hit(_key(action, scope, value), limit, window_seconds):
+        allowed, window_seconds = rule
+        if not hit(_key(action, scope, value), allowed, window_seconds):
             return Limited(action=action, retry_after=seconds_left(window_seconds))
     return None
 
 
-def client_address(request: HttpRequest) -> str:
+def limit(request: HttpRequest, action: str, *, email: str = "") -> int | None:
+    """Count this request for ``action`` per client address and, if given, per email
+    address. None when allowed, else the seconds until it may try again. For views
+    that cannot take the decorator; pair it with ``too_many_requests``."""
+    limited = check(action, address=client_ip(request), email=email)
+    return None if limited is None else limited.retry_after
+
+
+def client_ip(request: HttpRequest) -> str:
     """The address we count a request against (see the module docstring for which
     X-Forwarded-For entry is trusted, and when)."""
     address = request.META.get("REMOTE_ADDR", "")
@@ -160,19 +172,20 @@ def rate_limited(action: str, *, email_field: str | None = None,
                     email = email_of(request)
                 elif email_field:
                     email = request.POST.get(email_field, "")
-                limited = check(action, address=client_address(request), email=email)
-                if limited is not None:
-                    return too_many_requests(request, limited)
+                retry_after = limit(request, action, email=email)
+                if retry_after is not None:
+                    return too_many_requests(request, retry_after, action=action)
             return view(request, *args, **kwargs)
         return wrapped
     return decorator
 
 
-def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
-    """HTTP 429 with our page and Retry-After (seconds)."""
+def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "") -> HttpResponse:
+    """HTTP 429 with our page (what was paused, when to try again, how to reach us)
+    and Retry-After in seconds."""
     entry = words.RATE_LIMITED
-    when = words.in_words(timezone.now() + timedelta(seconds=limited.retry_after))
-    what = words.RATE_LIMITED_WHAT.get(limited.action, limited.action.replace("_", " "))
+    when = words.in_seconds_words(retry_after)
+    what = words.RATE_LIMITED_WHAT.get(action, words.RATE_LIMITED_WHAT[""])
     response = render(request, "429.html", {
         "entry": entry,
         "happened": str(entry.happened).format(what=what),
@@ -181,7 +194,7 @@ def too_many_requests(request: HttpRequest, limited: Limited) -> HttpResponse:
                                            support_email=settings.SUPPORT_EMAIL),
         "support_email": settings.SUPPORT_EMAIL,
     }, status=429)
-    response["Retry-After"] = str(limited.retry_after)
+    response["Retry-After"] = str(retry_after)
     add_never_cache_headers(response)
     return response
 

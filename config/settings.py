@@ -183,18 +183,18 @@ ABANDONED_SIGNUP_DAYS = env.int("ABANDONED_SIGNUP_DAYS", default=30)
 ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default=7)
 
 # --- Rate limits (accounts.ratelimit) -------------------------------------------------
-# Per action, per client address ("ip") and per email address ("email"): at most
-# `limit` requests (POSTs) in a fixed window of `seconds`. Counted in Redis when
-# REDIS_URL is set, otherwise in the database; both hold across processes. Views
+# Per action, per client address ("per_ip") and per email address ("per_email"):
+# (requests, window in seconds), in fixed windows; only POSTs count. Counted in Redis
+# when REDIS_URL is set, otherwise in the database; both hold across processes. Views
 # opt in with @rate_limited("<action>"); set an action to {} to switch it off.
 RATE_LIMITS = {
-    "signup": {"ip": (10, 3600), "email": (10, 3600)},
-    "login": {"ip": (30, 900), "email": (10, 900)},
-    "password_reset": {"ip": (10, 3600), "email": (3, 3600)},
-    "resend": {"ip": (10, 3600), "email": (5, 3600)},
-    "change_email": {"ip": (10, 3600), "email": (5, 3600)},
-    "help": {"ip": (10, 3600), "email": (5, 3600)},
-    "login_code": {"ip": (10, 900), "email": (5, 900)},
+    "signup": {"per_ip": (10, 3600), "per_email": (10, 3600)},
+    "login": {"per_ip": (30, 900), "per_email": (10, 900)},
+    "password_reset": {"per_ip": (10, 3600), "per_email": (3, 3600)},
+    "resend": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "change_email": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "login_code": {"per_ip": (20, 900), "per_email": (10, 900)},
 }
 
 # --- Queue and cache ----------------------------------------------------------------

@@ -25,8 +25,8 @@ UNLIMITED = (10**6, 3600)
 
 def limits(settings, action: str, *, ip=UNLIMITED, email=UNLIMITED) -> None:
     """Every action effectively unlimited except ``action``, which gets the limits given."""
-    settings.RATE_LIMITS = {name: {"ip": UNLIMITED, "email": UNLIMITED} for name in settings.RATE_LIMITS}
-    settings.RATE_LIMITS[action] = {"ip": ip, "email": email}
+    settings.RATE_LIMITS = {name: {"per_ip": UNLIMITED, "per_email": UNLIMITED} for name in settings.RATE_LIMITS}
+    settings.RATE_LIMITS[action] = {"per_ip": ip, "per_email": email}
 
 
 def signup(client: Client, signup_data: dict, **changes):
@@ -136,6 +136,23 @@ def test_the_count_starts_again_in_the_next_window():
     assert RateLimitCounter.objects.filter(key=stored).count() == 2
 
 
+@pytest.mark.django_db
+def test_views_without_the_decorator_limit_with_the_same_counters_and_page(settings, rf):
+    """/help/ and /login/code/ call limit() and too_many_requests() directly."""
+    limits(settings, "help", email=(1, 3600))
+    request = rf.post("/help/", {"email": "ada@example.com"})
+
+    assert ratelimit.limit(request, "help", email="ada@example.com") is None
+    retry_after = ratelimit.limit(request, "help", email="ADA@example.com")
+    response = ratelimit.too_many_requests(request, retry_after)
+
+    assert 0 < retry_after <= 3600
+    assert response.status_code == 429 and response["Retry-After"] == str(retry_after)
+    page = response.content.decode()
+    assert "Please wait a moment" in page and "Nothing was sent or saved" in page
+    assert "paused this form" in page
+
+
 # --- Which client address counts ----------------------------------------------------------
 
 @pytest.mark.django_db
@@ -163,9 +180,9 @@ def test_trusted_forwarded_for_counts_the_entry_our_proxy_appended(settings):
 
 def test_ipv6_clients_are_counted_per_64_and_ipv4_mapped_as_ipv4(rf, settings):
     settings.TRUST_X_FORWARDED_FOR = False
-    assert ratelimit.client_address(rf.get("/", REMOTE_ADDR="2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64"
-    assert ratelimit.client_address(rf.get("/", REMOTE_ADDR="2001:db8:1:2:bbbb::9")) == "2001:db8:1:2::/64"
-    assert ratelimit.client_address(rf.get("/", REMOTE_ADDR="::ffff:192.0.2.5")) == "192.0.2.5"
+    assert ratelimit.client_ip(rf.get("/", REMOTE_ADDR="2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64"
+    assert ratelimit.client_ip(rf.get("/", REMOTE_ADDR="2001:db8:1:2:bbbb::9")) == "2001:db8:1:2::/64"
+    assert ratelimit.client_ip(rf.get("/", REMOTE_ADDR="::ffff:192.0.2.5")) == "192.0.2.5"
 
 
 @pytest.mark.django_db

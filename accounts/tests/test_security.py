@@ -156,7 +156,7 @@ def test_pages_carry_the_security_headers(ada, path):
 
 @pytest.mark.django_db
 def test_the_rate_limit_page_carries_the_security_headers(settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": {"ip": (1, 900)}}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login": {"per_ip": (1, 900)}}
     client = Client()
     client.post("/login/", {"email": "a@example.com"})
 
