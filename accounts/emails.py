@@ -7,14 +7,18 @@ after the provider accepted a message can send it twice on retry.
 """
 from __future__ import annotations
 
+import hashlib
 import smtplib
 
 from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts.messages import EMAIL_SUBJECTS
 from accounts.models import EmailDelivery, EmailKind
@@ -35,8 +39,13 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
                 context: dict | None = None) -> EmailDelivery:
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
     the first delivery. Call inside the transaction that decides to send it."""
+    idempotency_key = f"{kind}:{key}"
+    if len(idempotency_key) > EmailDelivery._meta.get_field("idempotency_key").max_length:
+        # Keys can hold an address of up to 254 characters; a digest keeps them
+        # stable and within the column (PostgreSQL refuses longer values).
+        idempotency_key = f"{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
     delivery, created = EmailDelivery.objects.get_or_create(
-        idempotency_key=f"{kind}:{key}",
+        idempotency_key=idempotency_key,
         defaults={"account": account, "kind": kind, "context": context or {},
                   "to_address": to_address or account.email},
     )
@@ -78,6 +87,12 @@ def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
     if delivery.kind == EmailKind.VERIFICATION:
         token = make_verification_token(account)
         context["verify_url"] = settings.SITE_URL + reverse("accounts:verify", args=[token])
+    if delivery.kind == EmailKind.PASSWORD_RESET:
+        # Django's token covers the password, last login and address: it dies once
+        # used, at the next login, or when the address changes.
+        uid = urlsafe_base64_encode(force_bytes(account.pk))
+        context["reset_url"] = settings.SITE_URL + reverse(
+            "accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(account)])
     context.setdefault("login_url", settings.SITE_URL + reverse("accounts:login"))
     text = render_to_string(f"emails/{delivery.kind}.txt", context)
     html = render_to_string(f"emails/{delivery.kind}.html", context)
@@ -102,9 +117,20 @@ def _refuse_unwanted_link(delivery: EmailDelivery) -> None:
         raise PermanentError("cancelled", "The address was corrected before this link was sent.")
 
 
+def _refuse_unsafe_reset(delivery: EmailDelivery) -> None:
+    """A reset link opens the account: it only ever goes to the address the account
+    has now (not one corrected away while this email waited), and never for a
+    closed account."""
+    account = delivery.account
+    if account is None or not account.is_active or delivery.to_address != account.email:
+        raise PermanentError("cancelled", "The address changed or the account closed before the reset link was sent.")
+
+
 def _perform(delivery: EmailDelivery) -> str:
     if delivery.kind == EmailKind.VERIFICATION:
         _refuse_unwanted_link(delivery)
+    if delivery.kind == EmailKind.PASSWORD_RESET:
+        _refuse_unsafe_reset(delivery)
     message = render(delivery)
     try:
         message.send(fail_silently=False)

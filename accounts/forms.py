@@ -6,25 +6,36 @@ import unicodedata
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
 from accounts.models import User
+
+CONTROL_CHARACTERS_MESSAGE = _("Please remove the invisible control characters from this field.")
+TOO_LONG_MESSAGE = _("Please keep this under %(limit_value)d characters.")
 
 
 def refuse_control_characters(value: str) -> None:
     """NUL and other control characters have no place in a name or an address; say so
     instead of storing them (tabs and newlines included: these are one-line fields)."""
     if any(unicodedata.category(ch) == "Cc" for ch in value):
-        raise ValidationError(_("Please remove the invisible control characters from this field."),
-                              code="control_characters")
+        raise ValidationError(CONTROL_CHARACTERS_MESSAGE, code="control_characters")
+
+
+def _without_django_nul_check(field: forms.Field) -> forms.Field:
+    """Our check covers NUL too: drop Django's, so a NUL is refused once, in our words."""
+    field.validators = [v for v in field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+    return field
 
 
 class EmailInput(forms.EmailField):
     default_error_messages = {
         "required": _("Please enter your work email address."),
         "invalid": _("That doesn't look like an email address. Check it for typos, like name@company.com."),
+        "max_length": TOO_LONG_MESSAGE,
     }
 
     def __init__(self, **kwargs):
@@ -32,18 +43,18 @@ class EmailInput(forms.EmailField):
         kwargs.setdefault("validators", [refuse_control_characters])
         kwargs.setdefault("widget", forms.EmailInput(attrs={"autocomplete": "email"}))
         super().__init__(**kwargs)
+        _without_django_nul_check(self)
 
     def clean(self, value):
         return super().clean(value).lower()
 
 
 def _text(label, *, max_length: int, autocomplete: str, required_message) -> forms.CharField:
-    return forms.CharField(
+    return _without_django_nul_check(forms.CharField(
         label=label, max_length=max_length, validators=[refuse_control_characters],
         widget=forms.TextInput(attrs={"autocomplete": autocomplete}),
-        error_messages={"required": required_message,
-                        "max_length": _("Please keep this under %(limit_value)d characters.")},
-    )
+        error_messages={"required": required_message, "max_length": TOO_LONG_MESSAGE},
+    ))
 
 
 class SignupForm(forms.Form):
@@ -56,7 +67,9 @@ class SignupForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
         error_messages={"required": _("Please enter a phone number so we can help you if setup needs a hand."),
                         "invalid": _("We couldn't read that phone number. Include the country code, "
-                                     "like +1 415 555 0100.")},
+                                     "like +1 415 555 0100."),
+                        "max_length": TOO_LONG_MESSAGE,
+                        "null_characters_not_allowed": CONTROL_CHARACTERS_MESSAGE},
     )
     company = _text(_("Company"), max_length=150, autocomplete="organization",
                     required_message=_("Please enter your company's name."))
@@ -64,7 +77,8 @@ class SignupForm(forms.Form):
         label=_("Password"), max_length=256, strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html(),
-        error_messages={"required": _("Please choose a password.")},
+        error_messages={"required": _("Please choose a password."), "max_length": TOO_LONG_MESSAGE,
+                        "null_characters_not_allowed": CONTROL_CHARACTERS_MESSAGE},
     )
 
     def clean(self):
@@ -85,7 +99,8 @@ class LoginForm(forms.Form):
     password = forms.CharField(
         label=_("Password"), max_length=256, strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        error_messages={"required": _("Please enter your password.")},
+        error_messages={"required": _("Please enter your password."), "max_length": TOO_LONG_MESSAGE,
+                        "null_characters_not_allowed": CONTROL_CHARACTERS_MESSAGE},
     )
 
 
@@ -103,3 +118,30 @@ class CodeLoginForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
         error_messages={"required": _("Please enter the code we read out to you.")},
     )
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = EmailInput(label=_("Email address"))
+
+
+class NewPasswordForm(SetPasswordForm):
+    """Django's set-password form (it validates against the account), in our words."""
+
+    error_messages = {
+        "password_mismatch": _("The two passwords don't match. Please type the same new password twice."),
+    }
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        for name, label in (("new_password1", _("New password")),
+                            ("new_password2", _("The same password again"))):
+            field = self.fields[name]
+            field.label = label
+            field.max_length = 256
+            field.validators.append(MaxLengthValidator(256))
+            field.error_messages.update({
+                "required": _("Please type your new password in both boxes."),
+                "max_length": TOO_LONG_MESSAGE,
+                "null_characters_not_allowed": CONTROL_CHARACTERS_MESSAGE,
+            })
+        self.fields["new_password2"].help_text = ""

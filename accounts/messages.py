@@ -151,6 +151,29 @@ SERVER_ERROR = Message(
     action=_("Still stuck? Email us at {support_email}."),
 )
 
+
+
+PASSWORD_RESET_SENT = Message(
+    title=_("Check your email"),
+    happened=_("If an account uses {address}, we've sent it a link to choose a new password."),
+    next=_("It usually arrives within a minute and works for 3 hours. Nothing changes until you "
+           "use it; your current password keeps working in the meantime."),
+    action=_("No email after a few minutes? Check your spam folder and the spelling of the "
+             "address, or contact us and a person will help you get in."),
+)
+RESET_ADDRESS_UNKNOWN = _("the address you entered")
+PASSWORD_RESET_LINK_BAD = Message(
+    title=_("This password link no longer works"),
+    happened=_("This link has expired, was already used, or was replaced when your password "
+               "changed. Your password is unchanged."),
+    next=_("Ask for a fresh link below; it takes a minute."),
+    action=_("Send me a fresh link"),
+)
+PASSWORD_RESET_DONE = _("Your new password is saved and you're logged in. It works from now on; "
+                        "the old one no longer does.")
+PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged in. Because the link "
+                                 "reached you, your email address is confirmed too.")
+
 # Rate limits: what was paused, in the words of the person who did it.
 RATE_LIMITED = Message(
     title=_("Please wait a moment"),

@@ -151,3 +151,23 @@ class SignInCode(models.Model):
     @property
     def is_live(self) -> bool:
         return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class RateLimitCounter(models.Model):
+    """How many requests one rate-limit key made in one fixed window, when there is no
+    Redis (``accounts.ratelimit``). ``key`` is the action and an HMAC
+    (``ratelimit.counter_key``), never an address in clear. Rows for past windows are
+    swept as new ones appear."""
+
+    key = models.CharField(max_length=100)
+    window_start = models.BigIntegerField()  # Unix seconds, a multiple of the window
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "window_start"], name="ratelimit_key_window_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.window_start}: {self.count}"

@@ -1,39 +1,84 @@
-"""Rate limits, declared per action in ``settings.RATE_LIMITS``: at most ``limit``
-requests per client address and per email address in a fixed window of ``seconds``.
-Views opt in with a decorator::
+"""Rate limits, declared per action in ``settings.RATE_LIMITS`` and shared by every
+process.
 
-    @rate_limited("help", email_field="email")
-    def help_view(request): ...
+Each action (signup, login, password_reset, resend, change_email, help, login_code)
+is limited per client address (``per_ip``) and per email address (``per_email``): at
+most so many requests in a fixed window of so many seconds. Views opt in with a
+decorator::
 
-A limited request gets HTTP 429, a page in our words and a ``Retry-After`` header.
-Only the methods named (POST by default) count, so showing a form never uses up
-anyone's allowance.
+    @rate_limited("login", email_field="email")
+    def login_view(request): ...
 
-The counters live in Django's cache, one ``incr`` per request: atomic and shared by
-every process on Redis (``REDIS_URL``); on the default LocMem cache each process
-counts on its own, so with N processes a client gets up to N times the limit.
-Keys are hashed, so no address is kept in the cache. Fixed windows let up to twice
-the limit through around a window boundary: enough to stop guessing and flooding,
-not a precise meter. Per-email limits count every address typed, registered or not,
-so being limited reveals nothing about who has an account.
+or, where a decorator does not fit, ``limit(request, action, email=...)`` and
+``too_many_requests(request, retry_after, action=...)``.
+
+A limited request gets HTTP 429, a page in our words (nothing was lost, when to try
+again, how to reach us) and a ``Retry-After`` header. Only the methods named (POST by
+default) count, so showing a form never uses up anyone's allowance.
+
+Where the counters live, and what each mechanism can and cannot do:
+
+- **Redis** (``REDIS_URL`` set): ``INCR`` and ``EXPIREAT`` in one MULTI transaction per
+  key. Atomic and shared by every web process. If Redis cannot be reached we count in
+  the database instead (and log it), rather than let everything through or refuse
+  everyone.
+- **Database** (no Redis): one row per (key, window), bumped with
+  ``UPDATE ... SET count = count + 1 ... RETURNING count``; the first request of a
+  window inserts the row and a racing insert loses to the unique constraint and
+  updates instead. Exact across processes on PostgreSQL and on SQLite (whose writers
+  serialise), at the cost of one small write per counted request on the database
+  that also serves signups, and of a row per key and window until it is swept.
+  Django's LocMem cache would count per process, and its DatabaseCache ``incr`` is not
+  atomic (DESIGN), hence a table of our own.
+- **Fixed windows**: a client can get up to twice the limit through in a short time
+  around a window boundary (the end of one window, the start of the next). Enough to stop password
+  guessing and email flooding; not a precise meter. A limited request still counts,
+  but the window does not move, so hammering never lengthens the wait.
+- **Per-email limits** count every address typed, registered or not, so being limited
+  reveals nothing about who has an account. The trade-off: someone who knows an
+  address can use up its allowance for one action and make its owner wait for up to
+  one window. Each action has its own allowance, so password reset and the support
+  code still work while login waits.
+- **Keys** are stored as their first part (the action) and an HMAC keyed with
+  SECRET_KEY (``counter_key``): neither Redis nor the table holds an email or client
+  address in clear. Rotating SECRET_KEY starts every count afresh.
+
+The client address is ``REMOTE_ADDR``, unless ``TRUST_X_FORWARDED_FOR`` is set: then it
+is the *right-most* ``X-Forwarded-For`` entry, the one our own proxy appended (the
+address that connected to it). Entries to its left come from the client and can be
+forged. This assumes exactly one proxy of ours in front of the app; never set it
+when clients reach the app directly, or anyone can pick their own address. IPv6
+clients are counted per /64, since one host usually holds a whole /64.
 """
 from __future__ import annotations
 
 import functools
+import ipaddress
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.crypto import salted_hmac
 
 from accounts import messages as words
-from accounts.models import normalize_email
+from accounts.models import RateLimitCounter, normalize_email
+
+logger = logging.getLogger(__name__)
+
+# Keep expired rows this long past their window, so a request counted at the very
+# end of a window never finds its row swept from under it.
+_SWEEP_GRACE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -47,23 +92,23 @@ class Limited:
 def hit(key: str, limit: int, window_seconds: int) -> bool:
     """Count one request for ``key`` (any string, e.g. ``"help:email:ada@example.com"``)
     in the current window. True if it is within ``limit`` (allowed), False if the
-    limit is used up."""
-    now = time.time()
+    limit is used up. The key is stored as ``counter_key(key)``, never in clear.
+    Redis errors fall back to the database."""
+    return _count(counter_key(key), window_seconds) <= limit
+
+
+def counter_key(key: str) -> str:
+    """The name a key is counted under: its first ``:``-separated part, kept for
+    people reading the counters, then an HMAC (keyed with SECRET_KEY) of the whole
+    key, so no address is stored in clear and any key fits the column."""
     digest = salted_hmac("accounts.ratelimit", key, algorithm="sha256").hexdigest()[:40]
-    name = f"ratelimit:{key.split(':', 1)[0][:48]}:{digest}:{int(now // window_seconds)}"
-    cache.add(name, 0, timeout=window_seconds + 60)
-    try:
-        count = cache.incr(name)
-    except ValueError:  # the window's counter expired between add() and incr()
-        cache.add(name, 1, timeout=window_seconds + 60)
-        count = 1
-    return count <= limit
+    return f"{key.split(':', 1)[0][:48]}:{digest}"
 
 
 def seconds_left(window_seconds: int, *, now: float | None = None) -> int:
     """Whole seconds until the current window ends (at least 1)."""
     now = time.time() if now is None else now
-    return max(1, math.ceil(window_seconds - (now % window_seconds)))
+    return max(1, math.ceil(_window_start(window_seconds, now) + window_seconds - now))
 
 
 def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
@@ -76,7 +121,7 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
         if not (rule and value):
             continue
         allowed, window_seconds = rule
-        if not hit(f"{action}:{scope}:{value}", allowed, window_seconds):
+        if not hit(_key(action, scope, value), allowed, window_seconds):
             return Limited(action=action, retry_after=seconds_left(window_seconds))
     return None
 
@@ -90,26 +135,43 @@ def limit(request: HttpRequest, action: str, *, email: str = "") -> int | None:
 
 
 def client_ip(request: HttpRequest) -> str:
-    """REMOTE_ADDR, unless TRUST_X_FORWARDED_FOR says exactly one proxy of ours sits in
-    front: then the right-most X-Forwarded-For entry, the one that proxy appended
-    (entries to its left come from the client and can be forged)."""
+    """The address we count a request against (see the module docstring for which
+    X-Forwarded-For entry is trusted, and when)."""
+    address = request.META.get("REMOTE_ADDR", "")
     if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
-        if forwarded:
-            return forwarded[:64]
-    return request.META.get("REMOTE_ADDR", "")[:64]
+        appended_by_our_proxy = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if _parse(appended_by_our_proxy) is not None:
+            address = appended_by_our_proxy
+    ip = _parse(address)
+    if ip is None:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def rate_limited(action: str, *, email_field: str | None = None,
                  email_of: Callable[[HttpRequest], str] | None = None,
                  methods: tuple[str, ...] = ("POST",)):
     """Limit a view by ``settings.RATE_LIMITS[action]``: per client address, and per
-    email address read from the POSTed ``email_field`` (or computed by ``email_of``)."""
+    email address read from the POSTed ``email_field`` (or computed by ``email_of``,
+    e.g. the logged-in person's address). Place it inside ``login_required`` so
+    anonymous requests are redirected, not counted. CSRF is checked before the view
+    runs, so forged requests count for nothing."""
+    if action not in settings.RATE_LIMITS:
+        raise ImproperlyConfigured(f"RATE_LIMITS has no entry for {action!r}; add one (or {{}} for none).")
+
     def decorator(view):
         @functools.wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if request.method in methods:
-                email = email_of(request) if email_of else request.POST.get(email_field, "") if email_field else ""
+                email = ""
+                if email_of is not None:
+                    email = email_of(request)
+                elif email_field:
+                    email = request.POST.get(email_field, "")
                 retry_after = limit(request, action, email=email)
                 if retry_after is not None:
                     return too_many_requests(request, retry_after, action=action)
@@ -135,3 +197,92 @@ def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "
     response["Retry-After"] = str(retry_after)
     add_never_cache_headers(response)
     return response
+
+
+# --- Counting -----------------------------------------------------------------------
+
+def _key(action: str, scope: str, value: str) -> str:
+    return f"{action}:{scope}:{value}"
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
+
+def _window_start(window_seconds: int, now: float) -> int:
+    return int(now // window_seconds * window_seconds)
+
+
+def _count(key: str, window_seconds: int) -> int:
+    """Add one to the key's counter for the current window; return the new count."""
+    window_start = _window_start(window_seconds, time.time())
+    if settings.REDIS_URL:
+        try:
+            return _count_in_redis(key, window_start, window_seconds)
+        except Exception as error:  # redis.RedisError and socket errors alike
+            logger.warning("rate limit: Redis unavailable (%s); counting in the database", error)
+    return _count_in_database(key, window_start, window_seconds)
+
+
+@functools.lru_cache(maxsize=4)
+def _redis_client(url: str):
+    import redis
+
+    # Short timeouts: a slow Redis must not hold up a login for long.
+    return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
+def _count_in_redis(key: str, window_start: int, window_seconds: int) -> int:
+    name = f"ratelimit:{key}:{window_start}"
+    pipe = _redis_client(settings.REDIS_URL).pipeline(transaction=True)
+    pipe.incr(name)
+    pipe.expireat(name, window_start + window_seconds + _SWEEP_GRACE_SECONDS)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+def _count_in_database(key: str, window_start: int, window_seconds: int) -> int:
+    count = _increment(key, window_start)
+    if count is None:  # the first request of this window
+        try:
+            with transaction.atomic():
+                RateLimitCounter.objects.create(
+                    key=key, window_start=window_start, count=1,
+                    expires_at=datetime.fromtimestamp(
+                        window_start + window_seconds + _SWEEP_GRACE_SECONDS, tz=UTC),
+                )
+        except IntegrityError:  # another process opened this window first
+            count = _increment(key, window_start)
+        else:
+            # One new row per key per window: a good moment to drop rows of windows
+            # that are over (indexed on expires_at).
+            RateLimitCounter.objects.filter(expires_at__lt=timezone.now()).delete()
+            return 1
+    return count or 1
+
+
+def _increment(key: str, window_start: int) -> int | None:
+    """Add one to an existing row and return the count it produced, or None if the
+    row does not exist. On PostgreSQL and SQLite >= 3.35 this is one statement,
+    ``UPDATE ... SET count = count + 1 ... RETURNING count``, so each request learns
+    its own exact position and exactly ``limit`` requests per window get through."""
+    rows = RateLimitCounter.objects.filter(key=key, window_start=window_start)
+    if not connection.features.can_return_columns_from_insert:
+        # Older databases: increment, then read. The read may include others'
+        # increments, which only errs on the side of refusing.
+        if not rows.update(count=F("count") + 1):
+            return None
+        return rows.values_list("count", flat=True).first()
+    qn = connection.ops.quote_name
+    table = qn(RateLimitCounter._meta.db_table)
+    with connection.cursor() as cursor:  # table and column names are ours; values are parameters
+        cursor.execute(
+            f"UPDATE {table} SET {qn('count')} = {qn('count')} + 1 "
+            f"WHERE {qn('key')} = %s AND {qn('window_start')} = %s RETURNING {qn('count')}",
+            [key, window_start],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None

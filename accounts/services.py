@@ -7,6 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -169,6 +170,36 @@ def email_verify(*, token: str) -> User | None:
         if account is None or not verification_tokens.check_token(account, raw):
             return None
         return account_mark_verified(account=account, actor="the person", why="verification link")
+
+
+def password_reset_send(*, account: User) -> EmailDelivery:
+    """Owe a password reset email to the account's current address. The link is
+    minted when the email is rendered (``accounts.emails.render``), so no reset token
+    is ever stored. Requests within the same minute fold into one email."""
+    minute = timezone.now().strftime("%Y%m%d%H%M")
+    with transaction.atomic():
+        delivery = email_queue(account=account, kind=EmailKind.PASSWORD_RESET,
+                               key=f"{account.pk}:{minute}")
+        event_record(account_id=account.pk, subject="password", to_state="reset_requested",
+                     why="password reset link requested", actor="the person")
+    return delivery
+
+
+def account_password_reset(*, account: User, password: str) -> User:
+    """Set a new password through a reset link the caller has checked, and confirm
+    the address: the reset token covers the account's current address and is only
+    ever sent to it (``accounts.emails``), so a token that still checks proves the
+    person reads that inbox. Every other session ends (their auth hash covers the
+    password). Returns the account, refreshed."""
+    hashed = make_password(password)  # Argon2 before the transaction: keep it short
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=account.pk)
+        User.objects.filter(pk=locked.pk).update(password=hashed)
+        event_record(account_id=locked.pk, subject="password", to_state="reset",
+                     why="new password set through a reset link", actor="the person")
+        account_mark_verified(account=locked, actor="the person", why="password reset link")
+    account.refresh_from_db()
+    return account
 
 
 def account_mark_verified(*, account: User, actor: str, why: str) -> User:

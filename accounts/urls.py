@@ -16,4 +16,8 @@ urlpatterns = [
     path("setup/resend/", views.setup_resend_view, name="setup_resend"),
     path("verify/", views.verify_failed_view, name="verify_failed"),
     path("verify/<str:token>/", views.verify_view, name="verify"),
+    path("password-reset/", views.password_reset_view, name="password_reset"),
+    path("password-reset/sent/", views.password_reset_sent_view, name="password_reset_sent"),
+    path("password-reset/<str:uidb64>/<str:token>/", views.PasswordResetConfirm.as_view(),
+         name="password_reset_confirm"),
 ]

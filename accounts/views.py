@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN, PasswordResetConfirmView
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -13,14 +14,23 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import messages as words
+from accounts.flows.password_reset import password_reset_request
 from accounts.flows.signup import Outcome, signup
-from accounts.forms import ChangeEmailForm, CodeLoginForm, LoginForm, SignupForm
+from accounts.forms import (
+    ChangeEmailForm,
+    CodeLoginForm,
+    LoginForm,
+    NewPasswordForm,
+    PasswordResetRequestForm,
+    SignupForm,
+)
 from accounts.ratelimit import rate_limited
 from accounts.selectors import account_overview
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
     account_change_email,
+    account_password_reset,
     email_verify,
     signin_code_redeem,
     verification_send,
@@ -36,6 +46,7 @@ def _landing(user) -> str:
 
 
 @never_cache
+@rate_limited("signup", email_field="email")
 def signup_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(_landing(request.user))
@@ -58,6 +69,7 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@rate_limited("login", email_field="email")
 def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST if request.method == "POST" else None)
     next_url = request.POST.get("next") or request.GET.get("next", "")
@@ -126,6 +138,7 @@ def status_json_view(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_POST
+@rate_limited("change_email", email_field="email")
 def setup_email_view(request: HttpRequest) -> HttpResponse:
     form = ChangeEmailForm(request.POST)
     if form.is_valid():
@@ -143,6 +156,7 @@ def setup_email_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+@rate_limited("resend", email_of=lambda request: request.user.email)
 def setup_resend_view(request: HttpRequest) -> HttpResponse:
     if request.user.email_verified:
         messages.info(request, words.VERIFIED)
@@ -176,3 +190,56 @@ def home_view(request: HttpRequest) -> HttpResponse:
     if overview.workspace_status != "ready":
         return redirect("accounts:setup")
     return render(request, "accounts/home.html", {"overview": overview})
+
+
+# The address a reset link was asked for, kept in the session to echo it on the next
+# page (never in the URL); set on both paths alike.
+_RESET_ADDRESS = "password_reset_address"
+
+
+@never_cache
+@rate_limited("password_reset", email_field="email")
+def password_reset_view(request: HttpRequest) -> HttpResponse:
+    """Ask for a reset link. Registered or not, the answer is the same redirect and
+    the same page (``accounts.flows.password_reset``)."""
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        password_reset_request(email=form.cleaned_data["email"])
+        request.session[_RESET_ADDRESS] = form.cleaned_data["email"]
+        return redirect("accounts:password_reset_sent")
+    return render(request, "accounts/password_reset.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+@never_cache
+def password_reset_sent_view(request: HttpRequest) -> HttpResponse:
+    entry = words.PASSWORD_RESET_SENT
+    address = request.session.get(_RESET_ADDRESS) or words.RESET_ADDRESS_UNKNOWN
+    return render(request, "accounts/password_reset_sent.html",
+                  {"entry": entry, "happened": str(entry.happened).format(address=address)})
+
+
+class PasswordResetConfirm(PasswordResetConfirmView):
+    """Django's confirm view: it checks the token, moves it from the URL into the
+    session and redirects, so the token never sits in the address bar or a Referer.
+    Ours sets the password through a service that also confirms the address, then
+    logs the person in and sends them where they belong."""
+
+    form_class = NewPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+
+    def get_user(self, uidb64):
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None  # disabled: no way in
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "bad_link": words.PASSWORD_RESET_LINK_BAD}
+
+    def form_valid(self, form):
+        was_verified = self.user.email_verified
+        user = account_password_reset(account=self.user, password=form.cleaned_data["new_password1"])
+        del self.request.session[INTERNAL_RESET_SESSION_TOKEN]
+        login(self.request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(self.request, words.PASSWORD_RESET_DONE if was_verified
+                         else words.PASSWORD_RESET_DONE_VERIFIED)
+        return redirect(_landing(user))

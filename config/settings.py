@@ -187,11 +187,17 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
 ABANDONED_SIGNUP_DAYS = env.int("ABANDONED_SIGNUP_DAYS", default=30)
 ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default=7)
 
-# --- Rate limits (accounts.ratelimit) ---------------------------------------------------
+# --- Rate limits (accounts.ratelimit) -------------------------------------------------
 # Per action, per client address ("per_ip") and per email address ("per_email"):
-# (requests, window in seconds). Shared across processes on Redis; per process on the
-# default LocMem cache.
+# (requests, window in seconds), in fixed windows; only POSTs count. Counted in Redis
+# when REDIS_URL is set, otherwise in the database; both hold across processes. Views
+# opt in with @rate_limited("<action>"); set an action to {} to switch it off.
 RATE_LIMITS = {
+    "signup": {"per_ip": (10, 3600), "per_email": (10, 3600)},
+    "login": {"per_ip": (30, 900), "per_email": (10, 900)},
+    "password_reset": {"per_ip": (10, 3600), "per_email": (3, 3600)},
+    "resend": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    "change_email": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "login_code": {"per_ip": (20, 900), "per_email": (10, 900)},
 }

@@ -19,6 +19,12 @@ STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.s
 # Retries become due at once; tests drive them with the reconciler.
 RETRY_BASE_SECONDS = 0
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rate limits count in the test database, rolled back after each test, even when the
+# environment has a REDIS_URL; the Redis tests opt in with a settings override.
+REDIS_URL = ""
+# Still counted on every request, but high enough that a test about something else
+# (200 signups during an outage) never trips them; rate-limit tests set their own.
+RATE_LIMITS = {action: {"per_ip": (10_000, 3600), "per_email": (10_000, 3600)} for action in RATE_LIMITS}  # noqa: F405
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
 # Pacing is tested on its own; elsewhere it would only slow the suite down.
 PROVIDER_RATE_PER_SECOND = 10_000

@@ -16,8 +16,8 @@ KIND = "workspace"
 def event_record(*, account_id: int | None, subject: str, from_state: str = "",
                  to_state: str = "", why: str = "", actor: str = "system") -> Event:
     """Append a line to an account's timeline."""
-    return Event.objects.create(account_id=account_id, subject=subject, from_state=from_state,
-                                to_state=to_state, why=why[:500], actor=actor[:100])
+    return Event.objects.create(account_id=account_id, subject=subject, from_state=from_state[:32],
+                                to_state=to_state[:32], why=why[:500], actor=actor[:100])
 
 
 def provisioning_request_create(*, account) -> ProvisioningRequest:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from django.contrib.auth.hashers import check_password
+from django.contrib.auth.hashers import make_password
 
 from accounts.models import User
 from accounts.selectors import user_by_email
@@ -48,8 +48,9 @@ def _existing(account: User | None, password: str) -> SignupResult:
         return SignupResult(Outcome.RESUMED, account)
     if account is None:
         # The racing signup rolled back after all; spend the same hashing work so
-        # this path takes as long as the others.
-        check_password(password, None)
+        # this path takes as long as the others. (Not check_password(password, None):
+        # Django 5.2 raises TypeError for a None hash.)
+        make_password(password)
     else:
         signup_attempt_notify(account=account)
     return SignupResult(Outcome.TAKEN, None)
