@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # "a minute ago" on the person's pages
     "django_q",
     "anymail",
     "phonenumber_field",
