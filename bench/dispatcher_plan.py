@@ -9,8 +9,9 @@ Like a real table, nearly all are done: succeeded or failed, a few pending in th
 future, a few running under a live lease, and exactly 100 due per table (90 pending
 whose time has come, 10 running whose lease expired: a worker died).
 
-It prints EXPLAIN ANALYZE of the exact query ``provisioning.durable.due_steps`` runs
-(captured from the connection, not rewritten), its median time, and the time of
+It prints EXPLAIN ANALYZE of the exact queries a pass makes per kind
+(``provisioning.durable.due_steps`` and, where the dispatcher keeps a bounded queue,
+``queued_count``; captured from the connection, not rewritten), their median time, and the time of
 whole reconciler passes (``provisioning.reconciler.reconcile``: due query, mark
 dispatched, enqueue to the django-q2 ORM broker). Exits non-zero if a plan does not
 use the index.
@@ -20,6 +21,7 @@ use the index.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -114,12 +116,11 @@ def main() -> int:
         print(f"filled {args.rows:,} rows per table ({', '.join(k.model.__name__ for k in kinds)}) "
               f"in {time.monotonic() - start:.1f} s; {DUE} due per table")
 
-        ok = True
-        for kind in kinds:
-            index = next(i.name for i in kind.model._meta.indexes if "next_attempt_at" in i.fields)
-            now = timezone.now()
+        def explain(call) -> tuple[object, str, str, float]:
+            """Run ``call`` once capturing its one query, EXPLAIN ANALYZE that query,
+            and time ``call`` (median of 7). Returns (result, sql, plan, seconds)."""
             with CaptureQueriesContext(connection) as captured:
-                due = durable.due_steps(kind, now=now)
+                result = call()
             [query] = captured.captured_queries
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
@@ -127,15 +128,28 @@ def main() -> int:
             timings = []
             for _ in range(7):
                 t = time.perf_counter()
-                durable.due_steps(kind, now=now)
+                call()
                 timings.append(time.perf_counter() - t)
-            uses_index = index in plan
-            ok &= uses_index and len(due) == DUE
+            return result, query["sql"], plan, statistics.median(timings)
+
+        # The queries a pass makes per kind: the due steps and, where the dispatcher
+        # tops up a bounded queue, how many are queued already.
+        queries = [("due_steps", durable.due_steps)]
+        if hasattr(durable, "queued_count"):
+            queries.append(("queued_count", durable.queued_count))
+        ok = True
+        for kind in kinds:
+            index = next(i.name for i in kind.model._meta.indexes if "next_attempt_at" in i.fields)
+            now = timezone.now()
             print(f"\n== {kind.name}: {kind.model._meta.db_table} ({args.rows:,} rows) ==")
-            print(query["sql"])
-            print(plan)
-            print(f"due_steps found {len(due)} (expected {DUE}); uses {index}: {'yes' if uses_index else 'NO'}; "
-                  f"median over 7 calls {statistics.median(timings) * 1000:.2f} ms")
+            for name, function in queries:
+                result, sql, plan, seconds = explain(functools.partial(function, kind, now=now))
+                uses_index = index in plan
+                ok &= uses_index and (name != "due_steps" or len(result) == DUE)
+                found = f"found {len(result)} (expected {DUE})" if name == "due_steps" else f"= {result}"
+                print(f"-- {name}\n{sql}\n{plan}")
+                print(f"{name} {found}; uses {index}: {'yes' if uses_index else 'NO'}; "
+                      f"median over 7 calls {seconds * 1000:.2f} ms\n")
 
         passes = []
         for label in ("first pass (dispatches the due steps)", "second pass (nothing left to dispatch)"):
