@@ -1,0 +1,17 @@
+"""Settings for the benchmarks: production settings (Argon2, DEBUG off, whitenoise's
+manifest storage, HTTPS-only cookies; the benches speak HTTP to gunicorn with
+``X-Forwarded-Proto: https``, as a TLS-terminating proxy would), with two changes:
+
+- rate limits, when the project declares them, are raised out of reach but still
+  counted, so every signup pays for its counter and none is refused;
+- logging quiet at WARNING (one line per request would be measured too).
+"""
+from config.settings import *  # noqa: F403
+
+if "RATE_LIMITS" in globals():
+    RATE_LIMITS = {  # noqa: F405
+        action: {scope: (10**9, seconds) for scope, (_limit, seconds) in rules.items()}
+        for action, rules in RATE_LIMITS.items()  # noqa: F405
+    }
+
+LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
