@@ -6,6 +6,7 @@ TransientError / PermanentError at this boundary; nothing above sees HTTP codes.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import requests
@@ -78,11 +79,15 @@ class HttpBackend:
 
 
 def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds; the HTTP-date form is rare for 429 and read as absent."""
+    """Retry-After in seconds, capped at RETRY_MAX_SECONDS so a hostile or broken value
+    cannot park a step for ever; the HTTP-date form is rare for 429 and read as absent."""
     try:
-        return max(0.0, float(value)) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), settings.RETRY_MAX_SECONDS)
 
 
 class SandboxBackend:

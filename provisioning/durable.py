@@ -22,6 +22,7 @@ twice.
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -35,6 +36,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from provisioning.errors import PermanentError, TransientError
+
+logger = logging.getLogger(__name__)
 
 # last_error_code of a step held while its provider's circuit is open.
 OUTAGE = "outage"
@@ -191,6 +194,13 @@ def step_run(kind_name: str, pk: int) -> str:
         if kind.provider and error.code != "cancelled":  # a cancelled step never called it
             breaker.record_success(kind.provider)  # the provider answered
         return _record_failed(kind, step, error.code, error.detail)
+    except Exception as error:
+        # A bug or an unclassified error must not leave the step running for ever
+        # (re-claimed at every lease expiry, never exhausted): it counts as a failed
+        # attempt, so it ends in front of a person after the usual retries.
+        logger.exception("step %s %s raised an unexpected error", kind.name, step.pk)
+        unexpected = TransientError("unexpected", f"Unexpected error: {type(error).__name__}.")
+        return _record_transient(kind, step, unexpected, counts=True)
     if kind.provider:
         breaker.record_success(kind.provider)
     with transaction.atomic():
