@@ -19,6 +19,9 @@ class IncidentEventInline(admin.TabularInline):
     verbose_name = _("timeline line")
     verbose_name_plural = _("timeline")
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("support.view_incident")  # the timeline is part of the incident
+
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
