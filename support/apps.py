@@ -11,11 +11,14 @@ class SupportConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts.selectors import register_ticket_lookup
-        from provisioning.signals import step_exhausted, workspace_ready
+        from provisioning.signals import breaker_closed, breaker_opened, step_exhausted, workspace_ready
         from support import receivers, selectors
 
         step_exhausted.connect(receivers.on_step_exhausted, dispatch_uid="support.escalate")
         workspace_ready.connect(receivers.on_workspace_ready, dispatch_uid="support.auto_resolve")
+        workspace_ready.connect(receivers.on_workspace_ready_close_incidents, dispatch_uid="support.incident_drained")
+        breaker_opened.connect(receivers.on_breaker_opened, dispatch_uid="support.incident_open")
+        breaker_closed.connect(receivers.on_breaker_closed, dispatch_uid="support.incident_recovered")
         register_ticket_lookup(selectors.open_ticket_reference)
         post_migrate.connect(_ensure_schedule, sender=self)
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from support.charts import signups_chart
 from support.messages import STATE_LABELS
-from support.selectors import triage_dashboard
+from support.selectors import open_incidents, triage_dashboard
 
 
 class SupportConsole(admin.AdminSite):
@@ -22,6 +22,6 @@ class SupportConsole(admin.AdminSite):
 
     def index(self, request, extra_context=None):
         board = triage_dashboard()
-        context = {"board": board, "chart": signups_chart(board.hours), "state_labels": STATE_LABELS,
-                   **(extra_context or {})}
+        context = {"board": board, "incidents": open_incidents(), "chart": signups_chart(board.hours),
+                   "state_labels": STATE_LABELS, **(extra_context or {})}
         return super().index(request, context)

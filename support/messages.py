@@ -126,3 +126,25 @@ SUGGESTED_REPLIES = {
     None: _("Thanks for writing. I couldn't find an account under {email}. If you signed up with another "
             "address, reply with it and I'll look it up; or sign up at {signup_url}, it takes a minute."),
 }
+
+# --- Outages (incidents) ------------------------------------------------------------------
+# What the outage is about, in the person's words and in the console's.
+OUTAGE_WHAT = {
+    "provisioning": _("setting up new workspaces"),
+    "email": _("sending emails (such as confirmation links)"),
+}
+# Shown after /help/ to everyone while an incident is open, whether or not the address
+# has an account (the outage is everyone's, so saying so reveals nothing about anyone).
+HELP_DURING_INCIDENT = _("We know about it: {what} is having a problem on our side right now, and it affects "
+                         "everyone who signed up recently, not just you. Your message is attached to it. You don't "
+                         "need to do anything: your account is saved, everything waiting will go through by itself "
+                         "once it's fixed, and we'll email you when it's done.")
+INCIDENT_OPENED = _("The {provider} stopped answering: its circuit breaker opened. Affected signups wait "
+                    "without using up their retries; nobody gets a ticket of their own.")
+INCIDENT_RECOVERED = _("The {provider} recovered; draining {n} waiting.")
+INCIDENT_CLOSED = _("Backlog drained: closed. Started {started}, ended {ended}; {affected} accounts affected, "
+                    "{drained} drained. Each affected person gets one \"you're all set — sorry for the wait\" "
+                    "email.")
+INCIDENT_MESSAGE = _("{email} wrote to /help/ during the incident (ticket {reference}) and was told about it.")
+INCIDENT_STEP_EXHAUSTED = _("The {what} of {email} ran out of retries just as the circuit opened: re-armed to wait "
+                            "for the recovery with everyone else (no ticket).")

@@ -128,6 +128,67 @@ class TicketEvent(models.Model):
         return f"{self.ticket_id} {self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class Provider(models.TextChoices):
+    PROVISIONING = "provisioning", _("Workspace provider")
+    EMAIL = "email", _("Email provider")
+
+
+class IncidentStatus(models.TextChoices):
+    OPEN = "open", _("Open")  # the provider's circuit opened; its backlog has not drained yet
+    CLOSED = "closed", _("Closed")  # the backlog drained and everyone was told; final
+
+
+class Incident(models.Model):
+    """A provider outage, recognised as one thing (issue 4): opened by itself when the
+    provider's circuit breaker opens, closed by itself when the steps that waited on
+    it have all been done. Affected people open no tickets of their own; messages to
+    /help/ during it are attached to it. At most one open incident per provider."""
+
+    provider = models.CharField(max_length=32, choices=Provider.choices)
+    status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The most steps seen waiting at once (sampled whenever the incident is looked at).
+    peak_backlog = models.PositiveIntegerField(default=0)
+    # Set when it closes: the accounts that waited, and those whose step has since succeeded.
+    affected = models.PositiveIntegerField(default=0)
+    drained = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider"], condition=Q(status=IncidentStatus.OPEN),
+                                    name="one_open_incident_per_provider"),
+        ]
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} outage since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class IncidentEventKind(models.TextChoices):
+    OPENED = "opened", _("Opened")
+    RECOVERED = "recovered", _("Provider recovered")
+    ATTACHED = "attached", _("Attached")  # a person wrote, or a step ran out, during the incident
+    CLOSED = "closed", _("Closed")
+
+
+class IncidentEvent(models.Model):
+    """One line of an incident's timeline."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=IncidentEventKind.choices)
+    text = models.TextField(blank=True)
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
 class ContactMessage(models.Model):
     """What someone wrote to /help/. ``signed_in`` says whether they were logged in as
     the account; a logged-out message only claims an address, which is not proof."""
@@ -138,6 +199,9 @@ class ContactMessage(models.Model):
     email = models.EmailField(max_length=254)
     message = models.TextField()
     signed_in = models.BooleanField(default=False)
+    # The outage that was open when they wrote (they were told about it).
+    incident = models.ForeignKey(Incident, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="messages")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -26,3 +26,31 @@ def on_workspace_ready(*, account_id: int, **kwargs) -> None:
         ticket_account_ready(account_id=account_id)
     except Exception:
         log.exception("automatic resolution failed for account %s (the sweep will retry)", account_id)
+
+
+def on_workspace_ready_close_incidents(**kwargs) -> None:
+    from support.incidents import incidents_close_if_drained
+
+    try:
+        incidents_close_if_drained()
+    except Exception:
+        log.exception("incident close check failed (the sweep will retry)")
+
+
+def on_breaker_opened(*, provider: str, **kwargs) -> None:
+    from support.incidents import incident_open
+
+    try:
+        incident_open(provider=provider)
+    except Exception:
+        log.exception("could not open the %s incident (the next opening or the console will show it)", provider)
+
+
+def on_breaker_closed(*, provider: str, **kwargs) -> None:
+    from support.incidents import incident_close_if_drained, incident_note_recovered
+
+    try:
+        incident_note_recovered(provider=provider)
+        incident_close_if_drained(provider=provider)
+    except Exception:
+        log.exception("incident update failed for %s (the sweep will retry)", provider)

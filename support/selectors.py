@@ -19,8 +19,18 @@ from accounts.models import EmailDelivery, EmailKind, SignInCode, User
 from accounts.selectors import Overview, State, account_deliveries, account_overview, with_lifecycle_state
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
+from provisioning.selectors import outage_backlog
 from support import messages as words
-from support.models import UNRESOLVED, ContactMessage, Priority, Ticket, TicketEvent, TicketStatus
+from support.models import (
+    UNRESOLVED,
+    ContactMessage,
+    Incident,
+    IncidentStatus,
+    Priority,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 
 # Accounts that are not fully set up and not simply waiting for a click on a link.
 PARTIAL_STATES = (State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE)
@@ -225,3 +235,20 @@ def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
         open_total=sum(n for (status, _), n in by_status_priority.items() if status == TicketStatus.OPEN),
         oldest=oldest, hours=hours,
     )
+
+
+# --- Incidents ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OpenIncident:
+    incident: Incident
+    what: str  # what the outage stops, in words
+    waiting: int  # live: steps still waiting on the provider
+
+
+def open_incidents() -> list[OpenIncident]:
+    """Open incidents, oldest first, each with its live backlog: one query, plus one
+    count per step kind of each open incident's provider (none when all is well)."""
+    return [OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
+                         outage_backlog(incident.provider))
+            for incident in Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk")]

@@ -29,6 +29,7 @@ from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
 from provisioning.services import workspace_request_retry
 from support import messages as words
+from support.incidents import incident_attach_exhausted, incident_attach_message
 from support.models import (
     TRANSITIONS,
     UNRESOLVED,
@@ -133,11 +134,17 @@ def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None
     """Automation gave up on a step: open the account's ticket, or add to it, with
     what the step saw. Workspace steps and verification emails escalate; our own
     replies that fail are noted on their ticket; other emails are only logged.
-    Returns the ticket touched, if any."""
+    Returns the ticket touched, if any.
+
+    During an outage (the step's provider has its circuit open) the step is attached
+    to the incident instead and re-armed: nobody affected opens a ticket of their own
+    (support.incidents.incident_attach_exhausted says when that can happen at all)."""
     if kind == "email" and getattr(step, "kind", "") == EmailKind.SUPPORT:
         return ticket_note_email_failed(delivery=step)
     if account_id is None or (kind == "email" and step.kind != EmailKind.VERIFICATION):
         log.info("step exhausted without escalation: %s %s", kind, getattr(step, "pk", None))
+        return None
+    if incident_attach_exhausted(step=step, account_id=account_id) is not None:
         return None
     account = User.objects.get(pk=account_id)
     reason = Reason.WORKSPACE_FAILED if kind == "workspace" else Reason.EMAIL_FAILED
@@ -169,7 +176,9 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
     address joins that account's ticket and an unknown one opens (or joins) an
     unmatched ticket for the address. Either way the caller shows the same answer
     with the ticket's reference (random, so it reveals nothing). An acknowledgement
-    goes to the typed address through the outbox."""
+    goes to the typed address through the outbox. While an incident is open the
+    message is attached to it (``contact.incident``), whoever wrote it, so the
+    caller can say so to everyone alike."""
     email = normalize_email(email)
     account = signed_in_as
     if account is None:
@@ -181,6 +190,7 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
             actor="the person (signed in)" if signed_in_as else "via /help/ (not signed in)")
         contact = ContactMessage.objects.create(ticket=ticket, account=account, email=email, message=message,
                                                 signed_in=signed_in_as is not None)
+        incident_attach_message(contact=contact)
         email_queue(account=account, kind=EmailKind.SUPPORT, key=f"ack:{contact.pk}", to_address=email,
                     context={"body": str(words.ACK_BODY).format(reply_hours=settings.SUPPORT_REPLY_HOURS),
                              "reference": ticket.reference})
@@ -216,7 +226,8 @@ def ticket_sweep(*, limit: int = 200) -> dict[str, int]:
     """The backstop for announcements that never arrived (a process died between
     committing a step's outcome and announcing it): open a ticket for each account
     that needs support and has none, and resolve automation's tickets whose account
-    has healed. Idempotent; runs on a schedule. Returns the counts."""
+    has healed. Idempotent; runs on a schedule (with the incidents' close check,
+    support.tasks.sweep). Returns the counts."""
     stranded = (with_lifecycle_state(User.objects.filter(is_staff=False))
                 .filter(lifecycle_state=State.NEEDS_SUPPORT)
                 .exclude(tickets__status__in=UNRESOLVED).order_by("date_joined")[:limit])

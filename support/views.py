@@ -28,6 +28,9 @@ def help_view(request: HttpRequest) -> HttpResponse:
     contact = contact_message_receive(email=form.cleaned_data["email"], message=form.cleaned_data["message"],
                                       signed_in_as=user)
     entry = words.HELP_RECEIVED
+    incident = contact.incident  # open for everyone alike: saying so reveals nothing about the address
     return render(request, "support/help_sent.html", {
         "entry": entry, "reference": contact.ticket.reference,
-        "next": str(entry.next).format(email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS)})
+        "next": str(entry.next).format(email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS),
+        "incident": str(words.HELP_DURING_INCIDENT).format(what=words.OUTAGE_WHAT[incident.provider])
+        if incident else ""})

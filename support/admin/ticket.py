@@ -22,7 +22,7 @@ from accounts.services import AccountError, AlreadyVerified, CodeRefused, EmailT
 from support import messages as words
 from support.admin.buttons import BUTTONS, Button
 from support.models import UNRESOLVED, Reason, Ticket, TicketStatus
-from support.selectors import failure_words, suggested_reply, ticket_detail, ticket_queue
+from support.selectors import failure_words, open_incidents, suggested_reply, ticket_detail, ticket_queue
 from support.services import TicketError
 
 
@@ -92,7 +92,8 @@ class TicketAdmin(admin.ModelAdmin):
         return ticket_queue()
 
     def changelist_view(self, request, extra_context=None):
-        return super().changelist_view(request, {"title": _("The queue"), **(extra_context or {})})
+        return super().changelist_view(request, {"title": _("The queue"), "incidents": open_incidents(),
+                                                 **(extra_context or {})})
 
     def get_ordering(self, request):
         return ["status_rank", "priority", "waiting_since"]

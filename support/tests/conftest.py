@@ -15,6 +15,7 @@ from accounts.models import User
 from accounts.services import account_register
 
 support_group_migration = importlib.import_module("support.migrations.0002_support_group")
+incidents_group_migration = importlib.import_module("support.migrations.0004_support_group_incidents")
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +65,7 @@ def support_group() -> Group:
     test flushed the database)."""
     if not Group.objects.filter(name="Support").exists():
         support_group_migration.create_support_group(apps, None)
+        incidents_group_migration.grant_view_incident(apps, None)
     return Group.objects.get(name="Support")
 
 

@@ -1,0 +1,159 @@
+"""Writes about incidents: a provider outage recognised as one thing (issue 4).
+
+The provisioning layer announces that a provider's circuit breaker opened or closed
+(``provisioning.signals``); here that becomes an ``Incident``: opened by itself,
+noted when the provider recovers, closed by itself once the steps that waited on it
+have all been done, and then each person who waited gets one "you're all set —
+sorry for the wait" email. The close check runs from three places (the
+workspace_ready and breaker_closed receivers, and the scheduled sweep); it is
+idempotent, so any of them may run it any number of times.
+
+Status changes only here, on a locked row, each writing an IncidentEvent.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from accounts.emails import email_queue
+from accounts.models import EmailKind, User
+from provisioning import breaker
+from provisioning.durable import kind_of
+from provisioning.selectors import outage_affected_accounts, outage_backlog, outage_drained_accounts
+from support import messages as words
+from support.models import ContactMessage, Incident, IncidentEvent, IncidentEventKind, IncidentStatus, Provider
+
+log = logging.getLogger(__name__)
+
+
+def open_incident(provider: str) -> Incident | None:
+    return Incident.objects.filter(provider=provider, status=IncidentStatus.OPEN).first()
+
+
+def incident_open(*, provider: str) -> Incident:
+    """The provider's circuit opened: open its incident, or return the one already
+    open (idempotent; the partial unique constraint settles two racing callers)."""
+    with transaction.atomic():
+        existing = open_incident(provider)
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():  # a savepoint: a lost race leaves the outer transaction usable
+                incident = Incident.objects.create(provider=provider)
+                IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.OPENED, text=str(
+                    words.INCIDENT_OPENED).format(provider=Provider(provider).label.lower()))
+        except IntegrityError:
+            return Incident.objects.get(provider=provider, status=IncidentStatus.OPEN)
+    log.warning("incident opened: %s outage", provider)
+    return incident
+
+
+def _sample_peak(incident: Incident, backlog: int) -> None:
+    Incident.objects.filter(pk=incident.pk).update(peak_backlog=Greatest(F("peak_backlog"), backlog))
+
+
+def incident_note_recovered(*, provider: str) -> Incident | None:
+    """The provider's circuit closed: say how many steps are waiting to drain."""
+    incident = open_incident(provider)
+    if incident is None:
+        return None
+    backlog = outage_backlog(provider)
+    with transaction.atomic():
+        _sample_peak(incident, backlog)
+        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.RECOVERED, text=str(
+            words.INCIDENT_RECOVERED).format(provider=incident.get_provider_display().lower(), n=backlog))
+    return incident
+
+
+def incident_close_if_drained(*, provider: str) -> Incident | None:
+    """Close the provider's open incident if its circuit is closed and nothing waits
+    on it any more; then queue one apology for each person whose step was done after
+    waiting (idempotent: the email's key is the account, shared with
+    accounts.receivers, so nobody gets it twice). Returns the incident if it closed
+    now; None if there was none open or it still has a backlog."""
+    if open_incident(provider) is None:  # the common case: one cheap query
+        return None
+    with transaction.atomic():
+        incident = (Incident.objects.select_for_update()
+                    .filter(provider=provider, status=IncidentStatus.OPEN).first())
+        if incident is None:  # another caller closed it while we waited for the lock
+            return None
+        backlog = outage_backlog(provider)
+        _sample_peak(incident, backlog)
+        if backlog or breaker.is_open(provider):
+            return None
+        now = timezone.now()
+        # The failures that opened the circuit happened up to a window before it opened.
+        since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+        affected = outage_affected_accounts(provider, since)
+        drained = outage_drained_accounts(provider, since)
+        Incident.objects.filter(pk=incident.pk).update(
+            status=IncidentStatus.CLOSED, ended_at=now, affected=len(affected), drained=len(drained),
+            peak_backlog=Greatest(F("peak_backlog"), len(affected)))
+        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CLOSED, text=str(
+            words.INCIDENT_CLOSED).format(
+                started=timezone.localtime(incident.started_at).isoformat(timespec="seconds"),
+                ended=timezone.localtime(now).isoformat(timespec="seconds"),
+                affected=len(affected), drained=len(drained)))
+        # Only to those whose step is done: "you're all set" would be untrue for a
+        # step that then failed for another reason (that one is a ticket's matter).
+        for account in User.objects.filter(pk__in=drained, is_active=True):
+            email_queue(account=account, kind=EmailKind.ALL_SET, key=str(account.pk))
+    incident.refresh_from_db()
+    log.warning("incident closed: %s outage, %d affected, %d drained", provider, len(affected), len(drained))
+    return incident
+
+
+def incidents_close_if_drained() -> list[Incident]:
+    """Run the close check for every provider with an open incident. One query when
+    there is none."""
+    providers = set(Incident.objects.filter(status=IncidentStatus.OPEN).values_list("provider", flat=True))
+    return [closed for provider in sorted(providers) if (closed := incident_close_if_drained(provider=provider))]
+
+
+def incident_attach_exhausted(*, step, account_id: int | None) -> Incident | None:
+    """A step ran out of retries. If its provider's circuit is open now, the outage
+    explains it: note it on the incident, re-arm the account's steps so they wait
+    for the recovery with everyone else, and return the incident (the caller opens
+    no ticket). Otherwise return None and the caller escalates as usual.
+
+    This is rare: attempts made while the circuit is open do not count, so only a
+    step that used its last counted attempts just before the circuit opened gets
+    here. A refusal for good (a permanent error) is never the outage's doing."""
+    from accounts.services import account_resume  # accounts is above provisioning, beside us
+
+    try:
+        kind = kind_of(step)
+    except LookupError:
+        return None
+    if not kind.provider or step.counted_attempts < kind.max_attempts() or not breaker.is_open(kind.provider):
+        return None
+    incident = open_incident(kind.provider) or incident_open(provider=kind.provider)
+    account = User.objects.filter(pk=account_id).first() if account_id else None
+    with transaction.atomic():
+        if account is not None:
+            account_resume(account=account, actor=f"incident {incident.pk}")
+        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.ATTACHED, account=account, text=str(
+            words.INCIDENT_STEP_EXHAUSTED).format(what=words.STEP_NAMES.get(kind.name, kind.name),
+                                                  email=account.email if account else "-"))
+    return incident
+
+
+def incident_attach_message(*, contact: ContactMessage) -> Incident | None:
+    """Someone wrote to /help/ while an incident is open: attach their message to the
+    longest-running one. Call inside the transaction that stores the message."""
+    incident = Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk").first()
+    if incident is None:
+        return None
+    ContactMessage.objects.filter(pk=contact.pk).update(incident=incident)
+    contact.incident = incident
+    IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.ATTACHED, account=contact.account,
+                                 text=str(words.INCIDENT_MESSAGE).format(email=contact.email,
+                                                                         reference=contact.ticket.reference))
+    return incident

@@ -1,0 +1,188 @@
+"""Outage mode, the support side (issue 4): when a provider is down, one incident
+instead of a flood of tickets; it closes by itself when the backlog drains, and
+each person who waited gets one apology."""
+from __future__ import annotations
+
+import html
+import re
+from collections import Counter
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from accounts.messages import EMAIL_SUBJECTS
+from provisioning import breaker
+from provisioning.models import ProvisioningRequest, Workspace
+from support import messages as words
+from support.models import ContactMessage, Incident, IncidentEventKind, IncidentStatus, Ticket
+from support.tasks import sweep
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def apologies() -> Counter:
+    return Counter(m.to[0] for m in mail.outbox if m.subject == str(EMAIL_SUBJECTS["all_set"]))
+
+
+@pytest.fixture
+def sign_up(signup_data):
+    def run(n: int, prefix: str = "p") -> list[str]:
+        emails = [f"{prefix}{i}@example.com" for i in range(n)]
+        for email in emails:
+            assert Client().post("/signup/", {**signup_data, "email": email}).status_code == 302
+        return emails
+    return run
+
+
+@pytest.fixture
+def down(settings, sandbox):
+    """Take providers down; the probe interval is long while they are."""
+    def run(*providers: str) -> None:
+        settings.BREAKER_PROBE_SECONDS = 3600
+        for provider in providers:
+            sandbox(provider, "error")
+    return run
+
+
+@pytest.fixture
+def recover(settings, sandbox, drive, committed):
+    """Bring providers back, let the probe go out at once, drain, then run the
+    scheduled sweep once (the backstop for the close check)."""
+    def run(*providers: str) -> None:
+        for provider in providers:
+            sandbox(provider, "ok")
+        settings.BREAKER_PROBE_SECONDS = 0  # the probe interval has passed
+        drive()
+        with committed():
+            sweep()
+        drive()
+    return run
+
+
+def test_200_signups_during_a_workspace_outage_make_one_incident_no_tickets_then_one_apology_each(
+        sign_up, down, recover, drive):
+    down("provisioning")
+    emails = sign_up(200)
+    drive(max_passes=5)
+
+    assert breaker.is_open("provisioning")
+    incident = Incident.objects.get()
+    assert (incident.provider, incident.status) == ("provisioning", IncidentStatus.OPEN)
+    assert Ticket.objects.count() == 0  # nobody affected opened a ticket
+    assert ProvisioningRequest.objects.filter(status="failed").count() == 0  # nobody exhausted
+    assert apologies() == Counter()
+
+    recover("provisioning")
+
+    assert Workspace.objects.count() == 200
+    assert not ProvisioningRequest.objects.exclude(status="succeeded").exists()
+    assert apologies() == Counter({email: 1 for email in emails})
+    assert Ticket.objects.count() == 0
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.CLOSED and incident.ended_at is not None
+    assert (incident.affected, incident.drained, incident.peak_backlog) == (200, 200, 200)
+    timeline = {event.kind: event.text for event in incident.events.all()}
+    assert set(timeline) == {IncidentEventKind.OPENED, IncidentEventKind.RECOVERED, IncidentEventKind.CLOSED}
+    assert re.search(r"draining \d+ waiting", timeline[IncidentEventKind.RECOVERED])
+    closed = timeline[IncidentEventKind.CLOSED]
+    assert "200 accounts affected, 200 drained" in closed
+    assert incident.started_at.isoformat(timespec="seconds")[:19] in closed
+    assert incident.ended_at.isoformat(timespec="seconds")[:19] in closed
+
+    with_sweep_again = sweep()  # closing again sends nothing twice
+    assert "'incidents_closed': 0" in with_sweep_again
+    assert apologies() == Counter({email: 1 for email in emails})
+
+
+def test_both_providers_down_at_once_make_two_incidents_that_each_close(sign_up, down, recover, drive):
+    down("provisioning", "email")
+    emails = sign_up(12)
+    drive(max_passes=5)
+
+    assert sorted(Incident.objects.filter(status=IncidentStatus.OPEN).values_list("provider", flat=True)) == [
+        "email", "provisioning"]
+    assert Ticket.objects.count() == 0
+
+    recover("provisioning", "email")
+
+    assert not Incident.objects.filter(status=IncidentStatus.OPEN).exists()
+    email_incident = Incident.objects.get(provider="email")
+    assert (email_incident.affected, email_incident.drained) == (12, 12)
+    assert Workspace.objects.count() == 12
+    assert apologies() == Counter({email: 1 for email in emails})  # one, though both outages touched them
+    assert Ticket.objects.count() == 0
+
+
+def test_a_step_out_of_retries_as_the_circuit_opens_joins_the_incident_not_the_queue(
+        settings, sign_up, down, recover, drive):
+    """The first failures use up counted attempts before five accounts have failed;
+    with one attempt allowed, they run out in the same pass that opens the circuit."""
+    settings.PROVISIONING_MAX_ATTEMPTS = 1
+    down("provisioning")
+    sign_up(6)
+    drive(max_passes=5)
+
+    incident = Incident.objects.get()
+    attached = incident.events.filter(kind=IncidentEventKind.ATTACHED)
+    assert attached.count() == 4  # the four that failed before the fifth opened the circuit
+    assert Ticket.objects.count() == 0
+    assert ProvisioningRequest.objects.filter(status="failed").count() == 0  # re-armed, waiting with the rest
+
+    recover("provisioning")
+    assert Workspace.objects.count() == 6
+    incident.refresh_from_db()
+    assert (incident.status, incident.affected, incident.drained) == (IncidentStatus.CLOSED, 6, 6)
+
+
+def test_writing_to_help_during_an_incident_attaches_the_message_and_says_so_to_everyone(
+        sign_up, down, drive):
+    (known,) = sign_up(1, prefix="known")
+    before = Client().post("/help/", {"email": known, "message": "Where is my workspace?"})
+    assert "Your message is attached to it" not in text(before)
+    assert ContactMessage.objects.get().incident is None
+
+    down("provisioning")
+    sign_up(5)
+    drive(max_passes=5)
+    incident = Incident.objects.get()
+
+    answers = [Client().post("/help/", {"email": email, "message": "Is something broken?"})
+               for email in (known, "nobody@elsewhere.example")]
+
+    told = str(words.HELP_DURING_INCIDENT).format(what=words.OUTAGE_WHAT["provisioning"])
+    for answer in answers:
+        assert answer.status_code == 200
+        assert told in text(answer)
+    # The same answer for a registered and an unknown address (the reference and the
+    # address they typed aside).
+    same = [re.sub(r"SUP-\d{6}", "SUP-", text(answer)).replace(email, "ADDRESS")
+            for answer, email in zip(answers, (known, "nobody@elsewhere.example"), strict=True)]
+    assert same[0] == same[1]
+    assert ContactMessage.objects.filter(incident=incident).count() == 2
+    assert incident.events.filter(kind=IncidentEventKind.ATTACHED).count() == 2
+
+
+def test_the_console_shows_open_incidents_at_the_top_with_a_live_count(sign_up, down, drive, console):
+    down("provisioning")
+    sign_up(7)
+    drive(max_passes=5)
+    incident = Incident.objects.get()
+
+    for path in ("/admin/", "/admin/support/ticket/"):
+        page = text(console.get(path))
+        assert "Outage: Workspace provider, for" in page
+        assert "7 signups are waiting on it" in page
+
+    detail = text(console.get(f"/admin/support/incident/{incident.pk}/change/"))
+    assert "The workspace provider stopped answering" in detail
+    assert console.post(f"/admin/support/incident/{incident.pk}/change/", {}).status_code == 403
+
+
+def test_with_no_incident_the_console_says_nothing_about_outages(console):
+    assert "Outage:" not in text(console.get("/admin/"))
+    assert "Outage:" not in text(console.get("/admin/support/ticket/"))
