@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-export DJANGO_SETTINGS_MODULE ?= config.settings
 
 .PHONY: run test lint install clean prod
 
@@ -33,7 +32,7 @@ prod: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.production start -p $${PORT:-8000}
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest --ds=config.test_settings
 
 lint: install
 	$(VENV)/bin/ruff check .
