@@ -55,6 +55,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
         ]
+        # The console's accounts list, newest first, reads 50 rows from this index
+        # instead of sorting every account (bench/console_pages.py).
+        indexes = [models.Index(fields=["date_joined", "id"], name="user_joined_idx")]
 
     def __str__(self) -> str:
         return self.email

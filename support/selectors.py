@@ -210,7 +210,11 @@ def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
     whatever the number of accounts and tickets."""
     now = now or timezone.now()
     people = with_lifecycle_state(User.objects.filter(is_staff=False))
-    counts = people.aggregate(**{state: Count("pk", filter=Q(lifecycle_state=state)) for state in State.ALL})
+    # Grouped by the state rather than one COUNT(FILTER) per state: the state's CASE
+    # (with its email subquery) is then computed once per row, not once per state.
+    # With one filter per state, PostgreSQL's cost estimate crossed jit_above_cost and
+    # it spent ~2 s compiling the query (bench/console_pages.py, docs/benchmarks.md).
+    counts = dict(people.values_list("lifecycle_state").annotate(n=Count("pk")).order_by())
     by_status_priority = {(row["status"], row["priority"]): row["n"] for row in
                           Ticket.objects.filter(status__in=UNRESOLVED).values("status", "priority")
                           .annotate(n=Count("pk")).order_by()}
@@ -227,7 +231,7 @@ def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
         row = hourly.get(start, {})
         hours.append(HourBar(start, row.get("total", 0), row.get("partial", 0)))
     return Dashboard(
-        state_counts=[(state, str(words.STATE_LABELS[state]), counts[state]) for state in State.ALL],
+        state_counts=[(state, str(words.STATE_LABELS[state]), counts.get(state, 0)) for state in State.ALL],
         priority_counts=[(p.value, str(p.label), by_status_priority.get((TicketStatus.OPEN, p.value), 0))
                          for p in Priority],
         waiting_on_customer=sum(n for (status, _), n in by_status_priority.items()
