@@ -151,8 +151,6 @@ SERVER_ERROR = Message(
     action=_("Still stuck? Email us at {support_email}."),
 )
 
-
-
 PASSWORD_RESET_SENT = Message(
     title=_("Check your email"),
     happened=_("If an account uses {address}, we've sent it a link to choose a new password."),
