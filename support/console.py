@@ -4,11 +4,44 @@ support.apps.ConsoleAdminConfig."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.filters import SimpleListFilter
 from django.utils.translation import gettext_lazy as _
 
 from support.charts import signups_chart
 from support.messages import STATE_LABELS
 from support.selectors import open_incidents, triage_dashboard
+
+# Fields no console page may filter, search or sort by, whatever a model admin declares:
+# a filter is an oracle ("does the hash start with $argon2id$v=19$m=102400,t=2,p=8$c3…?"
+# answered by "1 account" or "0 accounts" recovers a hash a character at a time).
+SECRET_FIELDS = frozenset({"password", "code_hash", "action_key", "idempotency_key", "secret",
+                           "token", "session_key", "session_data"})
+
+# The query parameters Django's field list filters use (FieldListFilter.expected_parameters).
+_FIELD_FILTER_SUFFIXES = ("__exact", "__isnull", "__gte", "__lt", "__id__exact")
+
+
+class DeclaredLookupsOnly:
+    """Filter the list by what its list filters declare, and nothing else.
+
+    Django's own ``lookup_allowed`` lets any URL filter by any field of the model
+    itself (``?password__startswith=…``); only lookups across relations are checked.
+    Here every query parameter must belong to a declared list filter; anything else
+    is refused with a 400 (``DisallowedModelAdminLookup``), the same for every value,
+    so nothing can be learnt from it. Secret fields are refused even if declared."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if SECRET_FIELDS.intersection(lookup.split("__")):
+            return False
+        for item in self.get_list_filter(request) if request is not None else self.list_filter:
+            if isinstance(item, type) and issubclass(item, SimpleListFilter):
+                if lookup == item.parameter_name:
+                    return True
+                continue
+            field = item[0] if isinstance(item, (list, tuple)) else item
+            if lookup in {f"{field}{suffix}" for suffix in _FIELD_FILTER_SUFFIXES}:
+                return True
+        return False
 
 
 class SupportConsole(admin.AdminSite):
@@ -19,6 +52,15 @@ class SupportConsole(admin.AdminSite):
     # The console has its own navigation (Today, Queue, Accounts); the app sidebar
     # only takes room on a phone.
     enable_nav_sidebar = False
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every model admin on the console, ours or an installed app's (auth's groups,
+        django-q's tasks), filters only by what it declares (DeclaredLookupsOnly)."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, DeclaredLookupsOnly):
+            admin_class = type(admin_class.__name__, (DeclaredLookupsOnly, admin_class),
+                               {"__module__": admin_class.__module__})
+        super().register(model_or_iterable, admin_class, **options)
 
     def index(self, request, extra_context=None):
         board = triage_dashboard()

@@ -1,0 +1,52 @@
+"""The console holds the keys (DESIGN principle 8), attacked from outside over HTTP:
+no page answers questions about secrets."""
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+
+from accounts.models import User
+from support.console import SECRET_FIELDS
+
+
+@pytest.fixture
+def accounts(register):
+    return [register(email=f"person{i}@example.com") for i in range(3)]
+
+
+def test_the_accounts_list_refuses_to_filter_by_password_hash(console, accounts):
+    """The hash-prefix oracle: a right prefix and a wrong one get the same 400, and
+    neither lists anyone."""
+    prefix = User.objects.get(email="person0@example.com").password[:12]
+    right = console.get("/admin/accounts/user/", {"password__startswith": prefix})
+    wrong = console.get("/admin/accounts/user/", {"password__startswith": prefix[:-1] + "#"})
+    assert right.status_code == wrong.status_code == 400
+    assert right.content == wrong.content
+    assert b"person0@example.com" not in right.content
+
+
+@pytest.mark.parametrize("lookup", ["password__startswith", "password__regex", "password", "email__startswith",
+                                    "groups__name", "signin_codes__code_hash__startswith", "is_superuser"])
+def test_the_accounts_list_filters_only_by_its_declared_filters(console, accounts, lookup):
+    assert console.get("/admin/accounts/user/", {lookup: "$"}).status_code == 400
+
+
+@pytest.mark.parametrize("lookup", ["account__password__startswith", "account__signin_codes__code_hash__startswith",
+                                    "events__action_key__startswith", "email__startswith"])
+def test_the_queue_filters_only_by_its_declared_filters(console, lookup):
+    assert console.get("/admin/support/ticket/", {lookup: "a"}).status_code == 400
+
+
+def test_the_declared_filters_still_work(console, accounts):
+    assert console.get("/admin/accounts/user/", {"state": "setting_up", "is_staff__exact": "0"}).status_code == 200
+    assert console.get("/admin/support/ticket/", {"queue": "all", "priority__exact": "1"}).status_code == 200
+
+
+def test_no_console_list_searches_sorts_or_filters_by_a_secret_field():
+    for model, model_admin in admin.site._registry.items():
+        for lookup in ("password__startswith", "code_hash__startswith", "action_key__startswith"):
+            assert not model_admin.lookup_allowed(lookup, "x", None), (model, lookup)
+        named = [*model_admin.search_fields, *(model_admin.ordering or ()),
+                 *(f for f in model_admin.list_filter if isinstance(f, str)), *model_admin.list_display]
+        for name in named:
+            assert not SECRET_FIELDS.intersection(name.lstrip("-^=@").split("__")), (model, name)
