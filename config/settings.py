@@ -217,6 +217,9 @@ RATE_LIMITS = {
     "change_email": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "login_code": {"per_ip": (20, 900), "per_email": (10, 900)},
+    # The support console's sign-in (support.console): whoever gets in can act for any
+    # customer, so fewer tries than the person's own login.
+    "console_login": {"per_ip": (20, 900), "per_email": (5, 900)},
 }
 
 # --- Queue and cache ----------------------------------------------------------------

@@ -23,6 +23,17 @@ ACK_BODY = _("Thanks for writing to us. A person on our team will read your mess
              "{reply_hours} hours; you don't need to write again.\n\n"
              "If you didn't write to us, you can ignore this email.")
 
+# --- Signing in to the console ---------------------------------------------------------
+CONSOLE_PAUSED = Message(
+    title=_("Signing in is paused for a while"),
+    happened=_("There were too many wrong sign-ins to the support console, for this account or from this "
+               "network, so we paused signing in to keep customers' accounts safe. Nothing in the console "
+               "changed."),
+    next=_("You can try again {when}."),
+    action=_("If you didn't make these attempts, tell whoever runs the console: someone may be guessing "
+             "your password."),
+)
+
 # --- The lifecycle vocabulary, as the console shows it --------------------------------
 STATE_LABELS = {
     "setting_up": _("setting up"),

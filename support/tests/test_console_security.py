@@ -2,10 +2,14 @@
 no page answers questions about secrets."""
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.contrib import admin
+from django.test import Client
 
-from accounts.models import User
+from accounts.models import RateLimitCounter, User
+from support import messages as words
 from support.console import SECRET_FIELDS
 
 
@@ -50,3 +54,49 @@ def test_no_console_list_searches_sorts_or_filters_by_a_secret_field():
                  *(f for f in model_admin.list_filter if isinstance(f, str)), *model_admin.list_display]
         for name in named:
             assert not SECRET_FIELDS.intersection(name.lstrip("-^=@").split("__")), (model, name)
+
+
+# --- 2. The console's sign-in is rate-limited ----------------------------------------------
+
+def console_limits(settings, *, ip=(10**6, 3600), email=(10**6, 3600)) -> None:
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "console_login": {"per_ip": ip, "per_email": email}}
+
+
+def test_wrong_console_passwords_for_one_account_get_a_429_in_the_consoles_look(settings, support_user):
+    console_limits(settings, email=(3, 900))
+    client = Client()
+    for _ in range(3):
+        response = client.post("/admin/login/", {"username": support_user.email, "password": "wrong password"})
+        assert response.status_code == 200  # the form again, with its error
+    paused = Client().post("/admin/login/", {"username": support_user.email, "password": "wrong password"})
+
+    assert paused.status_code == 429
+    assert 0 < int(paused["Retry-After"]) <= 900
+    page = html.unescape(paused.content.decode())
+    assert str(words.CONSOLE_PAUSED.title) in page and 'id="site-name"' in page  # the console's header
+    assert RateLimitCounter.objects.filter(key__startswith="console_login:").exists()
+
+
+def test_the_right_password_works_within_the_accounts_allowance(settings, support_user):
+    """Every attempt at an account counts (per account: 3 here, 5 by default, in 15
+    minutes), so the right password works while the account's allowance lasts; after
+    it, the account waits out the window whoever types it."""
+    console_limits(settings, email=(3, 900))
+    client = Client()
+    for _ in range(2):
+        client.post("/admin/login/", {"username": support_user.email, "password": "wrong password"})
+    right = client.post("/admin/login/", {"username": support_user.email, "password": "a support password 1"})
+    assert right.status_code == 302
+    assert Client().post("/admin/login/", {"username": support_user.email,
+                                           "password": "a support password 1"}).status_code == 429
+
+
+def test_one_client_address_guessing_many_accounts_is_paused(settings, support_user):
+    console_limits(settings, ip=(4, 900))
+    client = Client(REMOTE_ADDR="203.0.113.9")
+    for n in range(4):
+        assert client.post("/admin/login/", {"username": f"staff{n}@example.com", "password": "x"}).status_code == 200
+    assert client.post("/admin/login/", {"username": support_user.email,
+                                         "password": "a support password 1"}).status_code == 429
+    assert Client(REMOTE_ADDR="198.51.100.7").post(
+        "/admin/login/", {"username": support_user.email, "password": "a support password 1"}).status_code == 302
