@@ -20,6 +20,8 @@ SCHEDULE_NAME = "reconcile"
 class Report:
     dispatched: dict[str, int] = field(default_factory=dict)
     held: dict[str, str] = field(default_factory=dict)
+    # Kinds whose whole budget was dispatched: more may be due (provisioning.heal).
+    full: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
         parts = [f"{kind}: {n} dispatched" for kind, n in self.dispatched.items()]
@@ -50,6 +52,8 @@ def reconcile(*, enqueue=None) -> Report:
         for pk in pks:
             enqueue(kind.name, pk)
         report.dispatched[kind.name] = len(pks)
+        if limit > 1 and len(pks) == limit:
+            report.full.add(kind.name)
     return report
 
 

@@ -12,11 +12,13 @@ def run_step(kind: str, pk: int) -> str:
 
 
 def reconcile() -> str:
+    from provisioning.heal import continue_if_due
     from provisioning.reconciler import reconcile as reconcile_pass
     from provisioning.reconciler import schedule_next_pass
 
     report = reconcile_pass()
     schedule_next_pass()
+    continue_if_due(report)
     return str(report)
 
 
