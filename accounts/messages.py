@@ -172,16 +172,19 @@ PASSWORD_RESET_DONE = _("Your new password is saved and you're logged in. It wor
 PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged in. Because the link "
                                  "reached you, your email address is confirmed too.")
 
-# Rate limits: what was paused, in the words of the person who did it.
+# Rate limits: what was paused, in the words of the person who did it. The title
+# carries the wait itself, so the page never says "a moment" above "51 minutes".
 RATE_LIMITED = Message(
-    title=_("Please wait a moment"),
-    happened=_("We've paused {what} for a while: there were many attempts in a short time, and "
-               "pausing keeps accounts safe. Nothing was lost. Nothing was sent or saved this "
-               "time, and everything you saved before is still there."),
-    next=_("Please try again {when}."),
+    title=_("Paused: please try again {when}"),
+    happened=_("We've paused {what} from here for a while: there were many attempts in a short time, and "
+               "pausing keeps accounts safe."),
+    next=_("You can try again {when}."),
     action=_("Stuck, or think this is a mistake? Email us at {support_email} and a person will "
              "answer within {reply_hours} hours."),
 )
+# With SUPPORT_PHONE set, the page says "call us" and gives the number.
+RATE_LIMITED_ACTION_PHONE = _("Need us sooner? Call us on {support_phone}, or email us at {support_email} and a "
+                              "person will answer within {reply_hours} hours.")
 RATE_LIMITED_WHAT = {
     "": _("this form"),
     "signup": _("signing up"),
@@ -191,6 +194,24 @@ RATE_LIMITED_WHAT = {
     "change_email": _("changing the email address"),
     "help": _("sending messages to our team"),
     "login_code": _("signing in with a code"),
+    "callback": _("asking for a call"),
+}
+# What the paused request did and did not keep: each is a fact of what the refused
+# request wrote (nothing) and of what the page keeps (only /help/ keeps the form).
+RATE_LIMITED_KEPT = {
+    "": _("Nothing from this attempt was sent or saved, and what you typed was not kept: you'll need to "
+          "fill in the form again. Anything you saved before is still there."),
+    "signup": _("No account was made from this attempt, and what you typed was not kept: you'll need to fill "
+                "in the form again. If you signed up before, that account is still saved."),
+    "login": _("Your password wasn't checked this time and nothing changed on any account. A browser you've "
+               "logged in with before can still log in."),
+    "password_reset": _("No new link was sent this time, and no password was changed."),
+    "resend": _("No new link was sent this time; your account and address are unchanged."),
+    "change_email": _("Your address was not changed this time; it is still the one on your setup page."),
+    "help": _("Your message has not been sent yet. It is still in the form below, so you can send it "
+              "{when} without typing it again."),
+    "login_code": _("Your code wasn't checked this time, so it wasn't used up."),
+    "callback": _("Your request for a call was not sent this time, and nothing was saved."),
 }
 
 EMAIL_SUBJECTS = {

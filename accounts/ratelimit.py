@@ -37,8 +37,21 @@ Where the counters live, and what each mechanism can and cannot do:
 - **Per-email limits** count every address typed, registered or not, so being limited
   reveals nothing about who has an account. The trade-off: someone who knows an
   address can use up its allowance for one action and make its owner wait for up to
-  one window. Each action has its own allowance, so password reset and the support
-  code still work while login waits.
+  one window. That is acceptable for actions that only send something to the
+  address (reset links, confirmation links, /help/), never for signing in.
+- **Signing in counts failures, not successes** (``failures_per_email_and_ip``,
+  ``failures_per_email``; ``failures_paused``, ``failure_record``,
+  ``success_record``). A correct password or code never uses up anything, so nobody
+  can lock a person out by posting their address. Failures are bounded twice:
+  per address *and* client address (always: one attacker pauses only their own
+  client), and per address over all clients (the bound on guessing from many
+  addresses), which pauses only browsers that have never signed in to that address:
+  a browser that has carries a signed cookie (``remember_device``) and is let
+  through to the password check. So the right password always works from the
+  person's own browser and from any client the attacker is not on; a new browser
+  during a distributed attack waits like everyone else (OWASP's "device cookies").
+  A success clears that client's failures for the address, not the address's total:
+  one success proves nothing about the other clients' guesses.
 - **Keys** are stored as their first part (the action) and an HMAC keyed with
   SECRET_KEY (``counter_key``): neither Redis nor the table holds an email or client
   address in clear. Rotating SECRET_KEY starts every count afresh.
@@ -126,6 +139,68 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
     return None
 
 
+# --- Sign-in: failures counted, successes free -------------------------------------------
+
+# A browser that signed in to an address carries this cookie: a keyed hash of the
+# address, signed, so it proves nothing to anyone but us and names no address.
+KNOWN_DEVICE_COOKIE = "known_device"
+_KNOWN_DEVICE_SALT = "accounts.ratelimit.known_device"
+KNOWN_DEVICE_SECONDS = 180 * 24 * 3600
+
+
+def failures_paused(request: HttpRequest, action: str, *, email: str) -> int | None:
+    """Seconds until this client may try ``action`` for ``email`` again, if its failures
+    are used up; None if it may try. Counts nothing: call before checking the
+    password, so a paused client learns nothing from it."""
+    rules = settings.RATE_LIMITS.get(action) or {}
+    for scope, key in _failure_keys(request, action, email):
+        rule = rules.get(scope)
+        if rule and _peek(counter_key(key), rule[1]) >= rule[0]:
+            return seconds_left(rule[1])
+    return None
+
+
+def failure_record(request: HttpRequest, action: str, *, email: str) -> None:
+    """Count one failed attempt (wrong password or code) for ``email`` from this client."""
+    rules = settings.RATE_LIMITS.get(action) or {}
+    for scope, key in _failure_keys(request, action, email, known=False):
+        if rule := rules.get(scope):
+            _count(counter_key(key), rule[1])
+
+
+def success_record(request: HttpRequest, response: HttpResponse, action: str, *, email: str) -> None:
+    """A correct password or code: forget this client's failures for the address (not
+    the address's total, see the module docstring) and remember this browser, so a
+    later attack on the address never pauses it."""
+    rules = settings.RATE_LIMITS.get(action) or {}
+    rule = rules.get("failures_per_email_and_ip")
+    if rule:
+        _forget(counter_key(_failure_keys(request, action, email)[0][1]), rule[1])
+    response.set_signed_cookie(
+        KNOWN_DEVICE_COOKIE, _device_mark(email), salt=_KNOWN_DEVICE_SALT, max_age=KNOWN_DEVICE_SECONDS,
+        secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Lax")
+
+
+def _device_mark(email: str) -> str:
+    return salted_hmac(_KNOWN_DEVICE_SALT, normalize_email(email)).hexdigest()[:32]
+
+
+def _known_device(request: HttpRequest, email: str) -> bool:
+    mark = request.get_signed_cookie(KNOWN_DEVICE_COOKIE, default=None, salt=_KNOWN_DEVICE_SALT,
+                                     max_age=KNOWN_DEVICE_SECONDS)
+    return mark is not None and mark == _device_mark(email)
+
+
+def _failure_keys(request: HttpRequest, action: str, email: str, *, known: bool | None = None) -> list[tuple[str, str]]:
+    """The failure counters that apply to this request: always the (address, client)
+    one; the address's total only for a browser that never signed in to it."""
+    email = normalize_email(email or "")[:320]
+    keys = [("failures_per_email_and_ip", f"{action}:failed:{email}:{client_ip(request)}")]
+    if not (_known_device(request, email) if known is None else known):
+        keys.append(("failures_per_email", f"{action}:failed:{email}"))
+    return keys
+
+
 def limit(request: HttpRequest, action: str, *, email: str = "") -> int | None:
     """Count this request for ``action`` per client address and, if given, per email
     address. None when allowed, else the seconds until it may try again. For views
@@ -180,23 +255,39 @@ def rate_limited(action: str, *, email_field: str | None = None,
     return decorator
 
 
-def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "") -> HttpResponse:
-    """HTTP 429 with our page (what was paused, when to try again, how to reach us)
-    and Retry-After in seconds."""
+def paused_words(retry_after: int, *, action: str = "") -> dict[str, str]:
+    """The 429's words for ``action``: title and wait agree (both say when), what was
+    and wasn't kept, and how to reach a person without the paused form."""
     entry = words.RATE_LIMITED
     when = words.in_seconds_words(retry_after)
     what = words.RATE_LIMITED_WHAT.get(action, words.RATE_LIMITED_WHAT[""])
-    response = render(request, "429.html", {
-        "entry": entry,
+    contact = words.RATE_LIMITED_ACTION_PHONE if settings.SUPPORT_PHONE else entry.action
+    return {
+        "title": str(entry.title).format(when=when),
         "happened": str(entry.happened).format(what=what),
+        "kept": str(words.RATE_LIMITED_KEPT.get(action, words.RATE_LIMITED_KEPT[""])).format(when=when),
         "next": str(entry.next).format(when=when),
-        "action": str(entry.action).format(reply_hours=settings.SUPPORT_REPLY_HOURS,
-                                           support_email=settings.SUPPORT_EMAIL),
-        "support_email": settings.SUPPORT_EMAIL,
-    }, status=429)
+        "action": str(contact).format(reply_hours=settings.SUPPORT_REPLY_HOURS, support_email=settings.SUPPORT_EMAIL,
+                                      support_phone=settings.SUPPORT_PHONE),
+    }
+
+
+def paused(response: HttpResponse, retry_after: int) -> HttpResponse:
+    """Mark a rendered response as a 429: Retry-After in seconds, never cached."""
+    response.status_code = 429
     response["Retry-After"] = str(retry_after)
     add_never_cache_headers(response)
     return response
+
+
+def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "") -> HttpResponse:
+    """HTTP 429 with our page (what was paused, what was kept, when to try again, how to
+    reach a person: email and, when published, phone; /help/ only when it is not the
+    paused form) and Retry-After in seconds."""
+    return paused(render(request, "429.html", {
+        "paused": paused_words(retry_after, action=action),
+        "offer_help_form": action not in ("help", "callback"),
+    }), retry_after)
 
 
 # --- Counting -----------------------------------------------------------------------
@@ -225,6 +316,30 @@ def _count(key: str, window_seconds: int) -> int:
         except Exception as error:  # redis.RedisError and socket errors alike
             logger.warning("rate limit: Redis unavailable (%s); counting in the database", error)
     return _count_in_database(key, window_start, window_seconds)
+
+
+def _peek(key: str, window_seconds: int) -> int:
+    """The key's count in the current window, without adding to it."""
+    window_start = _window_start(window_seconds, time.time())
+    if settings.REDIS_URL:
+        try:
+            return int(_redis_client(settings.REDIS_URL).get(f"ratelimit:{key}:{window_start}") or 0)
+        except Exception as error:
+            logger.warning("rate limit: Redis unavailable (%s); reading the database", error)
+    return (RateLimitCounter.objects.filter(key=key, window_start=window_start)
+            .values_list("count", flat=True).first() or 0)
+
+
+def _forget(key: str, window_seconds: int) -> None:
+    """Drop the key's count in the current window."""
+    window_start = _window_start(window_seconds, time.time())
+    if settings.REDIS_URL:
+        try:
+            _redis_client(settings.REDIS_URL).delete(f"ratelimit:{key}:{window_start}")
+            return
+        except Exception as error:
+            logger.warning("rate limit: Redis unavailable (%s); clearing in the database", error)
+    RateLimitCounter.objects.filter(key=key, window_start=window_start).delete()
 
 
 @functools.lru_cache(maxsize=4)

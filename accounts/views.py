@@ -24,7 +24,7 @@ from accounts.forms import (
     PasswordResetRequestForm,
     SignupForm,
 )
-from accounts.ratelimit import rate_limited
+from accounts.ratelimit import failure_record, failures_paused, rate_limited, success_record, too_many_requests
 from accounts.selectors import account_overview
 from accounts.services import (
     AlreadyVerified,
@@ -69,37 +69,49 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@rate_limited("login", email_field="email")
+@rate_limited("login")  # per client address; per address, only failures count (below)
 def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST if request.method == "POST" else None)
     next_url = request.POST.get("next") or request.GET.get("next", "")
     if request.method == "POST" and form.is_valid():
-        user = authenticate(request, email=form.cleaned_data["email"],
-                            password=form.cleaned_data["password"])
+        email = form.cleaned_data["email"]
+        if (wait := failures_paused(request, "login", email=email)) is not None:
+            return too_many_requests(request, wait, action="login")
+        user = authenticate(request, email=email, password=form.cleaned_data["password"])
         if user is not None:
             login(request, user)  # rotates the session key
             if url_has_allowed_host_and_scheme(next_url, {request.get_host()},
                                                require_https=request.is_secure()):
-                return redirect(next_url)
-            return redirect(_landing(user))
+                response = redirect(next_url)
+            else:
+                response = redirect(_landing(user))
+            success_record(request, response, "login", email=email)
+            return response
+        failure_record(request, "login", email=email)
         form.add_error(None, words.LOGIN_FAILED)
     return render(request, "accounts/login.html", {"form": form, "next": next_url},
                   status=400 if form.errors else 200)
 
 
 @never_cache
-@rate_limited("login_code", email_field="email")
+@rate_limited("login_code")  # per client address; per address, only failures count (below)
 def login_code_view(request: HttpRequest) -> HttpResponse:
     """Sign in with a one-time code from support. A wrong code, a used or expired one
     and an unknown address all get the same answer."""
     form = CodeLoginForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            user = signin_code_redeem(email=form.cleaned_data["email"], code=form.cleaned_data["code"])
+            email = form.cleaned_data["email"]
+            if (wait := failures_paused(request, "login_code", email=email)) is not None:
+                return too_many_requests(request, wait, action="login_code")
+            user = signin_code_redeem(email=email, code=form.cleaned_data["code"])
             if user is not None:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # rotates the session
                 messages.success(request, words.CODE_LOGIN_OK)
-                return redirect(_landing(user))
+                response = redirect(_landing(user))
+                success_record(request, response, "login_code", email=email)
+                return response
+            failure_record(request, "login_code", email=email)
             form.add_error(None, str(words.CODE_LOGIN_FAILED).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60))
     return render(request, "accounts/login_code.html", {"form": form}, status=400 if form.errors else 200)
 

@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.support_contact",
             ],
         },
     },
@@ -196,6 +197,9 @@ PACING_MAX_WAIT_SECONDS = env.float("PACING_MAX_WAIT_SECONDS", default=10.0)
 SUPPORT_REPLY_HOURS = env.int("SUPPORT_REPLY_HOURS", default=4)
 # Where people can write when the site itself cannot answer (error pages, 503).
 SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
+# A number people can call, published wherever a page says "call us" (the 429 page,
+# the call-back form). Empty (the default): no page offers a number.
+SUPPORT_PHONE = env.str("SUPPORT_PHONE", default="")
 
 # --- Abandoned signups (accounts.flows.purge) ------------------------------------------
 # Accounts never verified and never used are removed after this many days, so a
@@ -209,14 +213,22 @@ ABANDONED_SIGNUP_WARNING_DAYS = env.int("ABANDONED_SIGNUP_WARNING_DAYS", default
 # (requests, window in seconds), in fixed windows; only POSTs count. Counted in Redis
 # when REDIS_URL is set, otherwise in the database; both hold across processes. Views
 # opt in with @rate_limited("<action>"); set an action to {} to switch it off.
+# Signing in (login, login_code) counts failures per address instead, so posting
+# someone's address never locks them out: "failures_per_email_and_ip" always applies,
+# "failures_per_email" (the bound on guessing from many clients) only to browsers
+# that never signed in to the address (see accounts.ratelimit).
 RATE_LIMITS = {
-    "signup": {"per_ip": (10, 3600), "per_email": (10, 3600)},
-    "login": {"per_ip": (30, 900), "per_email": (10, 900)},
+    # Per client address: an office behind one NAT signs a whole team up within the
+    # hour, so 100, not 10. A signup costs one Argon2 hash (~100 ms of CPU, DESIGN),
+    # so 100 an hour from one address is at most ~10 s of CPU; flooding one address's
+    # owner with "someone tried to sign up" emails is what per_email stops.
+    "signup": {"per_ip": (100, 3600), "per_email": (10, 3600)},
+    "login": {"per_ip": (30, 900), "failures_per_email_and_ip": (10, 900), "failures_per_email": (50, 900)},
     "password_reset": {"per_ip": (10, 3600), "per_email": (3, 3600)},
     "resend": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "change_email": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
-    "login_code": {"per_ip": (20, 900), "per_email": (10, 900)},
+    "login_code": {"per_ip": (20, 900), "failures_per_email_and_ip": (10, 900), "failures_per_email": (30, 900)},
     # The support console's sign-in (support.console): whoever gets in can act for any
     # customer, so fewer tries than the person's own login.
     "console_login": {"per_ip": (20, 900), "per_email": (5, 900)},

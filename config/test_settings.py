@@ -24,7 +24,8 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 REDIS_URL = ""
 # Still counted on every request, but high enough that a test about something else
 # (200 signups during an outage) never trips them; rate-limit tests set their own.
-RATE_LIMITS = {action: {"per_ip": (10_000, 3600), "per_email": (10_000, 3600)} for action in RATE_LIMITS}  # noqa: F405
+RATE_LIMITS = {action: {scope: (10_000, 3600) for scope in rules}  # noqa: F405
+               for action, rules in RATE_LIMITS.items()}  # noqa: F405
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
 # Pacing is tested on its own; elsewhere it would only slow the suite down.
 PROVIDER_RATE_PER_SECOND = 10_000

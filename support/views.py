@@ -6,23 +6,26 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from accounts.ratelimit import rate_limited
+from accounts.ratelimit import limit, paused, paused_words
 from support import messages as words
 from support.forms import ContactForm
 from support.services import contact_message_receive
 
 
 @never_cache
-@rate_limited("help", email_field="email")
 def help_view(request: HttpRequest) -> HttpResponse:
     """Works logged out; prefilled when logged in. The answer is the same whether or
     not the address has an account: a reference (random, see support.models) and
-    what happens next."""
+    what happens next. Rate-limited like every public form, but a paused message is
+    not thrown away: the form comes back with it (HTTP 429), to send later."""
     user = request.user if request.user.is_authenticated and not request.user.is_staff else None
     form = ContactForm(request.POST or None, initial={"email": user.email} if user else None)
     context = {"form": form, "intro": str(words.HELP_INTRO).format(reply_hours=settings.SUPPORT_REPLY_HOURS)}
     if request.method != "POST":
         return render(request, "support/help.html", context)
+    if (wait := limit(request, "help", email=request.POST.get("email", ""))) is not None:
+        return paused(render(request, "support/help.html", {
+            **context, "form": ContactForm(request.POST), "paused": paused_words(wait, action="help")}), wait)
     if not form.is_valid():
         return render(request, "support/help.html", context, status=400)
     contact = contact_message_receive(email=form.cleaned_data["email"], message=form.cleaned_data["message"],

@@ -3,6 +3,7 @@ count, which client address is trusted, and that the counters hold across
 processes on the database and on Redis."""
 from __future__ import annotations
 
+import html
 import multiprocessing
 import random
 import re
@@ -14,7 +15,6 @@ from django.db import connection, connections
 from django.db.models import F
 from django.test import Client
 
-from accounts import messages as words
 from accounts import ratelimit
 from accounts.models import EmailDelivery, EmailKind, RateLimitCounter, User
 from conftest import PASSWORD
@@ -52,29 +52,137 @@ def test_signups_from_one_address_past_the_limit_get_a_429_page_and_no_account(s
     assert response.status_code == 429
     assert 0 < int(response["Retry-After"]) <= 3600
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
-    page = response.content.decode()
-    assert str(words.RATE_LIMITED.title) in page
-    assert "Nothing was lost" in page
-    assert re.search(r"Please try again in (about \d+ minutes?|under a minute|about \d+ hours?)", page)
+    page = html.unescape(response.content.decode())
+    title = re.search(r"<title>(.*?) ·", page).group(1)
+    wait = re.search(r"You can try again (in about \d+ minutes?|in under a minute|in about \d+ hours?)\.", page)
+    # The title names the same wait as the page, never "a moment".
+    assert wait and title == f"Paused: please try again {wait.group(1)}"
+    assert "a moment" not in page and "Nothing was lost" not in page
+    assert "No account was made from this attempt, and what you typed was not kept" in page
     assert f"mailto:{settings.SUPPORT_EMAIL}" in page
     assert not User.objects.filter(email="third@example.com").exists()
 
 
 @pytest.mark.django_db
-def test_login_is_limited_per_address_typed_even_with_the_right_password(settings, signup_data):
-    limits(settings, "login", email=(3, 900))
-    Client().post("/signup/", signup_data)
-    wrong = {"email": "ada@example.com", "password": "wrong guess 12345"}
-    assert [Client().post("/login/", wrong).status_code for _ in range(3)] == [400, 400, 400]
+def test_the_429_page_offers_the_phone_when_published_and_never_the_paused_form(settings, client):
+    limits(settings, "password_reset", ip=(1, 3600))
+    settings.SUPPORT_PHONE = "+1 415 555 0199"
+    client.post("/password-reset/", {"email": "a@example.com"})
 
-    blocked = Client()
-    response = blocked.post("/login/", {"email": "ADA@example.com", "password": PASSWORD})
+    page = html.unescape(client.post("/password-reset/", {"email": "a@example.com"}).content.decode())
+
+    assert 'href="tel:+14155550199"' in page and "Call us on +1 415 555 0199" in page
+    assert 'href="/help/"' in page.split('id="contact-us"')[1].split("</p>")[0]  # /help/ is not paused here
+    assert "No new link was sent this time" in page
+
+    settings.SUPPORT_PHONE = ""
+    page = html.unescape(client.post("/password-reset/", {"email": "a@example.com"}).content.decode())
+    assert "tel:" not in page and "Call us" not in page
+
+
+# --- Signing in: failures count, successes never --------------------------------------------
+
+def failures(settings, action: str, *, per_client=UNLIMITED, total=UNLIMITED) -> None:
+    """Every action effectively unlimited except ``action``'s failure counts."""
+    limits(settings, action)
+    settings.RATE_LIMITS[action] = {"per_ip": UNLIMITED, "failures_per_email_and_ip": per_client,
+                                    "failures_per_email": total}
+
+
+WRONG = {"email": "ada@example.com", "password": "wrong guess 12345"}
+RIGHT = {"email": "ada@example.com", "password": PASSWORD}
+
+
+@pytest.mark.django_db
+def test_correct_passwords_use_up_nothing(settings, signup_data):
+    failures(settings, "login", per_client=(2, 900), total=(2, 900))
+    Client().post("/signup/", signup_data)
+    assert [Client().post("/login/", RIGHT).status_code for _ in range(5)] == [302] * 5
+    assert [Client().post("/login/", WRONG).status_code for _ in range(2)] == [400, 400]
+
+
+@pytest.mark.django_db
+def test_posting_someones_address_from_one_client_does_not_lock_them_out(settings, signup_data):
+    """The issue's attack with the real limits: 10 wrong passwords, 3 reset requests and
+    10 wrong codes for Ada's address, from one client. Ada, from her own client and a
+    browser that never logged in before, still gets in with her password."""
+    from config import settings as production
+    settings.RATE_LIMITS = production.RATE_LIMITS
+    Client(REMOTE_ADDR="198.51.100.1").post("/signup/", signup_data)
+    attacker = Client(REMOTE_ADDR="203.0.113.66")
+    assert {attacker.post("/login/", WRONG).status_code for _ in range(10)} == {400}
+    assert {attacker.post("/password-reset/", {"email": "ada@example.com"}).status_code for _ in range(3)} == {302}
+    assert {attacker.post("/login/code/", {"email": "ada@example.com", "code": "1234 5678"}).status_code
+            for _ in range(10)} == {400}
+    assert attacker.post("/login/", WRONG).status_code == 429  # the attacker's own client is paused
+
+    ada = Client(REMOTE_ADDR="192.0.2.10")
+    response = ada.post("/login/", RIGHT)
+
+    assert response.status_code == 302
+    assert int(ada.session[SESSION_KEY]) == User.objects.get(email="ada@example.com").pk
+
+
+@pytest.mark.django_db
+def test_many_clients_guessing_pause_new_browsers_but_never_the_persons_own(settings, signup_data):
+    failures(settings, "login", per_client=(100, 900), total=(3, 900))
+    Client().post("/signup/", signup_data)
+    own_browser = Client(REMOTE_ADDR="192.0.2.10")
+    assert own_browser.post("/login/", RIGHT).status_code == 302
+    own_browser.post("/logout/")
+    for n in range(3):
+        assert Client(REMOTE_ADDR=f"203.0.113.{n}").post("/login/", WRONG).status_code == 400
+
+    # A browser that never logged in: paused, and the password is not even checked,
+    # so a guesser learns nothing from a right guess.
+    new_browser = Client(REMOTE_ADDR="203.0.113.99")
+    paused = new_browser.post("/login/", RIGHT)
+    assert paused.status_code == 429 and SESSION_KEY not in new_browser.session
+
+    # Ada's own browser still gets in with the right password.
+    assert own_browser.post("/login/", RIGHT).status_code == 302
+    assert SESSION_KEY in own_browser.session
+
+
+@pytest.mark.django_db
+def test_a_success_clears_that_clients_failures(settings, signup_data):
+    failures(settings, "login", per_client=(3, 900))
+    Client().post("/signup/", signup_data)
+    person = Client()
+    assert [person.post("/login/", WRONG).status_code for _ in range(2)] == [400, 400]
+    assert person.post("/login/", RIGHT).status_code == 302
+    person.post("/logout/")
+    # Without the clear, the third failure would use up the allowance of 3.
+    assert [person.post("/login/", WRONG).status_code for _ in range(3)] == [400, 400, 400]
+    assert person.post("/login/", WRONG).status_code == 429
+
+
+@pytest.mark.django_db
+def test_wrong_passwords_from_one_client_are_still_limited_per_address(settings, signup_data):
+    failures(settings, "login", per_client=(3, 900))
+    Client().post("/signup/", signup_data)
+    guesser = Client()
+    assert [guesser.post("/login/", WRONG).status_code for _ in range(3)] == [400, 400, 400]
+
+    response = guesser.post("/login/", {**RIGHT, "email": "ADA@example.com"})
 
     assert response.status_code == 429
-    assert SESSION_KEY not in blocked.session
+    assert SESSION_KEY not in guesser.session
     # Another address from the same client is not held up by Ada's allowance.
-    other = Client().post("/login/", {"email": "someone@example.com", "password": "wrong guess 12345"})
+    other = guesser.post("/login/", {"email": "someone@example.com", "password": "wrong guess 12345"})
     assert other.status_code == 400
+
+
+@pytest.mark.django_db
+def test_signup_lets_a_whole_office_sign_up_from_one_address(settings, signup_data):
+    from config import settings as production
+    settings.RATE_LIMITS = production.RATE_LIMITS
+    statuses = {Client(REMOTE_ADDR="198.51.100.20").post(
+        "/signup/", {**signup_data, "email": f"colleague{n}@example.com"}).status_code for n in range(30)}
+    assert statuses == {302}
+    assert User.objects.filter(email__startswith="colleague").count() == 30
+    # The per-address limit still holds.
+    assert production.RATE_LIMITS["signup"]["per_email"][0] <= 10
 
 
 @pytest.mark.django_db
@@ -149,7 +257,7 @@ def test_views_without_the_decorator_limit_with_the_same_counters_and_page(setti
     assert 0 < retry_after <= 3600
     assert response.status_code == 429 and response["Retry-After"] == str(retry_after)
     page = response.content.decode()
-    assert "Please wait a moment" in page and "Nothing was sent or saved" in page
+    assert "Paused: please try again" in page and "Nothing from this attempt was sent or saved" in page
     assert "paused this form" in page
 
 
@@ -187,11 +295,11 @@ def test_ipv6_clients_are_counted_per_64_and_ipv4_mapped_as_ipv4(rf, settings):
 
 @pytest.mark.django_db
 def test_counters_hold_no_address_in_clear_and_any_key_fits(settings):
-    limits(settings, "login", ip=(5, 900), email=(5, 900))
+    failures(settings, "login", per_client=(5, 900), total=(5, 900))
     Client().post("/login/", {"email": "ada@example.com", "password": "x"})
     assert ratelimit.hit("help:email:" + "a" * 240 + "@example.com", 1, 60)  # a caller's own long key
     keys = list(RateLimitCounter.objects.values_list("key", flat=True))
-    assert len(keys) == 3
+    assert len(keys) == 4  # login per client, its failures per address and client and per address; help
     assert not any("ada" in key or "127.0.0.1" in key or "aaaa" in key for key in keys)
     assert {key.split(":")[0] for key in keys} == {"login", "help"}
 

@@ -120,8 +120,14 @@ def test_too_many_messages_from_one_address_are_refused_with_a_human_page(db, cl
     assert limited.status_code == 429
     assert int(limited["Retry-After"]) > 0
     page = html.unescape(limited.content.decode())
-    assert "Please wait a moment" in page and "sending messages to our team" in page
-    assert "Nothing was sent or saved" in page
+    assert "Paused: please try again" in page and "sending messages to our team" in page
+    # The message was not sent, and the page says so and keeps it in the form.
+    assert "Your message has not been sent yet. It is still in the form below" in page
+    assert re.search(r'<textarea name="message"[^>]*>\s*#3</textarea>', page)
+    assert 'value="flood@example.com"' in page
+    # Its ways to reach us do not lead back to the paused form.
+    assert 'href="/help/"' not in page.split('id="paused"')[1].split("</div>")[0]
+    assert f"mailto:{settings.SUPPORT_EMAIL}" in page
     assert ContactMessage.objects.count() == 2
     # Another address from the same client is still fine.
     assert client.post("/help/", {"email": "calm@example.com", "message": "hi"}).status_code == 200

@@ -74,7 +74,7 @@ def test_an_expired_code_does_not_work(account, settings):
 def test_a_code_dies_after_five_wrong_tries(account, settings):
     assert settings.SIGNIN_CODE_MAX_TRIES == 5
     # The code's own limit, not the page's rate limit, is what this test is about.
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_code": {"per_ip": (100, 900), "per_email": (100, 900)}}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_code": {"per_ip": (100, 900)}}
     code = issue(account)
     wrong = str((int(code) + 1) % 10**8).zfill(8)
     person = Client()
@@ -112,14 +112,16 @@ def test_no_code_for_staff_or_closed_accounts(account, support_user):
 
 
 def test_guessing_is_rate_limited(account, settings):
-    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_code": {"per_ip": (100, 900), "per_email": (3, 900)}}
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "login_code": {
+        "per_ip": (100, 900), "failures_per_email_and_ip": (3, 900), "failures_per_email": (100, 900)}}
     code = issue(account)
     person = Client()
     for guess in ("11111111", "22222222", "33333333"):
         assert redeem(person, account.email, guess).status_code == 400
-    limited = redeem(person, account.email, code)  # even the right code waits now
+    limited = redeem(person, account.email, code)  # even the right code waits now, unchecked
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
-    assert "Please wait a moment" in page(limited) and "signing in with a code" in page(limited)
+    assert "Paused: please try again" in page(limited) and "signing in with a code" in page(limited)
+    assert "Your code wasn't checked this time, so it wasn't used up." in page(limited)
     assert signed_in_as(person) is None
     assert SignInCode.objects.get().used_at is None
 
