@@ -8,7 +8,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +54,30 @@ def open_ticket_reference(account_id: int) -> str | None:
     accounts.selectors, so /setup/ and its JSON show it)."""
     return (Ticket.objects.filter(account_id=account_id, status__in=UNRESOLVED)
             .values_list("reference", flat=True).first())
+
+
+def accounts_needing_a_ticket(*, limit: int = 200) -> list[User]:
+    """Accounts in ``needs_support`` that no ticket speaks for, oldest first: none is
+    unresolved, and none was resolved after the failure that put the account there.
+    A ticket support resolved stays resolved until something new happens: a step
+    failing again (its ``completed_at`` moves past the resolution) or a message,
+    which opens a ticket by itself. The failure's time is the failed workspace
+    step's, else the failed verification email's (the facts that make the state)."""
+    verification_failed_at = (EmailDelivery.objects
+                              .filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
+                                      to_address=OuterRef("email"))
+                              .exclude(last_error_code="cancelled")
+                              .order_by("-created_at", "-pk").values("completed_at")[:1])
+    failed_at = Case(When(provisioning_request__status=StepStatus.FAILED,
+                          then=F("provisioning_request__completed_at")),
+                     default=Subquery(verification_failed_at), output_field=DateTimeField())
+    resolved_since = Ticket.objects.filter(account=OuterRef("pk"), status=TicketStatus.RESOLVED,
+                                           resolved_at__gte=OuterRef("failed_at"))
+    return list(with_lifecycle_state(User.objects.filter(is_staff=False))
+                .filter(lifecycle_state=State.NEEDS_SUPPORT)
+                .exclude(tickets__status__in=UNRESOLVED)
+                .alias(failed_at=failed_at).exclude(Exists(resolved_since))
+                .order_by("date_joined", "pk")[:limit])
 
 
 def ticket_queue() -> QuerySet[Ticket]:

@@ -41,7 +41,7 @@ from support.models import (
     TicketEvent,
     TicketStatus,
 )
-from support.selectors import reply_address, signin_code_of_click
+from support.selectors import accounts_needing_a_ticket, reply_address, signin_code_of_click
 
 log = logging.getLogger(__name__)
 
@@ -225,14 +225,13 @@ def ticket_account_ready(*, account_id: int, why: str = "", note: bool = True) -
 def ticket_sweep(*, limit: int = 200) -> dict[str, int]:
     """The backstop for announcements that never arrived (a process died between
     committing a step's outcome and announcing it): open a ticket for each account
-    that needs support and has none, and resolve automation's tickets whose account
+    that needs support and has none, unless support resolved one after the failure
+    (``accounts_needing_a_ticket``: only a new failure or a new message reopens
+    what a person closed), and resolve automation's tickets whose account
     has healed. Idempotent; runs on a schedule (with the incidents' close check,
     support.tasks.sweep). Returns the counts."""
-    stranded = (with_lifecycle_state(User.objects.filter(is_staff=False))
-                .filter(lifecycle_state=State.NEEDS_SUPPORT)
-                .exclude(tickets__status__in=UNRESOLVED).order_by("date_joined")[:limit])
     opened = 0
-    for account in stranded:
+    for account in accounts_needing_a_ticket(limit=limit):
         request = ProvisioningRequest.objects.filter(account=account, status=StepStatus.FAILED).first()
         if request is not None:
             opened += bool(ticket_escalate(kind="workspace", step=request, account_id=account.pk))

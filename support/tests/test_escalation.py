@@ -118,6 +118,46 @@ def test_the_sweep_opens_the_ticket_a_lost_announcement_never_did(signup_data, s
     assert Ticket.objects.get().reason == Reason.WORKSPACE_FAILED
 
 
+def test_the_sweep_leaves_a_resolved_ticket_resolved_until_the_step_fails_again(stranded):
+    """Support resolved the ticket (say, after a phone call) while the workspace step
+    stays failed: the sweep must not reopen it. A new failure, even one whose
+    announcement is lost, does."""
+    from provisioning.durable import step_run
+    from support.services import ticket_resolve
+
+    account = stranded()
+    first = Ticket.objects.get()
+    ticket_resolve(ticket=first, actor="support (test)", why="called them, they will wait")
+
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+    assert list(Ticket.objects.values_list("status", flat=True)) == [TicketStatus.RESOLVED]
+
+    # Someone retries; the provider still refuses; the worker dies before announcing it.
+    request = ProvisioningRequest.objects.get(account=account)
+    workspace_request_retry(request=request, why="try again")
+    assert step_run("workspace", request.pk) == "failed"
+    assert Ticket.objects.count() == 1
+
+    assert ticket_sweep() == {"opened": 1, "resolved": 0}
+    second = Ticket.objects.exclude(pk=first.pk).get()
+    assert (second.status, second.reason) == (TicketStatus.OPEN, Reason.WORKSPACE_FAILED)
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+
+
+def test_the_sweep_leaves_a_resolved_email_ticket_resolved(register, sandbox, drive, settings):
+    from support.services import ticket_resolve
+
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    sandbox("email", "timeout")
+    register()
+    drive()
+    ticket_resolve(ticket=Ticket.objects.get(reason=Reason.EMAIL_FAILED), actor="support (test)")
+
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+    assert not Ticket.objects.exclude(status=TicketStatus.RESOLVED).exists()
+
+
 def test_the_sweep_runs_on_a_schedule(db):
     from django_q.models import Schedule
 
