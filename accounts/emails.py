@@ -14,7 +14,6 @@ from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecip
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -27,7 +26,7 @@ from provisioning import durable
 from provisioning.durable import StepKind, StepStatus
 from provisioning.errors import PermanentError, ProviderError, TransientError
 from provisioning.services import dispatch_on_commit, event_record
-from provisioning.signals import step_exhausted
+from provisioning.signals import announce_on_commit, step_exhausted
 
 KIND = "email"
 # The code for "this address cannot receive mail": the account becomes
@@ -149,8 +148,8 @@ def _failed(delivery: EmailDelivery) -> None:
                  to_state=StepStatus.FAILED,
                  why=f"{delivery.kind} email: {delivery.last_error_code}: {delivery.last_error_detail}")
     if delivery.last_error_code not in (RECIPIENT_REJECTED, "cancelled"):
-        transaction.on_commit(lambda: step_exhausted.send(
-            sender=EmailDelivery, kind=KIND, step=delivery, account_id=delivery.account_id))
+        announce_on_commit(step_exhausted, sender=EmailDelivery, kind=KIND, step=delivery,
+                           account_id=delivery.account_id)
 
 
 def register_step_kind() -> None:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from provisioning.signals import logged_receiver
 
+
+@logged_receiver("could not queue the all-set email for account {account_id}")
 def on_workspace_ready(*, account_id: int, waited: bool, **kwargs) -> None:
     """A person who waited through a failure gets one "you're all set" email."""
     from accounts.emails import email_queue
@@ -15,6 +18,9 @@ def on_workspace_ready(*, account_id: int, waited: bool, **kwargs) -> None:
                         key=str(account_id))
 
 
+# Not wrapped in logged_receiver: an error here must answer the ESP with a 500 so it
+# delivers the event again (email_mark_bounced is idempotent per event id); it is the
+# only receiver of this signal, so there is no other receiver for it to stop.
 def on_email_tracking(*, event, esp_name: str, **kwargs) -> None:
     """Anymail's tracking webhook: a bounce, rejection or complaint marks the address."""
     from accounts.services import email_mark_bounced

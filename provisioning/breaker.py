@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from provisioning.models import Breaker, BreakerFailure, BreakerState, Event
-from provisioning.signals import breaker_closed, breaker_opened
+from provisioning.signals import announce_on_commit, breaker_closed, breaker_opened
 
 
 def _breaker(provider: str) -> Breaker:
@@ -74,7 +74,7 @@ def record_failure(provider: str, step) -> bool:
         if opened:
             Event.objects.create(subject=f"breaker:{provider}", from_state="closed", to_state="open",
                                  why=f"{accounts} accounts failed within {settings.BREAKER_WINDOW_SECONDS} s")
-            transaction.on_commit(lambda: breaker_opened.send(sender=Breaker, provider=provider))
+            announce_on_commit(breaker_opened, sender=Breaker, provider=provider)
     return True
 
 
@@ -89,4 +89,4 @@ def record_success(provider: str) -> None:
             BreakerFailure.objects.filter(provider=provider).delete()
             Event.objects.create(subject=f"breaker:{provider}", from_state="open", to_state="closed",
                                  why="a probe succeeded")
-            transaction.on_commit(lambda: breaker_closed.send(sender=Breaker, provider=provider))
+            announce_on_commit(breaker_closed, sender=Breaker, provider=provider)

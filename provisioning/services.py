@@ -8,7 +8,7 @@ from provisioning import durable
 from provisioning.backends import WorkspaceOrder, get_backend
 from provisioning.durable import StepKind, StepStatus
 from provisioning.models import Event, ProvisioningRequest, Workspace
-from provisioning.signals import step_exhausted, workspace_ready
+from provisioning.signals import announce_on_commit, step_exhausted, workspace_ready
 
 KIND = "workspace"
 
@@ -33,10 +33,17 @@ def provisioning_request_create(*, account) -> ProvisioningRequest:
 
 def dispatch_on_commit(kind: str, pk: int) -> None:
     """Enqueue the first attempt once the row is committed (a task enqueued earlier
-    could run before the row exists, or for a row that is rolled back)."""
+    could run before the row exists, or for a row that is rolled back).
+
+    A queue that cannot be reached (Redis down) is logged and never fails the request
+    or task that committed: the row is already due, and the reconciler dispatches it
+    on its next pass."""
     from provisioning.tasks import enqueue_step
 
-    transaction.on_commit(lambda: enqueue_step(kind, pk))
+    def enqueue_or_leave_to_the_reconciler() -> None:  # named: Django's error log shows it
+        enqueue_step(kind, pk)
+
+    transaction.on_commit(enqueue_or_leave_to_the_reconciler, robust=True)
 
 
 def workspace_request_retry(*, request: ProvisioningRequest, actor: str = "system",
@@ -69,16 +76,16 @@ def _succeeded(request: ProvisioningRequest, external_id: str) -> None:
         event_record(account_id=account.pk, subject="workspace", from_state=StepStatus.RUNNING,
                      to_state=StepStatus.SUCCEEDED,
                      why=f"workspace {external_id} created after {request.attempts} attempt(s)")
-        transaction.on_commit(lambda: workspace_ready.send(
-            sender=Workspace, account_id=account.pk, workspace=workspace, waited=waited))
+        announce_on_commit(workspace_ready, sender=Workspace, account_id=account.pk,
+                           workspace=workspace, waited=waited)
 
 
 def _failed(request: ProvisioningRequest) -> None:
     event_record(account_id=request.account_id, subject="workspace", from_state=StepStatus.RUNNING,
                  to_state=StepStatus.FAILED,
                  why=f"{request.last_error_code}: {request.last_error_detail}")
-    transaction.on_commit(lambda: step_exhausted.send(
-        sender=ProvisioningRequest, kind=KIND, step=request, account_id=request.account_id))
+    announce_on_commit(step_exhausted, sender=ProvisioningRequest, kind=KIND, step=request,
+                       account_id=request.account_id)
 
 
 def register_step_kind() -> None:

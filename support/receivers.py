@@ -1,59 +1,43 @@
 """Hand-offs from provisioning's signals to support services (one line each).
 
 They run after the worker's transaction commits; an error here is logged and must
-not fail the worker's task (its step is already recorded). ``ticket_sweep``, on a
-schedule, opens or resolves whatever a lost announcement left behind."""
+not fail the worker's task (its step is already recorded) nor stop the other
+receivers (``provisioning.signals.logged_receiver``). ``ticket_sweep``, on a schedule,
+opens or resolves whatever a lost announcement left behind."""
 from __future__ import annotations
 
-import functools
-import logging
-
-log = logging.getLogger(__name__)
+from provisioning.signals import logged_receiver
 
 
-def _logged(failure: str):
-    """Run a receiver; on error, log ``failure`` (formatted with the signal's keyword
-    arguments) instead of failing the worker's task."""
-    def decorate(receiver):
-        @functools.wraps(receiver)
-        def run(**kwargs) -> None:
-            try:
-                receiver(**kwargs)
-            except Exception:
-                log.exception(failure.format(**kwargs))
-        return run
-    return decorate
-
-
-@_logged("escalation failed for account {account_id} (the sweep will retry)")
+@logged_receiver("escalation failed for account {account_id} (the sweep will retry)")
 def on_step_exhausted(*, kind: str, step, account_id: int | None, **kwargs) -> None:
     from support.services import ticket_escalate
 
     ticket_escalate(kind=kind, step=step, account_id=account_id)
 
 
-@_logged("automatic resolution failed for account {account_id} (the sweep will retry)")
+@logged_receiver("automatic resolution failed for account {account_id} (the sweep will retry)")
 def on_workspace_ready(*, account_id: int, **kwargs) -> None:
     from support.services import ticket_account_ready
 
     ticket_account_ready(account_id=account_id)
 
 
-@_logged("incident close check failed (the sweep will retry)")
+@logged_receiver("incident close check failed (the sweep will retry)")
 def on_workspace_ready_close_incidents(**kwargs) -> None:
     from support.incidents import incidents_close_if_drained
 
     incidents_close_if_drained()
 
 
-@_logged("could not open the {provider} incident (the next opening or the console will show it)")
+@logged_receiver("could not open the {provider} incident (the next opening or the console will show it)")
 def on_breaker_opened(*, provider: str, **kwargs) -> None:
     from support.incidents import incident_open
 
     incident_open(provider=provider)
 
 
-@_logged("incident update failed for {provider} (the sweep will retry)")
+@logged_receiver("incident update failed for {provider} (the sweep will retry)")
 def on_breaker_closed(*, provider: str, **kwargs) -> None:
     from support.incidents import incident_close_if_drained, incident_note_recovered
 

@@ -203,3 +203,39 @@ def test_reachable_redis_passes_health(servers):
     health = servers["redis_up"].get("/healthz")
     assert health.status_code == 200
     assert health.json() == {"database": "ok", "queue": "ok"}
+
+
+def _csrf_post(app, path, data):
+    """POST a form the way a browser does: the page's CSRF token and cookie, over HTTPS."""
+    form = app.get(path, headers=HTTPS)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    return app.post(path, cookies={"csrftoken": form.cookies["csrftoken"]},
+                    headers={**HTTPS, "Origin": app.url.replace("http://", "https://")},
+                    data={"csrfmiddlewaretoken": token, **data})
+
+
+def test_unreachable_redis_still_signs_people_up_and_the_reconciler_dispatches_later(servers, prepared):
+    """The queue is down when the signup commits: the person still gets their setup
+    page, the account and the work it is owed are saved, and the next reconciler
+    pass (here with the queue on the database) dispatches both steps."""
+    app = servers["redis_down"]
+    email = "queue-down@example.com"
+    response = _csrf_post(app, "/signup/", {**SIGNUP, "email": email})
+
+    assert response.status_code == 302, response.text[:500]
+    assert response.headers["Location"] == "/setup/"
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in app.log.splitlines() if line.startswith("{")]
+    assert any(line["level"] == "ERROR" and "enqueue_or_leave_to_the_reconciler" in line["message"]
+               for line in lines)  # logged for us, not shown to the person
+
+    healthy = production_env(static_root=prepared / "static", DATABASE_URL=f"sqlite:///{prepared / 'db.sqlite3'}")
+    status = manage(healthy, "account_status", email)
+    assert status.returncode == 0, status.stderr
+    assert "workspace: pending (step pending, 0 attempts" in status.stdout
+    assert re.search(r"verification +pending +0 attempts", status.stdout), status.stdout
+
+    dispatched = manage(healthy, "reconcile")
+    assert dispatched.returncode == 0, dispatched.stderr
+    assert "workspace: 1 dispatched" in dispatched.stdout
+    assert "email: 1 dispatched" in dispatched.stdout
