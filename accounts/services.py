@@ -15,7 +15,8 @@ from accounts import codes
 from accounts.emails import email_queue
 from accounts.logging import mask_email
 from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, SignInCode, User, normalize_email
-from accounts.selectors import latest_verification
+from accounts.selectors import State, account_overview, latest_verification
+from accounts.signals import account_closed
 from accounts.tokens import split_verification_token, verification_tokens
 from provisioning import durable
 from provisioning.durable import StepStatus
@@ -40,6 +41,19 @@ class EmailTaken(AccountError):
 
 class AlreadyVerified(AccountError):
     """The address is confirmed; it can no longer be corrected from the status page."""
+
+
+class StaffAccount(AccountError):
+    """Console actions never close or change a staff account: whoever holds a console
+    login must not be able to act on a colleague's."""
+
+
+class AccountStateError(AccountError):
+    """The account is not in the state this transition starts from."""
+
+    def __init__(self, account: User, found: str, to: str):
+        super().__init__(f"{account.email} is {found}; it cannot be {to}")
+        self.found = found
 
 
 class CodeRefused(AccountError):
@@ -86,6 +100,66 @@ def account_resume(*, account: User, actor: str = "the person") -> list[str]:
             verification_send(account=account, actor=actor)
             resumed.append("verification email")
     return resumed
+
+
+def _locked_customer(account: User, reason: str, doing: str) -> tuple[User, str]:
+    """Lock a customer's account for a staff transition that must say why. Call inside
+    a transaction. Raises AccountError without a reason, StaffAccount for staff."""
+    reason = reason.strip()
+    if not reason:
+        raise AccountError(f"{doing} an account needs a reason.")
+    locked = User.objects.select_for_update().get(pk=account.pk)
+    if locked.is_staff or locked.is_superuser:
+        raise StaffAccount(locked.email)
+    return locked, reason
+
+
+def account_close(*, account: User, actor: str, reason: str) -> User:
+    """Close an account (the ``disabled`` state): the person then gets the generic
+    login failure, their sessions end (Django's backend refuses an inactive user on
+    every request) and nothing more is done for them: steps still owed are
+    cancelled, any live sign-in code is revoked, and on commit ``account_closed``
+    lets support resolve the account's ticket. ``reason`` is required; it goes on
+    the timeline. Raises StaffAccount for a staff account and AccountStateError if it
+    is already closed. The caller checks permissions."""
+    with transaction.atomic():
+        locked, reason = _locked_customer(account, reason, "Closing")
+        if not locked.is_active:
+            raise AccountStateError(locked, State.DISABLED, "closed")
+        was = account_overview(account=locked).state
+        User.objects.filter(pk=locked.pk).update(is_active=False)
+        locked.is_active = False
+        why = "account closed"
+        owed = [StepStatus.PENDING, StepStatus.RUNNING]
+        for step in (*ProvisioningRequest.objects.filter(account=locked, status__in=owed),
+                     *EmailDelivery.objects.filter(account=locked, status__in=owed)):
+            durable.step_cancel(step, why=why)
+        SignInCode.objects.filter(account=locked, used_at__isnull=True, revoked_at__isnull=True).update(
+            revoked_at=timezone.now())
+        event_record(account_id=locked.pk, subject="account", from_state=was, to_state=State.DISABLED,
+                     why=reason, actor=actor)
+        pk = locked.pk
+        transaction.on_commit(lambda: account_closed.send(sender=User, account_id=pk, actor=actor, reason=reason),
+                              robust=True)
+    account.is_active = False
+    return locked
+
+
+def account_reopen(*, account: User, actor: str, reason: str) -> User:
+    """Reopen a closed account: the person can log in again and every step that was
+    stopped runs again (``account_resume``). ``reason`` is required. Raises
+    AccountStateError if the account is not closed."""
+    with transaction.atomic():
+        locked, reason = _locked_customer(account, reason, "Reopening")
+        if locked.is_active:
+            raise AccountStateError(locked, account_overview(account=locked).state, "reopened")
+        User.objects.filter(pk=locked.pk).update(is_active=True)
+        locked.is_active = True
+        event_record(account_id=locked.pk, subject="account", from_state=State.DISABLED, to_state="reopened",
+                     why=reason, actor=actor)
+        account_resume(account=locked, actor=actor)
+    account.is_active = True
+    return locked
 
 
 def signup_attempt_notify(*, account: User) -> EmailDelivery:

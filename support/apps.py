@@ -11,6 +11,7 @@ class SupportConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts.selectors import register_ticket_lookup
+        from accounts.signals import account_closed
         from provisioning.signals import breaker_closed, breaker_opened, step_exhausted, workspace_ready
         from support import receivers, selectors
 
@@ -19,6 +20,7 @@ class SupportConfig(AppConfig):
         workspace_ready.connect(receivers.on_workspace_ready_close_incidents, dispatch_uid="support.incident_drained")
         breaker_opened.connect(receivers.on_breaker_opened, dispatch_uid="support.incident_open")
         breaker_closed.connect(receivers.on_breaker_closed, dispatch_uid="support.incident_recovered")
+        account_closed.connect(receivers.on_account_closed, dispatch_uid="support.resolve_closed")
         register_ticket_lookup(selectors.open_ticket_reference)
         post_migrate.connect(_ensure_schedule, sender=self)
 

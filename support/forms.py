@@ -61,3 +61,12 @@ class ReplyForm(ButtonForm):
                            validators=[refuse_control_characters_but_lines])
     then = forms.ChoiceField(label=_("After sending"), choices=THEN, initial=TicketStatus.WAITING_ON_CUSTOMER,
                              widget=forms.RadioSelect)
+
+
+class ReasonForm(ButtonForm):
+    """Closing or reopening an account says why, for the timeline."""
+
+    reason = forms.CharField(label=_("Why"), max_length=500, validators=[refuse_control_characters_but_lines],
+                             help_text=_("Goes on the account's timeline, e.g. \"spam signup: the provider refuses "
+                                         "the company name\"."),
+                             error_messages={"required": _("Say why, for the timeline.")})

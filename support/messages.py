@@ -70,6 +70,7 @@ READY_KEPT_OPEN_MESSAGE = _("The workspace is ready and the person gets the \"yo
                             "they wrote to us since our last reply: read it, then resolve.")
 READY_KEPT_OPEN_STATE = _("The workspace is ready, but the account still needs you: it is {state}.")
 OUR_EMAIL_FAILED = _("Our email to {address} could not be delivered ({code}): they may not have our reply.")
+CLOSED_RESOLVED = _("The account was closed ({reason}): resolved, nothing more will be done for it.")
 ALREADY_HANDLED = _("That click was already handled; nothing was done twice.")
 
 # --- Console buttons: what each does, shown on its confirmation page ---------------------------
@@ -95,6 +96,13 @@ BUTTONS = {
                 "records it on the ticket.")),
     "resolve": (_("Resolve"),
                 _("Closes the ticket. If the person writes again, a new ticket opens.")),
+    "close": (_("Close account"),
+              _("Closes the account for good, for spam or at the person's request: logging in then fails like "
+                "any wrong password, their sessions end, nothing more is sent or set up for them, and their "
+                "ticket is resolved. Reopen brings it all back.")),
+    "reopen": (_("Reopen account"),
+               _("The person can log in again, and every step that was stopped when the account was closed "
+                 "runs again with fresh retries.")),
 }
 RESULTS = {
     "rerun_done": _("Provisioning re-armed: the workspace step runs now, with fresh retries."),
@@ -110,6 +118,8 @@ RESULTS = {
     "reply_done": _("Reply queued to {address}."),
     "resolve_done": _("Ticket resolved."),
     "resolve_noop": _("The ticket was already resolved."),
+    "close_done": _("Account closed: logging in now fails, and nothing more is done for it."),
+    "reopen_done": _("Account reopened: the person can log in, and stopped steps run again."),
 }
 
 # --- Suggested replies, per lifecycle state (editable before sending) ------------------------

@@ -90,6 +90,7 @@ class Ticket(models.Model):
             ("issue_signin_code", "Can issue a one-time sign-in code"),
             ("reply", "Can reply to the person"),
             ("resolve", "Can resolve a ticket"),
+            ("close_account", "Can close and reopen an account"),
         ]
 
     def __str__(self) -> str:
@@ -101,7 +102,6 @@ class EventKind(models.TextChoices):
     DIAGNOSTICS = "diagnostics", _("Automation gave up")  # what the failed step saw
     MESSAGE = "message", _("The person wrote")
     REPLY = "reply", _("We replied")
-    ACTION = "action", _("Console action")  # a button in the console
     STATUS = "status", _("Status changed")
     NOTE = "note", _("Note")  # something the system noticed (e.g. the account became ready)
 
@@ -116,9 +116,6 @@ class TicketEvent(models.Model):
     from_status = models.CharField(max_length=24, blank=True)
     to_status = models.CharField(max_length=24, blank=True)
     text = models.TextField(blank=True)
-    # The console click this event records: a second submission of the same click
-    # hits the unique constraint and does nothing twice.
-    action_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -126,6 +123,53 @@ class TicketEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.kind} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ConsoleActionKind(models.TextChoices):
+    """Every action the console can take: one per button, and the accounts list's
+    bulk retry. Labels read as a timeline line ("Sam Support re-ran provisioning")."""
+
+    RERUN = "rerun", _("re-ran provisioning")
+    RESEND = "resend", _("resent the verification email")
+    CORRECT_EMAIL = "correct_email", _("corrected the email address")
+    MARK_VERIFIED = "mark_verified", _("marked the email verified")
+    SIGNIN_CODE = "signin_code", _("issued a one-time sign-in code")
+    REPLY = "reply", _("replied")
+    RESOLVE = "resolve", _("resolved the ticket")
+    CLOSE = "close", _("closed the account")
+    REOPEN = "reopen", _("reopened the account")
+    RETRY_SETUP = "retry_setup", _("retried setup")
+
+
+class ConsoleAction(models.Model):
+    """One thing a staff member did in the console, and to whom (Zulip's
+    RealmAuditLog is the model): the actor is a key and the action a kind, so "what
+    did this staff member do, and to whom" is one query
+    (``support.selectors.console_actions``). Written by the service a button calls,
+    in the transaction that does the work: an action that fails leaves no row."""
+
+    # PROTECT: a staff member with a history is deactivated, never deleted.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="console_actions")
+    kind = models.CharField(max_length=32, choices=ConsoleActionKind.choices)
+    # SET_NULL: the purge of abandoned signups may remove an account; what was done stays.
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="console_actions_received")
+    ticket = models.ForeignKey(Ticket, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="console_actions")
+    # SHA-256 of the click's key: a second submission of the same click hits the
+    # unique constraint and does nothing twice. Hashed because a sign-in code is
+    # derived from the key: its clear form is stored nowhere.
+    click = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    detail = models.TextField(blank=True)  # what came of it, in the console's words
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["actor", "created_at"], name="console_action_actor_idx"),
+                   models.Index(fields=["account", "created_at"], name="console_action_account_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_id} {self.kind} account {self.account_id} at {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
 class Provider(models.TextChoices):

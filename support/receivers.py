@@ -43,3 +43,10 @@ def on_breaker_closed(*, provider: str, **kwargs) -> None:
 
     incident_note_recovered(provider=provider)
     incident_close_if_drained(provider=provider)
+
+
+@_logged("could not resolve the ticket of closed account {account_id} (resolve it by hand)")
+def on_account_closed(*, account_id: int, actor: str, reason: str, **kwargs) -> None:
+    from support.services import ticket_account_closed
+
+    ticket_account_closed(account_id=account_id, actor=actor, reason=reason)

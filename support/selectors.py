@@ -36,6 +36,7 @@ from provisioning.selectors import outage_backlog
 from support import messages as words
 from support.models import (
     UNRESOLVED,
+    ConsoleAction,
     ContactMessage,
     Incident,
     IncidentStatus,
@@ -164,7 +165,7 @@ class TimelineLine:
     actor: str
     what: str
     text: str
-    source: str  # "ticket" or "account"
+    source: str  # "ticket", "account" or "console"
 
 
 @dataclass
@@ -180,6 +181,10 @@ class TicketDetail:
     state: str | None = None
     facts: dict = field(default_factory=dict)
 
+    @property
+    def account(self) -> User | None:
+        return self.ticket.account
+
 
 def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     """Everything the ticket page shows: the account's overview (the same one the
@@ -193,7 +198,8 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     if account is not None:
         account_lines = [TimelineLine(e.created_at, e.actor, _account_event_title(e), e.why, "account")
                          for e in Event.objects.filter(account=account)]
-    timeline = sorted(ticket_lines + account_lines, key=lambda line: line.at, reverse=True)
+    done = console_actions(account=account) if account else console_actions(ticket=ticket)
+    timeline = sorted(ticket_lines + account_lines + console_lines(done), key=lambda line: line.at, reverse=True)
     return TicketDetail(
         ticket=ticket, overview=overview, request=overview.request if overview else None,
         deliveries=account_deliveries(account=account)[::-1] if account else [],
@@ -201,6 +207,27 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
         timeline=timeline, failure=failure_words(ticket), reply_address=reply_address(ticket),
         state=overview.state if overview else None,
     )
+
+
+def console_actions(*, actor: User | None = None, account: User | None = None,
+                    ticket: Ticket | None = None) -> QuerySet[ConsoleAction]:
+    """What staff did in the console, newest first, narrowed to one staff member
+    (what did they do, and to whom), one account or one ticket: one query, with the
+    actor, the account and the ticket joined."""
+    actions = ConsoleAction.objects.select_related("actor", "account", "ticket").order_by("-created_at", "-pk")
+    if actor is not None:
+        actions = actions.filter(actor=actor)
+    if account is not None:
+        actions = actions.filter(account=account)
+    if ticket is not None:
+        actions = actions.filter(ticket=ticket)
+    return actions
+
+
+def console_lines(actions) -> list[TimelineLine]:
+    """Console actions as timeline lines: "Sam Support — closed the account"."""
+    return [TimelineLine(a.created_at, a.actor.get_full_name() or a.actor.email, str(a.get_kind_display()),
+                         a.detail, "console") for a in actions]
 
 
 def _event_title(event: TicketEvent) -> str:

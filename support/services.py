@@ -1,16 +1,10 @@
-"""Writes about tickets: escalation, the contact form, automatic resolution and the
-console's buttons. Every status change goes through ``_transition`` on a locked row
-and writes a TicketEvent; emails go through the durable outbox.
-
-The buttons (``ticket_rerun_provisioning`` ...) take the click's ``action_key``: the
-event recording the click carries it under a unique constraint, so a double click
-(or a resubmitted form) does nothing twice. Each calls the same account and
-provisioning services the worker and ``manage.py`` use. Callers check permissions.
-"""
+"""Writes about tickets: escalation, the contact form and automatic resolution.
+Every status change goes through ``ticket_transition`` on a locked row and writes a
+TicketEvent; emails go through the durable outbox. The console's buttons are in
+``support.actions``."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,15 +13,8 @@ from django.utils import timezone
 from accounts.emails import email_queue
 from accounts.models import EmailDelivery, EmailKind, User, normalize_email
 from accounts.selectors import State, account_overview, latest_verification, with_lifecycle_state
-from accounts.services import (
-    account_change_email,
-    account_mark_verified,
-    signin_code_issue,
-    verification_send,
-)
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
-from provisioning.services import workspace_request_retry
 from support import messages as words
 from support.incidents import incident_attach_exhausted, incident_attach_message
 from support.models import (
@@ -41,7 +28,7 @@ from support.models import (
     TicketEvent,
     TicketStatus,
 )
-from support.selectors import accounts_needing_a_ticket, reply_address, signin_code_of_click
+from support.selectors import accounts_needing_a_ticket
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +45,6 @@ class TicketTransitionError(TicketError):
         self.found = ticket.status
 
 
-class NoAccount(TicketError):
-    """The button acts on an account, and this ticket has none (an unmatched message)."""
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    done: bool  # False: nothing changed (nothing to do, or the click was already handled)
-    message: str
-    code: str = ""  # a one-time sign-in code, for the console to show once
-    repeated: bool = False  # this click had already been handled: nothing was recorded again
-
-
 # --- Opening, joining, moving -------------------------------------------------------------
 
 def _locked_unresolved(*, account: User | None, email: str) -> Ticket | None:
@@ -79,7 +54,7 @@ def _locked_unresolved(*, account: User | None, email: str) -> Ticket | None:
     return tickets.filter(account__isnull=True, email=email).first()
 
 
-def _transition(ticket: Ticket, to: str, *, actor: str, why: str = "", automatically: bool = False) -> None:
+def ticket_transition(ticket: Ticket, to: str, *, actor: str, why: str = "", automatically: bool = False) -> None:
     """Move a locked ticket to ``to``, or raise TicketTransitionError naming the state
     it found. The one place a ticket's status is assigned."""
     if to not in TRANSITIONS[ticket.status]:
@@ -125,7 +100,7 @@ def ticket_open_or_update(*, account: User | None, email: str, reason: str, prio
             Ticket.objects.filter(pk=ticket.pk).update(priority=priority)
             ticket.priority = priority
         if ticket.status == TicketStatus.WAITING_ON_CUSTOMER:
-            _transition(ticket, TicketStatus.OPEN, actor=actor, why=text[:200])
+            ticket_transition(ticket, TicketStatus.OPEN, actor=actor, why=text[:200])
         TicketEvent.objects.create(ticket=ticket, kind=kind, actor=actor, text=text)
     return ticket
 
@@ -147,6 +122,8 @@ def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None
     if incident_attach_exhausted(step=step, account_id=account_id) is not None:
         return None
     account = User.objects.get(pk=account_id)
+    if not account.is_active:  # closed by staff: nothing more is done for it
+        return None
     reason = Reason.WORKSPACE_FAILED if kind == "workspace" else Reason.EMAIL_FAILED
     text = str(words.DIAGNOSTICS).format(
         what=words.STEP_NAMES.get(kind, kind), tries=words.tries(step.attempts), counted=step.counted_attempts,
@@ -166,7 +143,7 @@ def ticket_note_email_failed(*, delivery: EmailDelivery) -> Ticket | None:
         TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(words.OUR_EMAIL_FAILED).format(
             address=delivery.to_address, code=delivery.last_error_code or "-"))
         if ticket.status == TicketStatus.WAITING_ON_CUSTOMER:
-            _transition(ticket, TicketStatus.OPEN, actor="system", why="our email was not delivered")
+            ticket_transition(ticket, TicketStatus.OPEN, actor="system", why="our email was not delivered")
     return ticket
 
 
@@ -217,7 +194,7 @@ def ticket_account_ready(*, account_id: int, why: str = "", note: bool = True) -
             if note:
                 TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(words.READY_KEPT_OPEN_MESSAGE))
         else:
-            _transition(ticket, TicketStatus.RESOLVED, actor="system", why=why or str(words.READY_RESOLVED),
+            ticket_transition(ticket, TicketStatus.RESOLVED, actor="system", why=why or str(words.READY_RESOLVED),
                         automatically=True)
     return ticket
 
@@ -260,116 +237,17 @@ def ticket_resolve(*, ticket: Ticket, actor: str, why: str = "", automatically: 
     """Resolve a ticket. Raises TicketTransitionError if it is already resolved."""
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
-        _transition(locked, TicketStatus.RESOLVED, actor=actor, why=why, automatically=automatically)
+        ticket_transition(locked, TicketStatus.RESOLVED, actor=actor, why=why, automatically=automatically)
     return locked
 
 
-# --- The console's buttons -----------------------------------------------------------------
-
-def _button(*, ticket: Ticket, action_key: str, actor: str, name: str, run) -> ActionResult:
-    """Run one click: lock the ticket, record the click under its unique key, then do
-    the work, all in one transaction (if the work raises, no trace of the click
-    remains and it can be tried again). A click already recorded does nothing."""
-    label = str(words.BUTTONS[name][0])
+def ticket_account_closed(*, account_id: int, actor: str, reason: str) -> Ticket | None:
+    """Staff closed the account: resolve its unresolved ticket, if any, saying why
+    (nothing more will be done for it). Idempotent. Returns the ticket resolved."""
     with transaction.atomic():
-        locked = Ticket.objects.select_for_update(of=("self",)).select_related("account").get(pk=ticket.pk)
-        try:
-            with transaction.atomic():
-                event = TicketEvent.objects.create(ticket=locked, kind=EventKind.ACTION, actor=actor,
-                                                   action_key=action_key, text=label)
-        except IntegrityError:
-            return ActionResult(done=False, message=str(words.ALREADY_HANDLED), repeated=True)
-        result = run(locked)
-        event.text = f"{label}: {result.message}"
-        event.save(update_fields=["text"])
-    return result
-
-
-def _account(ticket: Ticket) -> User:
-    if ticket.account is None:
-        raise NoAccount(f"No account uses {ticket.email}, so this button has nothing to act on.")
-    return ticket.account
-
-
-def ticket_rerun_provisioning(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
-    """Re-arm the account's workspace step now with fresh attempts (the same
-    service as ``manage.py retry_setup``)."""
-    def run(locked: Ticket) -> ActionResult:
-        request = ProvisioningRequest.objects.filter(account=_account(locked)).first()
-        if request and workspace_request_retry(request=request, actor=actor, why=f"support ({locked.reference})"):
-            return ActionResult(True, str(words.RESULTS["rerun_done"]))
-        return ActionResult(False, str(words.RESULTS["rerun_noop"]))
-    return _button(ticket=ticket, action_key=action_key, actor=actor, name="rerun", run=run)
-
-
-def ticket_resend_verification(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
-    def run(locked: Ticket) -> ActionResult:
-        account = _account(locked)
-        if account.email_verified:
-            return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
-        verification_send(account=account, actor=actor)
-        return ActionResult(True, str(words.RESULTS["resend_done"]).format(address=account.email))
-    return _button(ticket=ticket, action_key=action_key, actor=actor, name="resend", run=run)
-
-
-def ticket_correct_email(*, ticket: Ticket, actor: str, action_key: str, email: str) -> ActionResult:
-    """Raises accounts.services.EmailTaken or AlreadyVerified (nothing is recorded)."""
-    def run(locked: Ticket) -> ActionResult:
-        account = account_change_email(account=_account(locked), email=email, actor=actor)
-        return ActionResult(True, str(words.RESULTS["correct_email_done"]).format(address=account.email))
-    return _button(ticket=ticket, action_key=action_key, actor=actor, name="correct_email", run=run)
-
-
-def ticket_mark_verified(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
-    def run(locked: Ticket) -> ActionResult:
-        account = _account(locked)
-        if account.email_verified:
-            return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
-        account_mark_verified(account=account, actor=actor, why=f"identity confirmed by phone ({locked.reference})")
-        return ActionResult(True, str(words.RESULTS["mark_verified_done"]).format(address=account.email))
-    return _button(ticket=ticket, action_key=action_key, actor=actor, name="mark_verified", run=run)
-
-
-def ticket_issue_signin_code(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
-    """Issue a one-time sign-in code. A resubmitted click shows the same code again
-    while it is unused (it is derived from the click), and never issues a second.
-    Raises accounts.services.CodeRefused for a closed or staff account."""
-    def run(locked: Ticket) -> ActionResult:
-        code_row, code = signin_code_issue(account=_account(locked), actor=actor, idempotency_key=action_key)
-        until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
-        return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)
-    result = _button(ticket=ticket, action_key=action_key, actor=actor, name="signin_code", run=run)
-    if not result.repeated or ticket.account is None:
-        return result
-    issued = signin_code_of_click(account=ticket.account, action_key=action_key)
-    if issued is None:
-        return result
-    code_row, code = issued
-    if code_row.is_live:
-        return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code, repeated=True)
-    return ActionResult(False, str(words.RESULTS["signin_code_gone"]), repeated=True)
-
-
-def ticket_reply(*, ticket: Ticket, actor: str, action_key: str, body: str,
-                 then: str = TicketStatus.WAITING_ON_CUSTOMER) -> ActionResult:
-    """Send a reply through the outbox (the click's key makes the email idempotent
-    too), record it, and move the ticket to ``then`` (waiting on the customer,
-    resolved, or left open)."""
-    def run(locked: Ticket) -> ActionResult:
-        address = reply_address(locked)
-        email_queue(account=locked.account, kind=EmailKind.SUPPORT, key=f"reply:{action_key}", to_address=address,
-                    context={"body": body, "reference": locked.reference})
-        TicketEvent.objects.create(ticket=locked, kind=EventKind.REPLY, actor=actor, text=body)
-        if then != locked.status and then in TRANSITIONS[locked.status]:
-            _transition(locked, then, actor=actor, why="after our reply")
-        return ActionResult(True, str(words.RESULTS["reply_done"]).format(address=address))
-    return _button(ticket=ticket, action_key=action_key, actor=actor, name="reply", run=run)
-
-
-def ticket_resolve_button(*, ticket: Ticket, actor: str, action_key: str) -> ActionResult:
-    def run(locked: Ticket) -> ActionResult:
-        if locked.status == TicketStatus.RESOLVED:
-            return ActionResult(False, str(words.RESULTS["resolve_noop"]))
-        _transition(locked, TicketStatus.RESOLVED, actor=actor, why="resolved by support")
-        return ActionResult(True, str(words.RESULTS["resolve_done"]))
-    return _button(ticket=ticket, action_key=action_key, actor=actor, name="resolve", run=run)
+        ticket = Ticket.objects.select_for_update().filter(account_id=account_id, status__in=UNRESOLVED).first()
+        if ticket is None:
+            return None
+        ticket_transition(ticket, TicketStatus.RESOLVED, actor=actor,
+                    why=str(words.CLOSED_RESOLVED).format(reason=reason))
+    return ticket

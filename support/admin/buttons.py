@@ -1,60 +1,200 @@
-"""The ticket page's buttons: what each is called, which permission it needs, when it
-applies, its confirmation form and the one service it calls.
+"""The console's buttons: what each is called, which permission it needs, when it
+applies, its confirmation form and the one action it calls (``support.actions``),
+and the admin views that serve them on the ticket page and the account page alike.
 
 Every button is a custom admin URL: GET shows a confirmation page (with a fresh
-click key), POST does the work. The admin view checks the permission, calls the
-service, and writes the admin log; the service writes the ticket timeline."""
+click key), POST does the work. The admin view checks the permission and calls the
+action; the action records who did what to whom (a ConsoleAction) and writes the
+timelines."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from support import services
-from support.forms import ButtonForm, CorrectEmailForm, MarkVerifiedForm, ReplyForm
-from support.models import TicketStatus
-from support.selectors import TicketDetail
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+
+from accounts import codes
+from accounts.models import User
+from accounts.selectors import Overview
+from accounts.services import AccountError, AlreadyVerified, CodeRefused, EmailTaken
+from support import actions
+from support import messages as words
+from support.actions import ActionResult
+from support.forms import ButtonForm, CorrectEmailForm, MarkVerifiedForm, ReasonForm, ReplyForm
+from support.models import Ticket, TicketStatus
+from support.selectors import suggested_reply
+from support.services import TicketError
+
+
+class Subject(Protocol):
+    """What a page with buttons is about: an account, its ticket, or both."""
+
+    account: User | None
+    ticket: Ticket | None
+    overview: Overview | None
+    state: str | None
 
 
 @dataclass(frozen=True)
 class Button:
-    name: str
+    name: str  # also the ConsoleActionKind it records
     permission: str  # codename on support.Ticket
     form: type[ButtonForm]
-    applies: Callable[[TicketDetail], bool]
-    call: Callable[..., services.ActionResult]  # (ticket=, actor=, action_key=, **form data)
+    applies: Callable[[Subject], bool]
+    call: Callable[..., ActionResult]  # (actor=, account=, ticket=, action_key=, **form data)
     primary: bool = False
 
     @property
     def perm(self) -> str:
         return f"support.{self.permission}"
 
-
-def _unverified(d: TicketDetail) -> bool:
-    return d.ticket.account is not None and not d.ticket.account.email_verified
-
-
-def _workspace_not_ready(d: TicketDetail) -> bool:
-    return d.overview is not None and d.overview.workspace_status != "ready"
+    @property
+    def label(self) -> str:
+        return str(words.BUTTONS[self.name][0])
 
 
-def _can_get_code(d: TicketDetail) -> bool:
-    account = d.ticket.account
-    return account is not None and account.is_active and not account.is_staff
+def _open(d: Subject) -> bool:
+    return d.account is not None and d.account.is_active
+
+
+def _unverified(d: Subject) -> bool:
+    return _open(d) and not d.account.email_verified
+
+
+def _workspace_not_ready(d: Subject) -> bool:
+    return _open(d) and d.overview is not None and d.overview.workspace_status != "ready"
+
+
+def _a_customer(d: Subject) -> bool:
+    return d.account is not None and not d.account.is_staff and not d.account.is_superuser
+
+
+def _unresolved(d: Subject) -> bool:
+    return d.ticket is not None and d.ticket.status != TicketStatus.RESOLVED
 
 
 BUTTONS: dict[str, Button] = {button.name: button for button in [
-    Button("rerun", "rerun_provisioning", ButtonForm, _workspace_not_ready,
-           lambda **kw: services.ticket_rerun_provisioning(**kw), primary=True),
-    Button("resend", "resend_verification", ButtonForm, _unverified,
-           lambda **kw: services.ticket_resend_verification(**kw)),
-    Button("correct_email", "correct_email", CorrectEmailForm, _unverified,
-           lambda *, email, **kw: services.ticket_correct_email(email=email, **kw)),
+    Button("rerun", "rerun_provisioning", ButtonForm, _workspace_not_ready, actions.rerun_provisioning, primary=True),
+    Button("resend", "resend_verification", ButtonForm, _unverified, actions.resend_verification),
+    Button("correct_email", "correct_email", CorrectEmailForm, _unverified, actions.correct_email),
     Button("mark_verified", "mark_verified", MarkVerifiedForm, _unverified,
-           lambda *, confirmed, **kw: services.ticket_mark_verified(**kw)),
-    Button("signin_code", "issue_signin_code", ButtonForm, _can_get_code,
-           lambda **kw: services.ticket_issue_signin_code(**kw)),
-    Button("reply", "reply", ReplyForm, lambda d: True,
-           lambda *, body, then, **kw: services.ticket_reply(body=body, then=then, **kw)),
-    Button("resolve", "resolve", ButtonForm, lambda d: d.ticket.status != TicketStatus.RESOLVED,
-           lambda **kw: services.ticket_resolve_button(**kw)),
+           lambda *, confirmed, **kw: actions.mark_verified(**kw)),
+    Button("signin_code", "issue_signin_code", ButtonForm, lambda d: _open(d) and _a_customer(d),
+           actions.issue_signin_code),
+    Button("reply", "reply", ReplyForm, lambda d: d.ticket is not None, actions.reply),
+    Button("resolve", "resolve", ButtonForm, _unresolved, actions.resolve),
+    Button("close", "close_account", ReasonForm, lambda d: _open(d) and _a_customer(d), actions.close_account),
+    Button("reopen", "close_account", ReasonForm, lambda d: _a_customer(d) and not d.account.is_active,
+           actions.reopen_account, primary=True),
 ]}
+
+
+class ButtonViews:
+    """The buttons' admin views for a ModelAdmin whose page is about a Subject: the
+    ticket page and the account page share them. The ModelAdmin says how to load
+    its subject (``subject``, raising Http404 when missing or forbidden alike), where
+    its page is (``subject_url``) and the breadcrumbs that lead to it
+    (``subject_crumbs``)."""
+
+    def subject(self, request: HttpRequest, object_id) -> Subject:
+        raise NotImplementedError
+
+    def subject_url(self, subject: Subject) -> str:
+        raise NotImplementedError
+
+    def subject_crumbs(self, subject: Subject) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def button_urls(self) -> list:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_button"
+        return [path("<int:object_id>/do/<str:name>/", self.admin_site.admin_view(self.button_view), name=name)]
+
+    def buttons_for(self, request: HttpRequest, subject: Subject, object_id) -> list[tuple[Button, str]]:
+        """The buttons this person may press here now, each with its URL."""
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_button"
+        return [(button, reverse(name, args=[object_id, button.name])) for button in BUTTONS.values()
+                if button.applies(subject) and request.user.has_perm(button.perm)]
+
+    def button_view(self, request: HttpRequest, object_id: int, name: str) -> HttpResponse:
+        """GET: the confirmation page. POST: do it once, go back to the page (or show
+        the one-time code)."""
+        button = BUTTONS.get(name)
+        if button is None:
+            raise Http404
+        if not request.user.has_perm(button.perm):
+            raise PermissionDenied
+        subject = self.subject(request, object_id)
+        if request.method == "POST":
+            form = button.form(request.POST)
+            if form.is_valid():
+                response = self._press(request, subject, button, form)
+                if response is not None:
+                    return response
+            return self._confirm_page(request, subject, button, form, 400)
+        if request.method != "GET":
+            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+        if not button.applies(subject):
+            messages.info(request, _("Nothing to do: that button doesn't apply here any more."))
+            return redirect(self.subject_url(subject))
+        form = button.form(initial=self._initial(request, subject, button))
+        return self._confirm_page(request, subject, button, form, 200)
+
+    def _press(self, request, subject: Subject, button: Button, form) -> HttpResponse | None:
+        try:
+            result = button.call(actor=request.user, account=subject.account, ticket=subject.ticket,
+                                 **form.cleaned_data)
+        except EmailTaken:
+            form.add_error("email", _("Another account already uses this address."))
+            return None
+        except AlreadyVerified:
+            form.add_error(None, _("The address is already verified, so it can't be corrected here."))
+            return None
+        except CodeRefused:
+            form.add_error(None, _("No code for this account: it is closed or a staff account."))
+            return None
+        except (AccountError, TicketError) as error:
+            form.add_error(None, str(error))
+            return None
+        if result.code:
+            return self._code_page(request, subject, result)
+        (messages.success if result.done else messages.info)(request, result.message)
+        return redirect(self.subject_url(subject))
+
+    def _initial(self, request, subject: Subject, button: Button) -> dict:
+        initial = {"action_key": uuid.uuid4().hex}
+        if button.name == "reply" and subject.ticket is not None:
+            signature = f"{request.user.get_short_name()}\n{_('Acme Workspaces support')}"
+            initial["body"] = suggested_reply(ticket=subject.ticket, state=subject.state, signature=signature)
+        if button.name == "correct_email" and subject.account:
+            initial["email"] = subject.account.email
+        return initial
+
+    def _confirm_page(self, request, subject: Subject, button: Button, form, status: int) -> HttpResponse:
+        label, description = words.BUTTONS[button.name]
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "subject": subject,
+                   "button": button, "label": label, "back_url": self.subject_url(subject),
+                   "crumbs": [*self.subject_crumbs(subject), (label, "")],
+                   "description": str(description).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60),
+                   "form": form, "title": f"{label} · {self.subject_crumbs(subject)[-1][0]}",
+                   "state_label": words.STATE_LABELS.get(subject.state)}
+        return TemplateResponse(request, "admin/support/button.html", context, status=status)
+
+    def _code_page(self, request, subject: Subject, result: ActionResult) -> HttpResponse:
+        """Shown once: the code is stored nowhere, and this page must not be cached."""
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "subject": subject,
+                   "account": subject.account, "back_url": self.subject_url(subject),
+                   "crumbs": [*self.subject_crumbs(subject), (_("Code"), "")],
+                   "code": codes.display(result.code), "result": result, "title": _("One-time sign-in code")}
+        response = TemplateResponse(request, "admin/support/code.html", context)
+        add_never_cache_headers(response)
+        return response

@@ -2,33 +2,20 @@
 from __future__ import annotations
 
 import re
-import uuid
 
-from django.conf import settings
-from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils.cache import add_never_cache_headers
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from accounts import codes
-from accounts.services import AccountError, AlreadyVerified, CodeRefused, EmailTaken
 from support import messages as words
-from support.admin.buttons import BUTTONS, Button
+from support.admin.buttons import ButtonViews
 from support.models import UNRESOLVED, Reason, Ticket, TicketStatus
-from support.selectors import failure_words, open_incidents, suggested_reply, ticket_detail, ticket_queue
-from support.services import TicketError
-
-
-def console_actor(user) -> str:
-    """How a console user appears on timelines."""
-    return f"support ({user.email})"[:100]
+from support.selectors import TicketDetail, failure_words, open_incidents, ticket_detail, ticket_queue
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -75,7 +62,7 @@ class AccountStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ButtonViews, admin.ModelAdmin):
     list_display = ("ticket", "person", "state", "what_failed", "attempts", "waiting", "last_message_short")
     list_display_links = ("ticket",)
     list_filter = (QueueFilter, "priority", "reason", AccountStateFilter)
@@ -168,103 +155,32 @@ class TicketAdmin(admin.ModelAdmin):
     # --- The ticket page ---------------------------------------------------------
 
     def get_urls(self):
-        urls = super().get_urls()
-        return [path("<int:object_id>/do/<str:name>/", self.admin_site.admin_view(self.button_view),
-                     name="support_ticket_button"), *urls]
+        return [*self.button_urls(), *super().get_urls()]
 
-    def _ticket(self, request: HttpRequest, object_id) -> Ticket:
+    def subject(self, request: HttpRequest, object_id) -> TicketDetail:
         ticket = Ticket.objects.select_related("account").filter(pk=object_id).first()
         if ticket is None or not self.has_view_permission(request, ticket):
             raise Http404(_("No such ticket."))
-        return ticket
+        return ticket_detail(ticket=ticket)
+
+    def subject_url(self, subject: TicketDetail) -> str:
+        return reverse("admin:support_ticket_change", args=[subject.ticket.pk])
+
+    def subject_crumbs(self, subject: TicketDetail) -> list[tuple[str, str]]:
+        return [*queue_crumbs(), (subject.ticket.reference, self.subject_url(subject))]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method != "GET":
             return HttpResponse(status=405, headers={"Allow": "GET"})
-        ticket = self._ticket(request, object_id)
-        detail = ticket_detail(ticket=ticket)
-        buttons = [(button, words.BUTTONS[button.name][0]) for button in BUTTONS.values()
-                   if button.applies(detail) and request.user.has_perm(button.perm)]
+        detail = self.subject(request, object_id)
+        ticket = detail.ticket
         context = {**self.admin_site.each_context(request), "opts": self.opts, "detail": detail,
-                   "ticket": ticket, "buttons": buttons, "title": ticket.reference,
+                   "ticket": ticket, "buttons": self.buttons_for(request, detail, ticket.pk),
+                   "title": ticket.reference, "crumbs": [*queue_crumbs(), (ticket.reference, "")],
                    "state_label": words.STATE_LABELS.get(detail.state), "reasons": Reason,
                    "has_view_permission": True, **(extra_context or {})}
         return TemplateResponse(request, "admin/support/ticket/detail.html", context)
 
-    def button_view(self, request: HttpRequest, object_id: int, name: str) -> HttpResponse:
-        """GET: the confirmation page. POST: do it once, log it, go back to the ticket
-        (or show the one-time code)."""
-        button = BUTTONS.get(name)
-        if button is None:
-            raise Http404
-        if not request.user.has_perm(button.perm):
-            raise PermissionDenied
-        ticket = self._ticket(request, object_id)
-        if request.method == "POST":
-            form = button.form(request.POST)
-            if form.is_valid():
-                response = self._press(request, ticket, button, form)
-                if response is not None:
-                    return response
-            return self._confirm_page(request, ticket, button, form, 400, ticket_detail(ticket=ticket))
-        if request.method != "GET":
-            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
-        detail = ticket_detail(ticket=ticket)
-        if not button.applies(detail):
-            messages.info(request, _("Nothing to do: that button doesn't apply to this ticket any more."))
-            return redirect(self._ticket_url(ticket))
-        form = button.form(initial=self._initial(request, ticket, button, detail))
-        return self._confirm_page(request, ticket, button, form, 200, detail)
 
-    def _press(self, request, ticket: Ticket, button: Button, form) -> HttpResponse | None:
-        try:
-            result = button.call(ticket=ticket, actor=console_actor(request.user), **form.cleaned_data)
-        except EmailTaken:
-            form.add_error("email", _("Another account already uses this address."))
-            return None
-        except AlreadyVerified:
-            form.add_error(None, _("The address is already verified, so it can't be corrected here."))
-            return None
-        except CodeRefused:
-            form.add_error(None, _("No code for this account: it is closed or a staff account."))
-            return None
-        except (AccountError, TicketError) as error:
-            form.add_error(None, str(error))
-            return None
-        label = words.BUTTONS[button.name][0]
-        if not result.repeated:  # every handled click is logged, including "nothing to do"
-            self.log_change(request, ticket, f"{label}: {result.message}")
-        if result.code:
-            return self._code_page(request, ticket, result)
-        (messages.success if result.done else messages.info)(request, result.message)
-        return redirect(self._ticket_url(ticket))
-
-    def _initial(self, request, ticket: Ticket, button: Button, detail) -> dict:
-        initial = {"action_key": uuid.uuid4().hex}
-        if button.name == "reply":
-            signature = f"{request.user.get_short_name()}\n{_('Acme Workspaces support')}"
-            initial["body"] = suggested_reply(ticket=ticket, state=detail.state, signature=signature)
-        if button.name == "correct_email" and ticket.account:
-            initial["email"] = ticket.account.email
-        return initial
-
-    def _confirm_page(self, request, ticket: Ticket, button: Button, form, status: int, detail) -> HttpResponse:
-        label, description = words.BUTTONS[button.name]
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "ticket": ticket,
-                   "detail": detail, "button": button, "label": label,
-                   "description": str(description).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60),
-                   "form": form, "title": f"{label} · {ticket.reference}",
-                   "state_label": words.STATE_LABELS.get(detail.state)}
-        return TemplateResponse(request, "admin/support/ticket/button.html", context, status=status)
-
-    def _code_page(self, request, ticket: Ticket, result) -> HttpResponse:
-        """Shown once: the code is stored nowhere, and this page must not be cached."""
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "ticket": ticket,
-                   "code": codes.display(result.code), "result": result, "title": _("One-time sign-in code")}
-        response = TemplateResponse(request, "admin/support/ticket/code.html", context)
-        add_never_cache_headers(response)
-        return response
-
-    @staticmethod
-    def _ticket_url(ticket: Ticket) -> str:
-        return reverse("admin:support_ticket_change", args=[ticket.pk])
+def queue_crumbs() -> list[tuple[str, str]]:
+    return [(_("Today"), reverse("admin:index")), (_("Queue"), reverse("admin:support_ticket_changelist"))]

@@ -15,9 +15,8 @@ from django.utils.translation import ngettext
 
 from accounts.models import User
 from accounts.selectors import with_lifecycle_state
-from accounts.services import account_resume
+from support import actions
 from support import messages as words
-from support.admin.ticket import console_actor
 from support.models import UNRESOLVED, Ticket
 
 STAFF_FIELDS = ("is_staff", "groups", "user_permissions")
@@ -94,10 +93,8 @@ class AccountAdmin(admin.ModelAdmin):
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "title": _("Retry setup?")})
         retried = 0
         for account in queryset:
-            resumed = account_resume(account=account, actor=console_actor(request.user))
-            if resumed:
+            if actions.retry_setup(actor=request.user, account=account):
                 retried += 1
-                self.log_change(request, account, f"Retried setup: {', '.join(resumed)}")
         nothing = queryset.count() - retried
         messages.success(request, ngettext("Setup retried for %(n)d account.", "Setup retried for %(n)d accounts.",
                                            retried) % {"n": retried}

@@ -138,16 +138,15 @@ def test_the_accounts_list_shows_and_filters_lifecycle_states(tickets, register,
 
 
 def test_retry_setup_asks_first_then_retries_the_selected_accounts(tickets, console, sandbox, drive, committed):
-    from django.contrib.admin.models import LogEntry
-
     from accounts.models import User
+    from support.models import ConsoleAction, ConsoleActionKind
 
     tickets(4)
     account = User.objects.get(email="person2@example.com")  # automation gave up; the person never wrote
     form = {"action": "retry_setup", "_selected_action": [account.pk]}
     asked = console.post("/admin/accounts/user/", form)
     assert asked.status_code == 200 and "Retry setup?" in text(asked)
-    assert not LogEntry.objects.exists()
+    assert not ConsoleAction.objects.exists()
 
     sandbox("provisioning", "ok")
     with committed():
@@ -156,7 +155,7 @@ def test_retry_setup_asks_first_then_retries_the_selected_accounts(tickets, cons
     assert done.status_code == 302
     account.refresh_from_db()
     assert hasattr(account, "workspace")
-    assert LogEntry.objects.filter(object_id=str(account.pk)).count() == 1
+    assert list(ConsoleAction.objects.values_list("account", "kind")) == [(account.pk, ConsoleActionKind.RETRY_SETUP)]
     assert Ticket.objects.get(account=account).status == "resolved"
 
 

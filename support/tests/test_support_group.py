@@ -16,7 +16,7 @@ EXPECTED = {
     "accounts.view_user",
     "support.view_ticket", "support.rerun_provisioning", "support.resend_verification", "support.correct_email",
     "support.mark_verified", "support.issue_signin_code", "support.reply", "support.resolve",
-    "support.view_incident",
+    "support.view_incident", "support.close_account",
 }
 
 

@@ -1,0 +1,231 @@
+"""The console's actions: one function per button (and the accounts list's bulk
+retry), each one complete change that records who did what to whom as a
+``ConsoleAction``, in the transaction that does the work.
+
+Each takes the staff member (``actor``), the account acted on and its ticket: either
+may be None (a message from an unknown address has no account; an account need not
+have a ticket). A button takes the click's ``action_key``: the ConsoleAction keeps a
+digest of it under a unique constraint, so a double click (or a resubmitted form)
+does nothing twice. Each calls the same account and provisioning services the worker
+and ``manage.py`` use. Callers check permissions.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.emails import email_queue
+from accounts.models import EmailKind, User
+from accounts.services import (
+    account_change_email,
+    account_close,
+    account_mark_verified,
+    account_reopen,
+    account_resume,
+    signin_code_issue,
+    verification_send,
+)
+from provisioning.models import ProvisioningRequest
+from provisioning.services import workspace_request_retry
+from support import messages as words
+from support.models import TRANSITIONS, ConsoleAction, ConsoleActionKind, EventKind, Ticket, TicketEvent, TicketStatus
+from support.selectors import reply_address, signin_code_of_click
+from support.services import TicketError, ticket_transition
+
+
+class NoAccount(TicketError):
+    """The button acts on an account, and this ticket has none (an unmatched message)."""
+
+
+class NoTicket(TicketError):
+    """The button acts on a ticket, and the account has none open."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    done: bool  # False: nothing changed (nothing to do, or the click was already handled)
+    message: str
+    code: str = ""  # a one-time sign-in code, for the console to show once
+    repeated: bool = False  # this click had already been handled: nothing was recorded again
+
+
+def console_actor(user: User) -> str:
+    """How a staff member appears on the timelines that take words (the account's)."""
+    return f"support ({user.email})"[:100]
+
+
+def click_digest(action_key: str) -> str:
+    return hashlib.sha256(action_key.encode()).hexdigest()
+
+
+def _act(*, kind: str, actor: User, account: User | None, ticket: Ticket | None, action_key: str | None,
+         run: Callable[[Ticket | None], ActionResult]) -> ActionResult:
+    """Run one click: lock the ticket (if any), record the action under the click's
+    digest, then do the work, all in one transaction: if the work raises, no trace of
+    the click remains and it can be tried again. A click already recorded does
+    nothing."""
+    with transaction.atomic():
+        locked = None
+        if ticket is not None:
+            locked = Ticket.objects.select_for_update(of=("self",)).select_related("account").get(pk=ticket.pk)
+        try:
+            with transaction.atomic():  # a savepoint: the repeated click leaves the transaction usable
+                action = ConsoleAction.objects.create(
+                    actor=actor, kind=kind, account=account, ticket=locked,
+                    click=click_digest(action_key) if action_key else None)
+        except IntegrityError:
+            return ActionResult(False, str(words.ALREADY_HANDLED), repeated=True)
+        result = run(locked)
+        ConsoleAction.objects.filter(pk=action.pk).update(detail=result.message)
+    return result
+
+
+def _account(account: User | None, ticket: Ticket | None) -> User:
+    if account is None:
+        raise NoAccount(f"No account uses {ticket.email if ticket else 'this address'}, "
+                        "so this button has nothing to act on.")
+    return account
+
+
+def _ticket(ticket: Ticket | None) -> Ticket:
+    if ticket is None:
+        raise NoTicket("This account has no open ticket.")
+    return ticket
+
+
+def rerun_provisioning(*, actor: User, account: User | None, ticket: Ticket | None = None,
+                       action_key: str) -> ActionResult:
+    """Re-arm the account's workspace step now with fresh attempts (the same service
+    as ``manage.py retry_setup``)."""
+    def run(locked: Ticket | None) -> ActionResult:
+        request = ProvisioningRequest.objects.filter(account=_account(account, ticket)).first()
+        why = f"support ({locked.reference})" if locked else "support"
+        if request and workspace_request_retry(request=request, actor=console_actor(actor), why=why):
+            return ActionResult(True, str(words.RESULTS["rerun_done"]))
+        return ActionResult(False, str(words.RESULTS["rerun_noop"]))
+    return _act(kind=ConsoleActionKind.RERUN, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def resend_verification(*, actor: User, account: User | None, ticket: Ticket | None = None,
+                        action_key: str) -> ActionResult:
+    def run(locked: Ticket | None) -> ActionResult:
+        person = _account(account, ticket)
+        if person.email_verified:
+            return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
+        verification_send(account=person, actor=console_actor(actor))
+        return ActionResult(True, str(words.RESULTS["resend_done"]).format(address=person.email))
+    return _act(kind=ConsoleActionKind.RESEND, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def correct_email(*, actor: User, account: User | None, ticket: Ticket | None = None, action_key: str,
+                  email: str) -> ActionResult:
+    """Raises accounts.services.EmailTaken or AlreadyVerified (nothing is recorded)."""
+    def run(locked: Ticket | None) -> ActionResult:
+        changed = account_change_email(account=_account(account, ticket), email=email, actor=console_actor(actor))
+        return ActionResult(True, str(words.RESULTS["correct_email_done"]).format(address=changed.email))
+    return _act(kind=ConsoleActionKind.CORRECT_EMAIL, actor=actor, account=account, ticket=ticket,
+                action_key=action_key, run=run)
+
+
+def mark_verified(*, actor: User, account: User | None, ticket: Ticket | None = None,
+                  action_key: str) -> ActionResult:
+    def run(locked: Ticket | None) -> ActionResult:
+        person = _account(account, ticket)
+        if person.email_verified:
+            return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
+        where = f" ({locked.reference})" if locked else ""
+        account_mark_verified(account=person, actor=console_actor(actor),
+                              why=f"identity confirmed by phone{where}")
+        return ActionResult(True, str(words.RESULTS["mark_verified_done"]).format(address=person.email))
+    return _act(kind=ConsoleActionKind.MARK_VERIFIED, actor=actor, account=account, ticket=ticket,
+                action_key=action_key, run=run)
+
+
+def issue_signin_code(*, actor: User, account: User | None, ticket: Ticket | None = None,
+                      action_key: str) -> ActionResult:
+    """Issue a one-time sign-in code. A resubmitted click shows the same code again
+    while it is unused (it is derived from the click), and never issues a second.
+    Raises accounts.services.CodeRefused for a closed or staff account."""
+    def run(locked: Ticket | None) -> ActionResult:
+        code_row, code = signin_code_issue(account=_account(account, ticket), actor=console_actor(actor),
+                                           idempotency_key=action_key)
+        until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
+        return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)
+    result = _act(kind=ConsoleActionKind.SIGNIN_CODE, actor=actor, account=account, ticket=ticket,
+                  action_key=action_key, run=run)
+    if not result.repeated or account is None:
+        return result
+    issued = signin_code_of_click(account=account, action_key=action_key)
+    if issued is None:
+        return result
+    code_row, code = issued
+    if code_row.is_live:
+        return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code, repeated=True)
+    return ActionResult(False, str(words.RESULTS["signin_code_gone"]), repeated=True)
+
+
+def reply(*, actor: User, account: User | None, ticket: Ticket | None, action_key: str, body: str,
+          then: str = TicketStatus.WAITING_ON_CUSTOMER) -> ActionResult:
+    """Send a reply through the outbox (the click's key makes the email idempotent
+    too), record it, and move the ticket to ``then`` (waiting on the customer,
+    resolved, or left open)."""
+    def run(locked: Ticket | None) -> ActionResult:
+        locked = _ticket(locked)
+        address = reply_address(locked)
+        email_queue(account=locked.account, kind=EmailKind.SUPPORT, key=f"reply:{click_digest(action_key)}",
+                    to_address=address, context={"body": body, "reference": locked.reference})
+        TicketEvent.objects.create(ticket=locked, kind=EventKind.REPLY, actor=console_actor(actor), text=body)
+        if then != locked.status and then in TRANSITIONS[locked.status]:
+            ticket_transition(locked, then, actor=console_actor(actor), why="after our reply")
+        return ActionResult(True, str(words.RESULTS["reply_done"]).format(address=address))
+    return _act(kind=ConsoleActionKind.REPLY, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def resolve(*, actor: User, account: User | None, ticket: Ticket | None, action_key: str) -> ActionResult:
+    def run(locked: Ticket | None) -> ActionResult:
+        locked = _ticket(locked)
+        if locked.status == TicketStatus.RESOLVED:
+            return ActionResult(False, str(words.RESULTS["resolve_noop"]))
+        ticket_transition(locked, TicketStatus.RESOLVED, actor=console_actor(actor), why="resolved by support")
+        return ActionResult(True, str(words.RESULTS["resolve_done"]))
+    return _act(kind=ConsoleActionKind.RESOLVE, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def close_account(*, actor: User, account: User | None, ticket: Ticket | None = None, action_key: str,
+                  reason: str) -> ActionResult:
+    """Close the account (``accounts.services.account_close``: its ticket resolves on
+    commit). Raises StaffAccount, or AccountStateError if it is closed already."""
+    def run(locked: Ticket | None) -> ActionResult:
+        account_close(account=_account(account, ticket), actor=console_actor(actor), reason=reason)
+        return ActionResult(True, str(words.RESULTS["close_done"]))
+    return _act(kind=ConsoleActionKind.CLOSE, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def reopen_account(*, actor: User, account: User | None, ticket: Ticket | None = None, action_key: str,
+                   reason: str) -> ActionResult:
+    def run(locked: Ticket | None) -> ActionResult:
+        account_reopen(account=_account(account, ticket), actor=console_actor(actor), reason=reason)
+        return ActionResult(True, str(words.RESULTS["reopen_done"]))
+    return _act(kind=ConsoleActionKind.REOPEN, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def retry_setup(*, actor: User, account: User) -> list[str]:
+    """The accounts list's bulk action: re-dispatch every stopped step of one account
+    (``account_resume``). Recorded only when something was re-armed. Returns what
+    was, in words."""
+    with transaction.atomic():
+        resumed = account_resume(account=account, actor=console_actor(actor))
+        if resumed:
+            ConsoleAction.objects.create(actor=actor, kind=ConsoleActionKind.RETRY_SETUP, account=account,
+                                         detail=", ".join(resumed))
+    return resumed

@@ -1,0 +1,119 @@
+"""Closing an account (the ``disabled`` state) and reopening it, through the console
+over HTTP: a spam signup the provider rejects stops making tickets once closed, its
+owner gets the generic login failure, and reopening gives everything back."""
+from __future__ import annotations
+
+import html
+import uuid
+
+import pytest
+from django.test import Client
+
+from accounts import messages as account_words
+from accounts.models import User
+from accounts.selectors import State, account_overview
+from accounts.services import StaffAccount, account_close
+from provisioning.durable import StepStatus
+from provisioning.models import ProvisioningRequest, Workspace
+from support.models import ConsoleAction, ConsoleActionKind, Ticket, TicketStatus
+from support.services import ticket_sweep
+
+PASSWORD = "correct horse battery staple"
+
+
+def press(console: Client, ticket: Ticket, name: str, **data):
+    return console.post(f"/admin/support/ticket/{ticket.pk}/do/{name}/", {"action_key": uuid.uuid4().hex, **data})
+
+
+def log_in(email: str, password: str = PASSWORD):
+    client = Client()
+    return client, client.post("/login/", {"email": email, "password": password})
+
+
+@pytest.fixture
+def spam(stranded) -> Ticket:
+    """A spam signup: the provider refuses its workspace for good, so a ticket opens."""
+    stranded(email="spam@junk.example", company="BUY CHEAP WATCHES")
+    return Ticket.objects.select_related("account").get()
+
+
+def test_a_closed_spam_signup_makes_no_more_tickets(spam, console, committed):
+    with committed():
+        response = press(console, spam, "close", reason="spam signup: the provider refuses the company name")
+    assert response.status_code == 302
+
+    account = User.objects.get(pk=spam.account_id)
+    spam.refresh_from_db()
+    assert not account.is_active and account_overview(account=account).state == State.DISABLED
+    assert spam.status == TicketStatus.RESOLVED and "spam signup" in spam.events.last().text
+    assert account.events.filter(to_state=State.DISABLED, why__contains="spam signup").count() == 1
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+    assert Ticket.objects.count() == 1
+
+
+def test_the_owner_of_a_closed_account_gets_the_generic_login_failure(spam, console, committed):
+    _, wrong = log_in("nobody@nowhere.example", "not the password at all")
+    with committed():
+        press(console, spam, "close", reason="spam")
+    client, response = log_in("spam@junk.example")
+
+    assert response.status_code == wrong.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert str(account_words.LOGIN_FAILED) in page and str(account_words.LOGIN_FAILED) in html.unescape(
+        wrong.content.decode())
+    assert client.get("/setup/status.json").status_code != 200
+
+
+def test_closing_ends_the_sessions_already_open(spam, console, committed):
+    client, response = log_in("spam@junk.example")
+    assert client.get("/setup/status.json").status_code == 200
+    with committed():
+        press(console, spam, "close", reason="spam")
+    assert client.get("/setup/status.json").status_code != 200
+
+
+def test_reopen_gives_everything_back(spam, console, committed, sandbox, drive):
+    with committed():
+        press(console, spam, "close", reason="spam, we thought")
+    sandbox("provisioning", "ok")  # it was a real company after all; the provider takes it now
+    with committed():
+        response = press(console, spam, "reopen", reason="they called: a real company")
+    drive()
+
+    assert response.status_code == 302
+    account = User.objects.get(pk=spam.account_id)
+    assert account.is_active and Workspace.objects.filter(owner=account).count() == 1
+    assert account_overview(account=account).state == State.UNVERIFIED
+    client, login = log_in("spam@junk.example")
+    assert login.status_code == 302 and client.get("/setup/status.json").status_code == 200
+    assert list(ConsoleAction.objects.order_by("pk").values_list("kind", flat=True)) == [
+        ConsoleActionKind.CLOSE, ConsoleActionKind.REOPEN]
+
+
+def test_closing_needs_a_reason_and_changes_nothing_without_one(spam, console):
+    response = press(console, spam, "close", reason="  ")
+    assert response.status_code == 400 and "Say why" in html.unescape(response.content.decode())
+    assert User.objects.get(pk=spam.account_id).is_active
+    assert not ConsoleAction.objects.exists()
+
+
+def test_closing_cancels_the_steps_still_owed(register, sandbox, committed):
+    sandbox("provisioning", "error")  # the workspace keeps retrying
+    account = register(email="pending@example.com")
+    with committed():
+        account_close(account=account, actor="support (sam@support.example)", reason="asked to be removed")
+    assert ProvisioningRequest.objects.get(account=account).status == StepStatus.FAILED
+    assert not account.email_deliveries.filter(status__in=[StepStatus.PENDING, StepStatus.RUNNING]).exists()
+
+
+def test_a_staff_account_is_never_closed(support_user, db):
+    colleague = User.objects.create_user("lee@support.example", "a staff password 1", name="Lee", is_staff=True)
+    with pytest.raises(StaffAccount):
+        account_close(account=colleague, actor="support (sam@support.example)", reason="takeover attempt")
+    colleague.refresh_from_db()
+    assert colleague.is_active and not colleague.events.exists()
+
+
+def test_the_close_button_needs_its_permission(spam, bare_staff_console):
+    assert press(bare_staff_console, spam, "close", reason="spam").status_code == 403
+    assert User.objects.get(pk=spam.account_id).is_active
