@@ -45,7 +45,7 @@ def on_breaker_closed(*, provider: str, **kwargs) -> None:
     incident_close_if_drained(provider=provider)
 
 
-@_logged("could not resolve the ticket of closed account {account_id} (resolve it by hand)")
+@logged_receiver("could not resolve the ticket of closed account {account_id} (resolve it by hand)")
 def on_account_closed(*, account_id: int, actor: str, reason: str, **kwargs) -> None:
     from support.services import ticket_account_closed
 
