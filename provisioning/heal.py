@@ -15,6 +15,14 @@ about one interval of work (bench/heal_time.py measured 69.5 s against a bound o
   finds less than a budget due. A pass that finds the queue still full dispatches a
   trickle, not a budget, so two chains meeting collapse into one.
 
+During the outage itself, the next probe would also wait for the scheduler: a pass
+that sent a probe queues a pass for when the next one is due
+(``probe_again_when_due``), and a scheduled pass that found the probe not yet due
+queues one for when it is, so the circuit closes within one probe interval of the
+provider's recovery. That pass waits in a worker, so only for probe intervals up to
+the scheduler's own tick; longer ones are served by the schedule. A pass that finds
+the probe already taken sends none and queues nothing, so these passes never pile up.
+
 Enqueueing is robust on commit: a broker that is down loses only this shortcut; the
 scheduled pass still comes.
 """
@@ -22,9 +30,12 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils import timezone
 
+from provisioning import durable
 from provisioning.signals import breaker_closed
 
 logger = logging.getLogger(__name__)
@@ -47,3 +58,46 @@ def continue_if_due(report) -> None:
     queue the next pass behind that work rather than waiting for the scheduler."""
     if report.full:
         transaction.on_commit(enqueue_reconcile, robust=True)
+
+
+# django-q2's scheduler wakes about every 30 s: probe intervals up to this are kept
+# by a waiting pass, longer ones by the schedule.
+SCHEDULER_TICK_SECONDS = 30
+# A probe's slot is taken when its task starts, a moment after the pass that sent it.
+PROBE_MARGIN_SECONDS = 0.5
+
+
+def enqueue_reconcile_after(seconds: float) -> None:
+    from django_q.tasks import async_task
+
+    async_task("provisioning.tasks.reconcile_after", seconds, group="reconcile")
+
+
+def probe_again_when_due(report, *, scheduled: bool) -> None:
+    """After a pass that sent an outage probe, queue the pass that sends the next
+    one. A scheduled pass that found the probe not yet due queues the pass for when
+    it is (that starts the chain); a queued pass that found it taken queues nothing,
+    so two chains meeting collapse into one."""
+    interval = settings.BREAKER_PROBE_SECONDS
+    # Tasks run inline in sync mode (tests): waiting there would stall the caller.
+    if not 0 < interval <= SCHEDULER_TICK_SECONDS or settings.Q_CLUSTER.get("sync"):
+        return
+    if report.probed:
+        wait = interval
+    elif scheduled and report.held:
+        wait = _seconds_to_next_probe([durable.kind_named(name).provider for name in report.held])
+        if wait is None or wait > SCHEDULER_TICK_SECONDS:
+            return
+    else:
+        return
+    transaction.on_commit(lambda: enqueue_reconcile_after(wait + PROBE_MARGIN_SECONDS), robust=True)
+
+
+def _seconds_to_next_probe(providers: list[str]) -> float | None:
+    from provisioning.models import Breaker, BreakerState
+
+    slots = Breaker.objects.filter(provider__in=providers, state=BreakerState.OPEN,
+                                   probed_at__isnull=False).values_list("probed_at", flat=True)
+    now = timezone.now()
+    waits = [(slot - now).total_seconds() + settings.BREAKER_PROBE_SECONDS for slot in slots]
+    return max(0.0, min(waits)) if waits else None

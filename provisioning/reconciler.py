@@ -22,6 +22,8 @@ class Report:
     held: dict[str, str] = field(default_factory=dict)
     # Kinds whose whole budget was dispatched: more may be due (provisioning.heal).
     full: set[str] = field(default_factory=set)
+    # Kinds for which this pass sent the one probe an open circuit allows.
+    probed: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
         parts = [f"{kind}: {n} dispatched" for kind, n in self.dispatched.items()]
@@ -54,6 +56,8 @@ def reconcile(*, enqueue=None) -> Report:
         report.dispatched[kind.name] = len(pks)
         if limit > 1 and len(pks) == limit:
             report.full.add(kind.name)
+        elif pks and kind.provider and breaker.is_open(kind.provider):
+            report.probed.add(kind.name)
     return report
 
 

@@ -11,15 +11,24 @@ def run_step(kind: str, pk: int) -> str:
     return step_run(kind, pk)
 
 
-def reconcile() -> str:
-    from provisioning.heal import continue_if_due
+def reconcile(*, scheduled: bool = True) -> str:
+    from provisioning.heal import continue_if_due, probe_again_when_due
     from provisioning.reconciler import reconcile as reconcile_pass
     from provisioning.reconciler import schedule_next_pass
 
     report = reconcile_pass()
     schedule_next_pass()
     continue_if_due(report)
+    probe_again_when_due(report, scheduled=scheduled)
     return str(report)
+
+
+def reconcile_after(seconds: float) -> str:
+    """A pass ``seconds`` from now (provisioning.heal: the next probe of an outage)."""
+    import time
+
+    time.sleep(seconds)
+    return reconcile(scheduled=False)
 
 
 def enqueue_step(kind: str, pk: int) -> None:
