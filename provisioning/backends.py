@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from provisioning.errors import PermanentError, TransientError
-from provisioning.models import SandboxMode, SandboxWorkspace
+from provisioning.models import SandboxMode, SandboxWorkspace, Workspace
 from provisioning.sandbox import sandbox_outcome
 
 
@@ -65,10 +65,7 @@ class HttpBackend:
             raise TransientError("connection", f"The request to the provider failed ({type(error).__name__}).")
         status = response.status_code
         if status in (200, 201, 409):
-            try:
-                return str(response.json()["id"])
-            except (ValueError, KeyError, TypeError):
-                raise TransientError("bad_response", f"HTTP {status} without a workspace id.")
+            return _workspace_id(response)
         if status == 429:
             raise TransientError("rate_limited", "The provider asked us to slow down.",
                                  retry_after=_retry_after(response.headers.get("Retry-After")))
@@ -76,6 +73,25 @@ class HttpBackend:
             raise TransientError(f"http_{status}", f"The provider failed with HTTP {status}.")
         raise PermanentError(f"http_{status}",
                              f"The provider refused the request (HTTP {status}): {response.text[:200]}")
+
+
+def _workspace_id(response: requests.Response) -> str:
+    """The id in a success answer, checked here rather than trusted: a non-empty
+    string of printable characters that fits ``Workspace.external_id``. Anything
+    else breaks the contract; it is transient (the same answer for many accounts
+    opens the breaker, as an outage) and never reaches the database, where a value
+    too long would fail the step after the workspace was created."""
+    try:
+        value = response.json()["id"]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    limit = Workspace._meta.get_field("external_id").max_length
+    if not isinstance(value, str) or not value.strip() or len(value) > limit or not value.isprintable():
+        raise TransientError("bad_response", f"HTTP {response.status_code} without a valid workspace id "
+                                             f"(a non-empty string of at most {limit} characters).")
+    return value
 
 
 def _retry_after(value: str | None) -> float | None:

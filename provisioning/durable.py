@@ -32,15 +32,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import PermanentError, ProviderError, TransientError
 
 logger = logging.getLogger(__name__)
 
 # last_error_code of a step held while its provider's circuit is open.
 OUTAGE = "outage"
+# last_error_code of a step taken over after its worker's lease ran out.
+INTERRUPTED = "interrupted"
+INTERRUPTED_DETAIL = "The worker performing the attempt stopped before recording its outcome."
 
 
 class StepStatus(models.TextChoices):
@@ -100,6 +103,10 @@ def register(kind: StepKind) -> None:
     _kinds[kind.name] = kind
 
 
+def unregister(name: str) -> None:
+    _kinds.pop(name, None)
+
+
 def kinds() -> list[StepKind]:
     return list(_kinds.values())
 
@@ -129,14 +136,26 @@ def _due(now: datetime) -> Q:
 
 def claim(kind: StepKind, pk: int, *, now: datetime | None = None) -> Step | None:
     """Take the lease on a due step. Returns the step, or None if it is not due, is
-    done, or another worker holds it. One UPDATE: safe under any concurrency."""
+    done, or another worker holds it. One UPDATE: safe under any concurrency.
+
+    Taking over a running step whose lease ran out counts the attempt its worker
+    never recorded: a worker that dies on every attempt (killed, out of memory, the
+    task timeout) must use up the step's attempts, not re-run it for ever."""
     now = now or timezone.now()
     owner = uuid.uuid4().hex
+    taken_over = Q(status=StepStatus.RUNNING)
     won = kind.model.objects.filter(_due(now), pk=pk).update(
         status=StepStatus.RUNNING,
         lease_owner=owner,
         lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
         attempts=F("attempts") + 1,
+        counted_attempts=F("counted_attempts") + Case(When(taken_over, then=Value(1)), default=Value(0)),
+        # A step that never failed before remembers it was interrupted (the person
+        # waited); an earlier error is kept, as the better clue for support.
+        last_error_code=Case(When(taken_over & Q(last_error_code=""), then=Value(INTERRUPTED)),
+                             default=F("last_error_code"), output_field=models.CharField()),
+        last_error_detail=Case(When(taken_over & Q(last_error_code=""), then=Value(INTERRUPTED_DETAIL)),
+                               default=F("last_error_detail"), output_field=models.CharField()),
         dispatched_until=None,
     )
     if not won:
@@ -181,33 +200,58 @@ def step_run(kind_name: str, pk: int) -> str:
     step = claim(kind, pk)
     if step is None:
         return "skipped"
+    if step.counted_attempts >= kind.max_attempts():
+        # Only a take-over gets here: the workers of its last attempts all died. This
+        # claim calls nobody, so it is not an attempt of its own.
+        return _record_failed(kind, step, INTERRUPTED, INTERRUPTED_DETAIL, attempts=step.attempts - 1)
     if wait:
         time.sleep(wait)
     try:
-        result = kind.perform(step)
-    except TransientError as error:
-        if kind.provider and error.retry_after:
-            pacing.slow_down(kind.provider, error.retry_after)
-        counts = not (kind.provider and breaker.record_failure(kind.provider, step))
-        return _record_transient(kind, step, error, counts=counts)
-    except PermanentError as error:
-        if kind.provider and error.code != "cancelled":  # a cancelled step never called it
-            breaker.record_success(kind.provider)  # the provider answered
-        return _record_failed(kind, step, error.code, error.detail)
+        outcome: str | ProviderError = kind.perform(step)
+    except (TransientError, PermanentError) as error:
+        outcome = error
     except Exception as error:
         # A bug or an unclassified error must not leave the step running for ever
         # (re-claimed at every lease expiry, never exhausted): it counts as a failed
         # attempt, so it ends in front of a person after the usual retries.
         logger.exception("step %s %s raised an unexpected error", kind.name, step.pk)
-        unexpected = TransientError("unexpected", f"Unexpected error: {type(error).__name__}.")
-        return _record_transient(kind, step, unexpected, counts=True)
+        outcome = TransientError("unexpected", f"Unexpected error: {type(error).__name__}.")
+    owner = step.lease_owner
+    try:
+        return _record(kind, step, outcome)
+    except Exception as error:
+        # The provider answered but its outcome could not be recorded (say the
+        # database refused what it returned). Left running, the step would call the
+        # provider again at every lease expiry; instead the attempt counts as failed.
+        logger.exception("step %s %s: recording the outcome failed", kind.name, step.pk)
+        fresh = kind.model.objects.filter(pk=step.pk, status=StepStatus.RUNNING, lease_owner=owner).first()
+        if fresh is None:
+            return "lost-lease"
+        unrecorded = TransientError("unrecorded", f"The provider's answer could not be recorded "
+                                                  f"({type(error).__name__}).")
+        return _record_transient(kind, fresh, unrecorded, counts=True)
+
+
+def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
+    """Write what the provider answered, and tell the breaker."""
+    from provisioning import breaker, pacing
+
+    if isinstance(outcome, TransientError):
+        if kind.provider and outcome.retry_after:
+            pacing.slow_down(kind.provider, outcome.retry_after)
+        counts = not (kind.provider and breaker.record_failure(kind.provider, step))
+        return _record_transient(kind, step, outcome, counts=counts)
+    if isinstance(outcome, PermanentError):
+        if kind.provider and outcome.code != "cancelled":  # a cancelled step never called it
+            breaker.record_success(kind.provider)  # the provider answered
+        return _record_failed(kind, step, outcome.code, outcome.detail)
     if kind.provider:
         breaker.record_success(kind.provider)
     with transaction.atomic():
         # The last error stays as history: it tells whether the person waited.
         if not _finish(step, status=StepStatus.SUCCEEDED, completed_at=timezone.now(), next_attempt_at=None):
             return "lost-lease"
-        kind.on_succeeded(step, result)
+        kind.on_succeeded(step, outcome)
     return "succeeded"
 
 
@@ -230,9 +274,9 @@ def _record_transient(kind: StepKind, step: Step, error: TransientError, *, coun
 
 
 def _record_failed(kind: StepKind, step: Step, code: str, detail: str, *,
-                   counted: int | None = None) -> str:
+                   counted: int | None = None, **extra) -> str:
     fields = dict(status=StepStatus.FAILED, next_attempt_at=None, completed_at=timezone.now(),
-                  last_error_code=code, last_error_detail=detail[:500])
+                  last_error_code=code, last_error_detail=detail[:500], **extra)
     if counted is not None:
         fields["counted_attempts"] = counted
     with transaction.atomic():

@@ -65,6 +65,7 @@ Mode = Literal["ok", "error", "hang", "reject", "conflict", "rate_limited"]
 MODES: frozenset[str] = frozenset(get_args(Mode))
 
 WORKSPACES_PATH = "/workspaces"
+MINT = object()  # FakeProvider.workspace_id: mint a fresh "ws_<hex>" per key
 
 
 class RequestRecord(TypedDict):
@@ -124,6 +125,9 @@ class FakeProvider:
         self.hang_seconds = hang_seconds
         self.retry_after = retry_after
         self.rate_limit_per_second = rate_limit_per_second
+        # The id given to workspaces created from now on; MINT mints "ws_<hex>". A
+        # broken provider answers with an id that is too long, empty or not a string.
+        self.workspace_id: Any = MINT
         self._requests: list[RequestRecord] = []
         self._workspaces: dict[str, str] = {}
         self._failures: deque[int] = deque()
@@ -335,6 +339,8 @@ class FakeProvider:
         return _Reply(status, {"error": "unavailable"})
 
     def _workspace_for(self, key: str) -> str:
+        if self.workspace_id is not MINT:
+            return self._workspaces.setdefault(key, self.workspace_id)
         return self._workspaces.setdefault(key, f"ws_{secrets.token_hex(8)}")
 
     def _over_rate_limit(self, now: float) -> bool:
