@@ -183,20 +183,8 @@ def step_run(kind_name: str, pk: int) -> str:
     from provisioning import breaker, pacing  # both import our models, which import us
 
     kind = kind_named(kind_name)
-    wait = 0.0
-    if kind.provider:
-        if not breaker.allow(kind.provider):
-            # Circuit open: the step stays due, is tried once the probe succeeds, and
-            # remembers it waited on an outage (the person is owed an apology).
-            kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
-                dispatched_until=None, last_error_code=OUTAGE,
-                last_error_detail="The provider is having an outage; waiting for it to recover.")
-            return "held"
-        wait = pacing.reserve(kind.provider)
-        if wait is None:  # the provider's next free slot is far off: come back then
-            kind.model.objects.filter(pk=pk, status=StepStatus.PENDING).update(
-                dispatched_until=pacing.next_free_slot(kind.provider))
-            return "paced"
+    # Claim first: a stale or duplicate task (the step is done, or another worker
+    # holds it) must leave the breaker's probe and the pacing slots to real calls.
     step = claim(kind, pk)
     if step is None:
         return "skipped"
@@ -204,6 +192,16 @@ def step_run(kind_name: str, pk: int) -> str:
         # Only a take-over gets here: the workers of its last attempts all died. This
         # claim calls nobody, so it is not an attempt of its own.
         return _record_failed(kind, step, INTERRUPTED, INTERRUPTED_DETAIL, attempts=step.attempts - 1)
+    wait = 0.0
+    if kind.provider:
+        if not breaker.allow(kind.provider):
+            # Circuit open: the step stays due, is tried once the probe succeeds, and
+            # remembers it waited on an outage (the person is owed an apology).
+            return _release(step, "held", last_error_code=OUTAGE,
+                            last_error_detail="The provider is having an outage; waiting for it to recover.")
+        wait = pacing.reserve(kind.provider)
+        if wait is None:  # the provider's next free slot is far off: come back then
+            return _release(step, "paced", dispatched_until=pacing.next_free_slot(kind.provider))
     if wait:
         time.sleep(wait)
     try:
@@ -230,6 +228,15 @@ def step_run(kind_name: str, pk: int) -> str:
         unrecorded = TransientError("unrecorded", f"The provider's answer could not be recorded "
                                                   f"({type(error).__name__}).")
         return _record_transient(kind, fresh, unrecorded, counts=True)
+
+
+def _release(step: Step, why: str, **fields) -> str:
+    """Give back a claim that made no call: the step is due again as it was, and
+    the claim is not an attempt (a take-over still counts the dead worker's)."""
+    fields.setdefault("dispatched_until", None)
+    if not _finish(step, status=StepStatus.PENDING, attempts=step.attempts - 1, **fields):
+        return "lost-lease"
+    return why
 
 
 def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:

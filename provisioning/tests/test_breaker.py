@@ -3,8 +3,8 @@ do not count, one probe at a time, and it closes on success."""
 import pytest
 from django.test import Client
 
-from provisioning import breaker
-from provisioning.models import Breaker, ProvisioningRequest
+from provisioning import breaker, durable
+from provisioning.models import Breaker, Pace, ProvisioningRequest
 from provisioning.signals import breaker_closed, breaker_opened
 
 
@@ -77,3 +77,46 @@ def test_while_open_only_one_probe_is_allowed_per_interval(tight, settings, sand
     assert not breaker.allow("provisioning")  # opened (or probed) less than a minute ago
     settings.BREAKER_PROBE_SECONDS = 0
     assert breaker.allow("provisioning")
+
+
+@pytest.mark.django_db
+def test_a_stale_or_duplicate_task_leaves_the_probe_and_the_pacing_slots_to_a_real_call(
+        tight, sandbox, signup_data, drive):
+    _signups(1, signup_data)
+    drive()
+    done = ProvisioningRequest.objects.get(status="succeeded")
+    sandbox("provisioning", "error")
+    Client().post("/signup/", {**signup_data, "email": "x1@example.com"})
+    Client().post("/signup/", {**signup_data, "email": "x2@example.com"})
+    Client().post("/signup/", {**signup_data, "email": "x3@example.com"})
+    drive(max_passes=4)
+    assert breaker.is_open("provisioning") and breaker.probe_due("provisioning")
+    leased, waiting = ProvisioningRequest.objects.filter(status="pending").order_by("pk")[:2]
+    assert durable.claim(durable.kind_named("workspace"), leased.pk) is not None  # a live worker has it
+    probed_at = Breaker.objects.get(provider="provisioning").probed_at
+    next_slot = Pace.objects.get(provider="provisioning").next_slot_at
+
+    stale = [durable.step_run("workspace", done.pk), durable.step_run("workspace", leased.pk)]
+
+    assert stale == ["skipped", "skipped"]
+    assert Breaker.objects.get(provider="provisioning").probed_at == probed_at  # the probe is still due
+    assert Pace.objects.get(provider="provisioning").next_slot_at == next_slot  # no slot was used
+    sandbox("provisioning", "ok")
+    assert durable.step_run("workspace", waiting.pk) == "succeeded"  # the real probe goes out
+    assert not breaker.is_open("provisioning")
+
+
+@pytest.mark.django_db
+def test_a_step_held_by_the_open_circuit_gives_its_claim_back(tight, settings, sandbox, signup_data, drive):
+    sandbox("provisioning", "error")
+    _signups(3, signup_data)
+    drive(max_passes=4)
+    settings.BREAKER_PROBE_SECONDS = 3600  # the next probe is an hour away
+    request = ProvisioningRequest.objects.filter(status="pending").first()
+    before = request.attempts
+
+    assert durable.step_run("workspace", request.pk) == "held"
+
+    request.refresh_from_db()
+    assert (request.status, request.attempts, request.lease_owner) == ("pending", before, "")
+    assert request.last_error_code == durable.OUTAGE
