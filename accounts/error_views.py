@@ -1,6 +1,7 @@
-"""Error pages in the product's voice: 404, 500, and 503 when our own database is
-down. 500 and 503 render without the database and without the request's context
-(no user, no session, no messages): they must work exactly when those do not."""
+"""Error pages in the product's voice: 400, 404, 500, and 503 when our own database
+is down. 400, 500 and 503 render without the database and without the request's
+context (no user, no session, no messages, no POST): they must work exactly when
+those do not."""
 from __future__ import annotations
 
 import logging
@@ -33,6 +34,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: the usual page with its navigation (the database answers, or the
     request would have stopped at the 503 middleware)."""
     return render(request, "404.html", {"entry": words.NOT_FOUND}, status=404)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400 (an unreadable body, e.g. a form posted as latin-1; a suspicious
+    request): standalone, and never touching ``request.POST``. Django's default is
+    wrapped in ``requires_csrf_token``, which reads POST again, raises the same error
+    and turns the 400 into a 500."""
+    return _standalone("400.html", words.BAD_REQUEST, status=400, extra={"retry_url": request.path})
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

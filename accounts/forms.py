@@ -12,7 +12,7 @@ from django.core.validators import MaxLengthValidator, ProhibitNullCharactersVal
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
-from accounts.models import User
+from accounts.models import User, normalize_email
 
 CONTROL_CHARACTERS_MESSAGE = _("Please remove the invisible control characters from this field.")
 TOO_LONG_MESSAGE = _("Please keep this under %(limit_value)d characters.")
@@ -45,8 +45,11 @@ class EmailInput(forms.EmailField):
         super().__init__(**kwargs)
         _without_django_nul_check(self)
 
-    def clean(self, value):
-        return super().clean(value).lower()
+    def to_python(self, value):
+        # Normalise first, so the length and format checks judge the address as it will
+        # be stored and looked up: lower-casing after them let 'İ' * 130 (each becomes
+        # two characters) reach the database as 272 characters.
+        return normalize_email(super().to_python(value))
 
 
 def _text(label, *, max_length: int, autocomplete: str, required_message) -> forms.CharField:

@@ -143,6 +143,13 @@ NOT_FOUND = Message(
     happened=_("The address may have a typo, or the page has moved."),
     next=_("If you were signing up or checking on your account, one of these will get you there."),
 )
+BAD_REQUEST = Message(
+    title=_("We couldn't read what your browser sent"),
+    happened=_("The form arrived in a shape we can't read (for example in an old text encoding), "
+               "so nothing in it was saved or changed."),
+    next=_("Please go back, reload the page and send it again."),
+    action=_("If it keeps happening, email us at {support_email} and we'll help you directly."),
+)
 SERVER_ERROR = Message(
     title=_("Something broke on our side"),
     happened=_("That's our fault, not yours, and it has been recorded so we can fix it."),

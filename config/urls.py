@@ -1,16 +1,19 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import webhooks
 from config.health import healthz_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz_view, name="healthz"),
-    # Anymail's tracking webhooks (bounces, complaints), basic-auth WEBHOOK_SECRET.
-    path("anymail/", include("anymail.urls")),
+    # Anymail's tracking webhooks (bounces, complaints), basic-auth WEBHOOK_SECRET;
+    # an unreadable body is refused with 400 (accounts.webhooks).
+    path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
     path("", include("support.urls")),
     path("", include("accounts.urls")),
 ]
 
+handler400 = "accounts.error_views.bad_request"
 handler404 = "accounts.error_views.page_not_found"
 handler500 = "accounts.error_views.server_error"

@@ -103,6 +103,19 @@ def test_wrong_or_missing_credentials_change_nothing(client, webhook_secret, acc
     assert account_overview(account=user_by_email(email="ada@example.com")).state == "unverified"
 
 
+@pytest.mark.parametrize("body", [
+    "not json", "[]", '"ada@example.com"',
+    _postmark().replace('"Email": "ada@example.com"', '"Email": 5'),
+    _postmark().replace('"Email": "ada@example.com"', '"Email": ["ada@example.com"]'),
+])
+def test_a_garbled_body_with_the_right_credentials_is_refused_and_changes_nothing(
+        client, webhook_secret, account, body):
+    """400, not 500: Postmark would retry a 500 for days, and it can never be read."""
+    assert _post(client, body).status_code == 400
+    assert EmailWebhookEvent.objects.count() == 0
+    assert account_overview(account=account).state == "unverified"
+
+
 @pytest.mark.parametrize(("record_type", "type_"), [("Bounce", "Transient"), ("Delivery", "")])
 def test_deferrals_and_deliveries_change_nothing(client, webhook_secret, account, record_type, type_):
     assert _post(client, _postmark(record_type, type_)).status_code == 200
