@@ -8,8 +8,14 @@ from django.db.models import Q
 
 from provisioning import durable
 from provisioning.durable import StepStatus
+from provisioning.models import Breaker, BreakerState
 
 OPEN = (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+def open_circuits() -> dict[str, datetime | None]:
+    """Providers whose circuit is open now, with when each opened. One query."""
+    return dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_at"))
 
 
 def _kinds_of(provider: str) -> list[durable.StepKind]:

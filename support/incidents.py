@@ -13,7 +13,7 @@ Status changes only here, on a locked row, each writing an IncidentEvent.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -25,7 +25,7 @@ from accounts.emails import email_queue
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
-from provisioning.selectors import outage_affected_accounts, outage_backlog, outage_drained_accounts
+from provisioning.selectors import open_circuits, outage_affected_accounts, outage_backlog, outage_drained_accounts
 from support import messages as words
 from support.models import ContactMessage, Incident, IncidentEvent, IncidentEventKind, IncidentStatus, Provider
 
@@ -36,16 +36,17 @@ def open_incident(provider: str) -> Incident | None:
     return Incident.objects.filter(provider=provider, status=IncidentStatus.OPEN).first()
 
 
-def incident_open(*, provider: str) -> Incident:
-    """The provider's circuit opened: open its incident, or return the one already
-    open (idempotent; the partial unique constraint settles two racing callers)."""
+def incident_open(*, provider: str, started_at: datetime | None = None) -> Incident:
+    """The provider's circuit opened (at ``started_at``, default now): open its
+    incident, or return the one already open (idempotent; the partial unique
+    constraint settles two racing callers)."""
     with transaction.atomic():
         existing = open_incident(provider)
         if existing is not None:
             return existing
         try:
             with transaction.atomic():  # a savepoint: a lost race leaves the outer transaction usable
-                incident = Incident.objects.create(provider=provider)
+                incident = Incident.objects.create(provider=provider, started_at=started_at or timezone.now())
                 IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.OPENED, text=str(
                     words.INCIDENT_OPENED).format(provider=Provider(provider).label.lower()))
         except IntegrityError:
@@ -115,6 +116,19 @@ def incidents_close_if_drained() -> list[Incident]:
     there is none."""
     providers = set(Incident.objects.filter(status=IncidentStatus.OPEN).values_list("provider", flat=True))
     return [closed for provider in sorted(providers) if (closed := incident_close_if_drained(provider=provider))]
+
+
+def incidents_match_breakers() -> dict[str, int]:
+    """Make open incidents and open circuits agree, whatever announcement was lost:
+    open the incident of every provider whose circuit is open without one (dated
+    from the opening), and run the close check for every open incident. Run by the
+    scheduled sweep after each pass; idempotent. Returns the counts."""
+    opened = 0
+    for provider, since in sorted(open_circuits().items()):
+        if provider in Provider.values and open_incident(provider) is None:
+            incident_open(provider=provider, started_at=since)
+            opened += 1
+    return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained())}
 
 
 def incident_attach_exhausted(*, step, account_id: int | None) -> Incident | None:

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 
 def sweep() -> str:
-    """The scheduled backstop: tickets for lost announcements, and incidents whose
-    backlog drained without a receiver noticing."""
-    from support.incidents import incidents_close_if_drained
+    """The scheduled backstop for lost announcements: tickets, and incidents that
+    disagree with the circuits (one missing for an open circuit, or one whose
+    backlog drained without a receiver noticing)."""
+    from support.incidents import incidents_match_breakers
     from support.services import ticket_sweep
 
-    report = ticket_sweep()
-    report["incidents_closed"] = len(incidents_close_if_drained())
-    return str(report)
+    return str(ticket_sweep() | incidents_match_breakers())

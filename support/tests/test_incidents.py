@@ -186,3 +186,28 @@ def test_the_console_shows_open_incidents_at_the_top_with_a_live_count(sign_up, 
 def test_with_no_incident_the_console_says_nothing_about_outages(console):
     assert "Outage:" not in text(console.get("/admin/"))
     assert "Outage:" not in text(console.get("/admin/support/ticket/"))
+
+
+def test_the_sweep_opens_the_incident_a_lost_breaker_announcement_never_did(signup_data, sandbox, settings):
+    """Five accounts fail and the circuit opens, but the process dies before its
+    after-commit announcement (the test's transaction never commits, so nothing
+    listening hears it). The sweep opens the one incident the circuit calls for."""
+    from accounts.services import account_register
+    from provisioning.durable import step_run
+    from provisioning.models import Breaker
+
+    settings.BREAKER_PROBE_SECONDS = 3600
+    sandbox("provisioning", "error")
+    for n in range(settings.BREAKER_FAILURE_THRESHOLD):
+        account = account_register(**{**signup_data, "email": f"lost{n}@example.com"})
+        assert step_run("workspace", ProvisioningRequest.objects.get(account=account).pk) == "retrying"
+    assert breaker.is_open("provisioning")
+    assert not Incident.objects.exists()
+
+    assert "'incidents_opened': 1" in sweep()
+    incident = Incident.objects.get()
+    assert (incident.provider, incident.status) == ("provisioning", IncidentStatus.OPEN)
+    assert incident.started_at == Breaker.objects.get(provider="provisioning").opened_at
+    assert "'incidents_opened': 0" in sweep()
+    assert Incident.objects.count() == 1
+    assert Ticket.objects.count() == 0
