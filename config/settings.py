@@ -42,6 +42,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",  # "a minute ago" on the person's pages
     "django_q",
+    # The console's second factor (support.second_factor): authenticator apps (TOTP)
+    # and one-time backup codes.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "anymail",
     "phonenumber_field",
     "provisioning",
@@ -61,6 +66,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor in this session.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -139,6 +146,9 @@ SIGNUP_PREVENT_ENUMERATION = env.bool("SIGNUP_PREVENT_ENUMERATION", default=Fals
 SIGNIN_CODE_TIMEOUT = env.int("SIGNIN_CODE_TIMEOUT", default=15 * 60)
 SIGNIN_CODE_MAX_TRIES = env.int("SIGNIN_CODE_MAX_TRIES", default=5)
 PHONENUMBER_DEFAULT_REGION = env.str("PHONENUMBER_DEFAULT_REGION", default="US")
+
+# The name authenticator apps show next to the console's codes.
+OTP_TOTP_ISSUER = "Support console"
 
 # --- Email ----------------------------------------------------------------------
 # Precedence: an explicit EMAIL_BACKEND (an ESP through django-anymail), then EMAIL_URL
@@ -232,6 +242,9 @@ RATE_LIMITS = {
     # The support console's sign-in (support.console): whoever gets in can act for any
     # customer, so fewer tries than the person's own login.
     "console_login": {"per_ip": (20, 900), "per_email": (5, 900)},
+    # Its second step (a code from the app or a backup code), on top of django-otp's
+    # own slow-down after each wrong code.
+    "console_second_factor": {"per_ip": (20, 900), "per_email": (10, 900)},
 }
 
 # --- Queue and cache ----------------------------------------------------------------

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.filters import SimpleListFilter
-from django.shortcuts import render
-from django.utils.cache import add_never_cache_headers
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
-from accounts import ratelimit
-from accounts.messages import in_seconds_words
-from support import messages as words
+from support import console_auth
 from support.charts import signups_chart
 from support.messages import STATE_LABELS
 from support.selectors import open_incidents, triage_dashboard
@@ -67,16 +64,24 @@ class SupportConsole(admin.AdminSite):
                                {"__module__": admin_class.__module__})
         super().register(model_or_iterable, admin_class, **options)
 
+    def has_permission(self, request) -> bool:
+        """Active staff who passed the second factor in this session (DESIGN
+        principle 8); a password alone opens no console page."""
+        return super().has_permission(request) and request.user.is_verified()
+
     def login(self, request, extra_context=None):
-        """Django's admin login, rate-limited like every other login (DESIGN): per
-        client address and per account typed, counted in ``RATE_LIMITS["console_login"]``
-        by the project's limiter, so it holds across processes. A paused login gets a
-        429 in the console's look, before any password is checked."""
-        if request.method == "POST":
-            retry_after = ratelimit.limit(request, "console_login", email=request.POST.get("username", ""))
-            if retry_after is not None:
-                return console_paused(request, retry_after)
-        return super().login(request, extra_context)
+        """Two steps. The password: Django's admin login, rate-limited like every other
+        login (DESIGN), per client address and per account typed
+        (``RATE_LIMITS["console_login"]``, the project's limiter, shared by every
+        process), with a 429 in the console's look before any password is checked.
+        Then the second factor (support.console_auth), or setting one up."""
+        if console_auth.awaiting_second_factor(request):
+            return console_auth.second_factor_step(self, request)
+        return console_auth.password_step_paused(request) or super().login(request, extra_context)
+
+    def get_urls(self):
+        return [path("second-factor/", console_auth.enrol_view(self), name="second_factor_enrol"),
+                *super().get_urls()]
 
     def index(self, request, extra_context=None):
         board = triage_dashboard()
@@ -84,15 +89,3 @@ class SupportConsole(admin.AdminSite):
                    "state_labels": STATE_LABELS, **(extra_context or {})}
         return super().index(request, context)
 
-
-def console_paused(request, retry_after: int):
-    """HTTP 429 for the console's sign-in, in the console's look: what was paused, when
-    to try again (Retry-After, in seconds), and who can help."""
-    when = in_seconds_words(retry_after)
-    response = render(request, "admin/429.html", {
-        "title": words.CONSOLE_PAUSED.title, "site_header": _("Support console"),
-        "happened": words.CONSOLE_PAUSED.happened, "next": str(words.CONSOLE_PAUSED.next).format(when=when),
-        "action": words.CONSOLE_PAUSED.action}, status=429)
-    response["Retry-After"] = str(retry_after)
-    add_never_cache_headers(response)
-    return response

@@ -34,6 +34,26 @@ CONSOLE_PAUSED = Message(
              "your password."),
 )
 
+SECOND_FACTOR_TITLE = _("Two-step sign-in")
+SECOND_FACTOR_INTRO = _("Your password was right. Now enter the 6-digit code your authenticator app shows for "
+                        "the support console, or one of your backup codes.")
+SECOND_FACTOR_WRONG = _("That code didn't work. Codes from the app change every 30 seconds: enter the one it "
+                        "shows now. A backup code works once. After several wrong codes you'll have to wait a "
+                        "little longer before each try.")
+SECOND_FACTOR_LOST = _("Lost your phone and your backup codes? Ask whoever runs the console for a one-time "
+                       "code: they run manage.py addstatictoken with your email address.")
+ENROL_TITLE = _("Set up two-step sign-in")
+ENROL_INTRO = _("The console can act for any customer, so signing in needs your password and a code from "
+                "your phone. Scan this QR code with an authenticator app (Google Authenticator, Microsoft "
+                "Authenticator, 1Password, FreeOTP…), or type the key into it, then enter the 6-digit code it "
+                "shows.")
+ENROL_WRONG = _("That code didn't match. Check that the app shows the support console entry you just added, "
+                "and enter the code it shows now.")
+BACKUP_CODES_TITLE = _("Your backup codes")
+BACKUP_CODES_INTRO = _("Two-step sign-in is on. If you ever lose your phone, each of these codes signs you in "
+                       "once instead of the app. Keep them somewhere safe, away from your phone: they are "
+                       "shown only now. Any backup codes you had before no longer work.")
+
 # --- The lifecycle vocabulary, as the console shows it --------------------------------
 STATE_LABELS = {
     "setting_up": _("setting up"),

@@ -10,6 +10,8 @@ from django.apps import apps
 from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.services import account_register
@@ -79,12 +81,26 @@ def support_user(db) -> User:
     return user
 
 
+def signed_in_to_console(user: User, **client_options) -> Client:
+    """A browser signed in to the console as ``user``, with both factors: the session
+    holds the user (what the password step does) and their confirmed authenticator
+    app (what ``django_otp.login`` does after a right code; test_console_security.py
+    walks the real steps over HTTP)."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=True)
+    client = Client(**client_options)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 @pytest.fixture
 def console(support_user) -> Client:
-    """A browser logged in to the console as a member of the Support group."""
-    client = Client()
-    client.force_login(support_user)
-    return client
+    """A browser signed in to the console (password and second factor) as a member of
+    the Support group."""
+    return signed_in_to_console(support_user)
 
 
 @pytest.fixture
@@ -92,6 +108,4 @@ def bare_staff_console(db) -> Client:
     """A staff member with no support permissions."""
     user = User.objects.create_user("intern@support.example", "an intern password 1", name="Ivy Intern",
                                     company="Acme Workspaces", is_staff=True)
-    client = Client()
-    client.force_login(user)
-    return client
+    return signed_in_to_console(user)

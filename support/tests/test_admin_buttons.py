@@ -15,6 +15,7 @@ from django.test import Client
 from accounts.models import EmailKind, SignInCode, User
 from provisioning.models import Workspace
 from support.models import ConsoleAction, EventKind, Ticket, TicketEvent, TicketStatus
+from support.tests.conftest import signed_in_to_console
 
 BUTTONS = ["rerun", "resend", "correct_email", "mark_verified", "signin_code", "reply", "resolve", "close"]
 
@@ -84,15 +85,13 @@ def test_a_permission_opens_exactly_its_button(ticket, db):
 
     user = User.objects.create_user("res@support.example", "pw pw pw pw 1", name="Res", company="A", is_staff=True)
     user.user_permissions.add(*Permission.objects.filter(codename__in=["resolve", "view_ticket"]))
-    client = Client()
-    client.force_login(user)
+    client = signed_in_to_console(user)
     assert client.get(url(ticket, "resolve")).status_code == 200
     assert client.get(url(ticket, "rerun")).status_code == 403
 
 
 def test_buttons_need_the_csrf_token(ticket, support_user):
-    strict = Client(enforce_csrf_checks=True)
-    strict.force_login(support_user)
+    strict = signed_in_to_console(support_user, enforce_csrf_checks=True)
     assert strict.post(url(ticket, "resolve"), {"action_key": uuid.uuid4().hex}).status_code == 403
     ticket.refresh_from_db()
     assert ticket.status == TicketStatus.OPEN

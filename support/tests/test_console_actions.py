@@ -8,13 +8,12 @@ import html
 import uuid
 
 import pytest
-from django.test import Client
 
 from accounts.models import User
 from support import actions
 from support.models import ConsoleAction, ConsoleActionKind, Ticket
 from support.selectors import console_actions
-from support.tests.conftest import support_group
+from support.tests.conftest import signed_in_to_console, support_group
 
 
 @pytest.fixture
@@ -26,8 +25,7 @@ def colleague(db) -> User:
 
 
 def press(user: User, ticket: Ticket, name: str, **data):
-    client = Client()
-    client.force_login(user)
+    client = signed_in_to_console(user)
     return client.post(f"/admin/support/ticket/{ticket.pk}/do/{name}/", {"action_key": uuid.uuid4().hex, **data})
 
 
@@ -71,8 +69,7 @@ def test_the_click_key_is_kept_only_as_a_digest(stranded, support_user):
     stranded()
     ticket = Ticket.objects.get()
     key = uuid.uuid4().hex
-    client = Client()
-    client.force_login(support_user)
+    client = signed_in_to_console(support_user)
     client.post(f"/admin/support/ticket/{ticket.pk}/do/resolve/", {"action_key": key})
     row = ConsoleAction.objects.get()
     assert row.click and key not in row.click

@@ -2,11 +2,17 @@
 no page answers questions about secrets."""
 from __future__ import annotations
 
+import base64
 import html
+import io
+import re
 
 import pytest
 from django.contrib import admin
+from django.core.management import call_command
 from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import RateLimitCounter, User
 from support import messages as words
@@ -100,3 +106,94 @@ def test_one_client_address_guessing_many_accounts_is_paused(settings, support_u
                                          "password": "a support password 1"}).status_code == 429
     assert Client(REMOTE_ADDR="198.51.100.7").post(
         "/admin/login/", {"username": support_user.email, "password": "a support password 1"}).status_code == 302
+
+
+# --- 3. Every staff sign-in needs a second factor -----------------------------------------
+
+PASSWORD = "a support password 1"
+
+
+def app_code(device) -> str:
+    """What the person's authenticator app shows now."""
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def password_only(user) -> Client:
+    client = Client()
+    assert client.post("/admin/login/", {"username": user.email, "password": PASSWORD}).status_code == 302
+    return client
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/support/ticket/", "/admin/accounts/user/"])
+def test_a_password_alone_opens_no_console_page(support_user, path):
+    TOTPDevice.objects.create(user=support_user, name="app", confirmed=True)
+    client = password_only(support_user)
+    response = client.get(path)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    page = client.get(response["Location"])
+    assert str(words.SECOND_FACTOR_INTRO) in html.unescape(page.content.decode())
+
+
+def test_the_persons_own_login_page_does_not_open_the_console_either(support_user):
+    TOTPDevice.objects.create(user=support_user, name="app", confirmed=True)
+    client = Client()
+    client.post("/login/", {"email": support_user.email, "password": PASSWORD})
+    assert client.get("/admin/support/ticket/").status_code == 302
+
+
+def test_a_code_from_the_app_opens_the_console(support_user):
+    device = TOTPDevice.objects.create(user=support_user, name="app", confirmed=True)
+    client = password_only(support_user)
+    wrong = client.post("/admin/login/", {"otp_token": "000000" if app_code(device) != "000000" else "111111"})
+    assert wrong.status_code == 400 and client.get("/admin/").status_code == 302
+    device.refresh_from_db()
+    device.throttle_reset()  # django-otp slows down after a wrong code; the wait is its business
+    right = client.post("/admin/login/?next=/admin/support/ticket/", {"otp_token": app_code(device)})
+    assert right.status_code == 302 and right["Location"] == "/admin/support/ticket/"
+    assert client.get("/admin/support/ticket/").status_code == 200
+
+
+def test_first_sign_in_sets_up_an_app_then_shows_backup_codes_that_work_once(support_user):
+    client = password_only(support_user)
+    to_login = client.get("/admin/")["Location"]
+    to_enrol = client.get(to_login)
+    assert to_enrol.status_code == 302 and to_enrol["Location"].startswith("/admin/second-factor/")
+    page = client.get(to_enrol["Location"])
+    assert page.status_code == 200 and b"<svg" in page.content
+    device = TOTPDevice.objects.get(user=support_user, confirmed=False)
+    assert "".join(re.search(r'id="totp-secret">([^<]+)<', page.content.decode())[1].split()) == \
+        base64.b32encode(device.bin_key).decode()
+    assert client.get("/admin/").status_code == 302  # not before the app is confirmed
+
+    done = client.post(to_enrol["Location"], {"otp_token": app_code(device)})
+    assert done.status_code == 200
+    codes = re.findall(r"<li><code>(\w+)</code></li>", done.content.decode())
+    assert len(codes) == 10
+    assert "no-cache" in done["Cache-Control"] or "max-age=0" in done["Cache-Control"]
+    assert client.get("/admin/").status_code == 200
+
+    later = password_only(support_user)
+    assert later.post("/admin/login/", {"otp_token": codes[0]}).status_code == 302
+    assert later.get("/admin/").status_code == 200
+    again = password_only(support_user)
+    assert again.post("/admin/login/", {"otp_token": codes[0]}).status_code == 400  # used up
+
+
+def test_a_password_alone_cannot_set_up_another_device(support_user):
+    TOTPDevice.objects.create(user=support_user, name="app", confirmed=True)
+    client = password_only(support_user)
+    response = client.get("/admin/second-factor/")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert client.post("/admin/second-factor/", {"otp_token": "123456"}).status_code == 302
+    assert TOTPDevice.objects.filter(user=support_user).count() == 1
+
+
+def test_addstatictoken_takes_the_email_and_prints_a_code_that_signs_in_once(support_user):
+    TOTPDevice.objects.create(user=support_user, name="lost phone", confirmed=True)
+    out = io.StringIO()
+    call_command("addstatictoken", "SAM@support.example", stdout=out)
+    code = out.getvalue().strip()
+    client = password_only(support_user)
+    assert client.post("/admin/login/", {"otp_token": code}).status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert password_only(support_user).post("/admin/login/", {"otp_token": code}).status_code == 400

@@ -3,6 +3,7 @@ local support login is a member (not a superuser) who can work the whole console
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.contrib.auth.models import Group
@@ -11,6 +12,7 @@ from django.test import Client
 
 from accounts.models import User
 from support.models import Ticket, TicketStatus
+from support.tests.conftest import signed_in_to_console
 
 EXPECTED = {
     "accounts.view_user",
@@ -44,8 +46,11 @@ def test_the_local_support_login_is_a_support_group_member_who_can_work_the_cons
 
     stranded()
     ticket = Ticket.objects.get()
+    [backup_code] = re.findall(r"backup code (\S+)", out.getvalue())
     console = Client()
     assert console.post("/admin/login/", {"username": "support@example.com", "password": password}).status_code == 302
+    assert console.get("/admin/").status_code == 302  # the password alone opens nothing
+    assert console.post("/admin/login/", {"otp_token": backup_code}).status_code == 302
     assert "1 ticket needs you" in console.get("/admin/").content.decode()
     assert ticket.reference in console.get("/admin/support/ticket/").content.decode()
     sandbox("provisioning", "ok")
@@ -70,8 +75,7 @@ def test_accounts_are_read_only_in_the_console_except_staff_access_for_a_superus
     assert console.post(f"/admin/accounts/user/{account.pk}/change/", {"email": "x@y.example"}).status_code == 403
 
     boss = User.objects.create_superuser("boss@example.com", "a boss password 1")
-    admin = Client()
-    admin.force_login(boss)
+    admin = signed_in_to_console(boss)
     colleague = User.objects.create_user("new@support.example", "pw pw pw pw 1", name="New", company="Acme")
     group = Group.objects.get(name="Support")
     response = admin.post(f"/admin/accounts/user/{colleague.pk}/change/",

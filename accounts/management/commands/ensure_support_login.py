@@ -4,6 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from django_otp.plugins.otp_static.lib import add_static_token
 
 from accounts.models import User
 
@@ -14,7 +15,9 @@ SUPPORT_GROUP = "Support"  # created by support/migrations/0002_support_group.py
 class Command(BaseCommand):
     help = ("Make sure a support login exists for local work and print it: a staff user in the "
             "Support group (exactly the support person's permissions, not a superuser). The password "
-            "is random, generated on first run and kept in the git-ignored .support-password.")
+            "is random, generated on first run and kept in the git-ignored .support-password. The "
+            "console also asks for a second factor: each run prints a fresh one-time backup code "
+            "(django-otp's addstatictoken), after which the console offers to set up an authenticator app.")
 
     def handle(self, *args, **options) -> None:
         group = Group.objects.filter(name=SUPPORT_GROUP).first()
@@ -39,3 +42,8 @@ class Command(BaseCommand):
         user.groups.add(group)
         self.stdout.write(f"  Support login:   {SUPPORT_EMAIL} / {password}  (kept in .support-password; "
                           f"staff in the {SUPPORT_GROUP} group)")
+        # The console needs a second factor too; a backup code gets a newcomer in with
+        # one command (each works once; the next `make run` prints another).
+        code = add_static_token(SUPPORT_EMAIL).token
+        self.stdout.write(f"  Second factor:   backup code {code}  (works once; set up an authenticator app at "
+                          f"/admin/second-factor/ once you are in)")
