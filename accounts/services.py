@@ -342,7 +342,7 @@ def signin_code_issue(*, account: User, actor: str, idempotency_key: str) -> tup
     Idempotent per ``idempotency_key`` (one console click): issuing again with the same
     key returns the same code row and the same plain code, creating nothing. Raises
     CodeRefused for a closed or staff account. The caller checks permissions."""
-    if not account.is_active or account.is_staff:
+    if not account.is_active or account.is_staff or account.is_superuser:
         raise CodeRefused(account.pk)
     code = codes.derive_code(idempotency_key)
     now = timezone.now()
@@ -367,7 +367,8 @@ def signin_code_redeem(*, email: str, code: str) -> User | None:
     wrong try counts: after SIGNIN_CODE_MAX_TRIES the code dies. An unknown address, a
     staff or closed account, no live code and a wrong code all return None alike.
     Does not log anyone in (the view does)."""
-    account = User.objects.filter(email=normalize_email(email), is_active=True, is_staff=False).first()
+    account = User.objects.filter(email=normalize_email(email), is_active=True, is_staff=False,
+                                  is_superuser=False).first()
     if account is None:
         return None
     now = timezone.now()

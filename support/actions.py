@@ -21,6 +21,7 @@ from django.utils import timezone
 from accounts.emails import email_queue
 from accounts.models import EmailKind, User
 from accounts.services import (
+    StaffAccount,
     account_change_email,
     account_close,
     account_mark_verified,
@@ -91,6 +92,18 @@ def _account(account: User | None, ticket: Ticket | None) -> User:
     return account
 
 
+def _customer(account: User | None, ticket: Ticket | None) -> User:
+    """The account, locked, if the console may change who controls it: its address,
+    its verification, a code for it. Never a staff account (DESIGN principle 8: a
+    console login must not take over a colleague's, e.g. by moving their address to
+    its own and resetting the password). Read under the lock, so a colleague promoted
+    after the page was drawn is refused too. Raises NoAccount or StaffAccount."""
+    locked = User.objects.select_for_update().get(pk=_account(account, ticket).pk)
+    if locked.is_staff or locked.is_superuser:
+        raise StaffAccount(locked.email)
+    return locked
+
+
 def _ticket(ticket: Ticket | None) -> Ticket:
     if ticket is None:
         raise NoTicket("This account has no open ticket.")
@@ -114,7 +127,7 @@ def rerun_provisioning(*, actor: User, account: User | None, ticket: Ticket | No
 def resend_verification(*, actor: User, account: User | None, ticket: Ticket | None = None,
                         action_key: str) -> ActionResult:
     def run(locked: Ticket | None) -> ActionResult:
-        person = _account(account, ticket)
+        person = _customer(account, ticket)
         if person.email_verified:
             return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
         verification_send(account=person, actor=console_actor(actor))
@@ -125,9 +138,10 @@ def resend_verification(*, actor: User, account: User | None, ticket: Ticket | N
 
 def correct_email(*, actor: User, account: User | None, ticket: Ticket | None = None, action_key: str,
                   email: str) -> ActionResult:
-    """Raises accounts.services.EmailTaken or AlreadyVerified (nothing is recorded)."""
+    """Raises accounts.services.EmailTaken, AlreadyVerified or StaffAccount (nothing is
+    recorded)."""
     def run(locked: Ticket | None) -> ActionResult:
-        changed = account_change_email(account=_account(account, ticket), email=email, actor=console_actor(actor))
+        changed = account_change_email(account=_customer(account, ticket), email=email, actor=console_actor(actor))
         return ActionResult(True, str(words.RESULTS["correct_email_done"]).format(address=changed.email))
     return _act(kind=ConsoleActionKind.CORRECT_EMAIL, actor=actor, account=account, ticket=ticket,
                 action_key=action_key, run=run)
@@ -135,8 +149,9 @@ def correct_email(*, actor: User, account: User | None, ticket: Ticket | None = 
 
 def mark_verified(*, actor: User, account: User | None, ticket: Ticket | None = None,
                   action_key: str) -> ActionResult:
+    """Raises StaffAccount for a staff account (nothing is recorded)."""
     def run(locked: Ticket | None) -> ActionResult:
-        person = _account(account, ticket)
+        person = _customer(account, ticket)
         if person.email_verified:
             return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
         where = f" ({locked.reference})" if locked else ""
@@ -151,9 +166,10 @@ def issue_signin_code(*, actor: User, account: User | None, ticket: Ticket | Non
                       action_key: str) -> ActionResult:
     """Issue a one-time sign-in code. A resubmitted click shows the same code again
     while it is unused (it is derived from the click), and never issues a second.
-    Raises accounts.services.CodeRefused for a closed or staff account."""
+    Raises accounts.services.StaffAccount for a staff account, CodeRefused for a
+    closed one."""
     def run(locked: Ticket | None) -> ActionResult:
-        code_row, code = signin_code_issue(account=_account(account, ticket), actor=console_actor(actor),
+        code_row, code = signin_code_issue(account=_customer(account, ticket), actor=console_actor(actor),
                                            idempotency_key=action_key)
         until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
         return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)

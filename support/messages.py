@@ -124,6 +124,11 @@ BUTTONS = {
                _("The person can log in again, and every step that was stopped when the account was closed "
                  "runs again with fresh retries.")),
 }
+# A console action refused because the account is a staff member's (support.actions).
+STAFF_ACCOUNT_REFUSED = _("This is a staff account: the console never changes a staff member's address, "
+                          "verification or sign-in, nor closes it. Nothing was changed. A superuser can change "
+                          "staff access on the account page.")
+
 RESULTS = {
     "rerun_done": _("Provisioning re-armed: the workspace step runs now, with fresh retries."),
     "rerun_noop": _("Nothing to re-run: the workspace step is running or already done."),

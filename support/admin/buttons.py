@@ -26,7 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import codes
 from accounts.models import User
 from accounts.selectors import Overview
-from accounts.services import AccountError, AlreadyVerified, CodeRefused, EmailTaken
+from accounts.services import AccountError, AlreadyVerified, CodeRefused, EmailTaken, StaffAccount
 from support import actions
 from support import messages as words
 from support.actions import ActionResult
@@ -68,7 +68,9 @@ def _open(d: Subject) -> bool:
 
 
 def _unverified(d: Subject) -> bool:
-    return _open(d) and not d.account.email_verified
+    """An open customer account whose address is unconfirmed (staff accounts are
+    never changed from the console: support.actions refuses them too)."""
+    return _open(d) and _a_customer(d) and not d.account.email_verified
 
 
 def _workspace_not_ready(d: Subject) -> bool:
@@ -158,6 +160,9 @@ class ButtonViews:
             return None
         except AlreadyVerified:
             form.add_error(None, _("The address is already verified, so it can't be corrected here."))
+            return None
+        except StaffAccount:
+            form.add_error(None, words.STAFF_ACCOUNT_REFUSED)
             return None
         except CodeRefused:
             form.add_error(None, _("No code for this account: it is closed or a staff account."))

@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import re
+import uuid
 
 import pytest
 from django.contrib import admin
@@ -14,9 +15,12 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import RateLimitCounter, User
+from accounts.models import RateLimitCounter, SignInCode, User
+from accounts.services import StaffAccount
+from support import actions
 from support import messages as words
 from support.console import SECRET_FIELDS
+from support.models import ConsoleAction, Ticket
 
 
 @pytest.fixture
@@ -197,3 +201,49 @@ def test_addstatictoken_takes_the_email_and_prints_a_code_that_signs_in_once(sup
     assert client.post("/admin/login/", {"otp_token": code}).status_code == 302
     assert client.get("/admin/").status_code == 200
     assert password_only(support_user).post("/admin/login/", {"otp_token": code}).status_code == 400
+
+
+# --- 4. No console action takes over a staff account -------------------------------------------
+
+@pytest.fixture
+def promoted_colleague(stranded) -> User:
+    """Signed up as a customer (so a ticket is open on the account), then made staff:
+    the account a console login would want to take over."""
+    account = stranded(email="lee@example.com")
+    User.objects.filter(pk=account.pk).update(is_staff=True)
+    account.refresh_from_db()
+    return account
+
+
+@pytest.mark.parametrize(("button", "data"), [
+    ("correct_email", {"email": "sam.attacker@example.com"}),
+    ("mark_verified", {"confirmed": "on"}),
+    ("signin_code", {}),
+    ("resend", {}),
+    ("close", {"reason": "taking it over"}),
+])
+def test_no_button_changes_a_staff_account(console, promoted_colleague, mailoutbox, button, data):
+    ticket = Ticket.objects.get(account=promoted_colleague)
+    assert f"/do/{button}/" not in console.get(f"/admin/support/ticket/{ticket.pk}/change/").content.decode()
+    mailoutbox.clear()
+
+    response = console.post(f"/admin/support/ticket/{ticket.pk}/do/{button}/", {"action_key": uuid.uuid4().hex, **data})
+
+    assert response.status_code == 400
+    assert str(words.STAFF_ACCOUNT_REFUSED) in html.unescape(response.content.decode())
+    colleague = User.objects.get(pk=promoted_colleague.pk)
+    assert (colleague.email, colleague.email_verified_at, colleague.is_active, colleague.password) == (
+        promoted_colleague.email, None, True, promoted_colleague.password)
+    assert not SignInCode.objects.filter(account=colleague).exists()
+    assert not ConsoleAction.objects.exists() and not mailoutbox
+
+
+def test_a_superuser_is_protected_like_staff(support_user, stranded):
+    account = stranded(email="boss@example.com")
+    User.objects.filter(pk=account.pk).update(is_superuser=True)
+    for act, extra in ((actions.correct_email, {"email": "x@example.com"}), (actions.mark_verified, {}),
+                       (actions.issue_signin_code, {}), (actions.resend_verification, {})):
+        with pytest.raises(StaffAccount):
+            act(actor=support_user, account=account, ticket=None, action_key=uuid.uuid4().hex, **extra)
+    account.refresh_from_db()
+    assert account.email == "boss@example.com" and not account.email_verified
