@@ -1,6 +1,9 @@
 """Identity: the person's account and the emails we owe them."""
 from __future__ import annotations
 
+import unicodedata
+
+import idna
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
@@ -11,9 +14,46 @@ from provisioning.durable import Step
 
 
 def normalize_email(address: str) -> str:
-    """The whole address lowercased with Python's Unicode-aware ``str.lower`` (SQLite's
-    LOWER() is ASCII-only, so we never rely on the database to fold case)."""
-    return address.strip().lower()
+    """The one form of an address we store and look up, so one mailbox is one account
+    however it was typed. Idempotent; never raises (it also reads what ESPs report).
+
+    - Unicode NFKC, on the whole address: full-width letters from an input method
+      ("ａda"), ligatures and the like become the letters they stand for, and an
+      accent typed as a letter plus a combining mark becomes one character. On the
+      domain this is what IDNA does anyway; on the local part it is our choice: no
+      mail system hands out two mailboxes that differ only by such a variant, while
+      people do type them by accident.
+    - Lower case, with Python's Unicode-aware ``str.lower`` (SQLite's LOWER() is
+      ASCII-only, so we never rely on the database to fold case). NFKC again after,
+      because lower-casing can undo it, then surrounding spaces (NFKC turns some
+      characters into one) are stripped.
+    - The domain in its Unicode form, through IDNA (UTS #46): "xn--bcher-kva.de" and
+      "bücher.de" are one domain. Unicode rather than ASCII because it is what the
+      person typed and reads back on every page and email we show them; Django
+      encodes the domain to ASCII itself when it sends, and a bounce reporting the
+      ASCII form comes back through this function. An ASCII domain without an
+      "xn--" label is left as it is: nothing to decode, and no IDNA rule (hyphens,
+      label lengths) can turn it into a different string.
+
+    Rows stored before this existed were lower-cased with ``str.lower`` and, if typed
+    in plain ASCII without "xn--" labels, are already in this form; no data migration
+    was written for the rare address typed with a compatibility character or an
+    "xn--" domain."""
+    address = unicodedata.normalize("NFKC", address)
+    address = unicodedata.normalize("NFKC", address.lower()).strip()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    return f"{local}@{_unicode_domain(domain)}"
+
+
+def _unicode_domain(domain: str) -> str:
+    if domain.isascii() and "xn--" not in domain:
+        return domain
+    try:
+        return idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return domain  # not a valid IDNA name: the form refuses it, a lookup finds nothing
 
 
 class UserManager(BaseUserManager):
