@@ -2,18 +2,20 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, register
 
 
 @register(Tags.security, deploy=True)
-def webhook_secret_check(app_configs, **kwargs) -> list[Warning]:
-    """With an ESP behind Anymail, its tracking webhooks mark addresses as bounced:
-    without basic auth, anyone on the internet could do that."""
+def webhook_secret_check(app_configs, **kwargs) -> list[Error]:
+    """With an ESP behind Anymail, its tracking webhook marks addresses as bounced.
+    Without basic auth anyone could do that, so the webhook stays unmounted (404,
+    accounts.webhooks) and bounces go unnoticed: a deployment that cannot hear
+    bounces is refused, not warned about."""
     if settings.EMAIL_BACKEND.startswith("anymail.") and not settings.WEBHOOK_SECRET:
-        return [Warning(
-            "Anymail's tracking webhooks (/anymail/) accept posts from anyone.",
+        return [Error(
+            "An ESP sends our email but WEBHOOK_SECRET is not set: its bounce webhook is switched off.",
             hint="Set WEBHOOK_SECRET to a random user:password and put it in the ESP's webhook URL "
                  "(https://user:password@your-host/anymail/<esp>/tracking/).",
-            id="accounts.W001",
+            id="accounts.E001",
         )]
     return []

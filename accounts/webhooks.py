@@ -9,12 +9,15 @@ auth, signatures), a body its parser cannot read, or events whose fields have th
 wrong types, are refused with 400 (``BadRequest``; ``handler400`` answers)."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from anymail import urls as anymail_urls
 from anymail.signals import AnymailTrackingEvent, tracking
 from anymail.webhooks.base import AnymailCoreWebhookView
+from django.conf import settings
 from django.core.exceptions import BadRequest
+from django.http import Http404
 from django.urls import URLPattern
 
 # What Anymail's parsers raise on a body of the wrong shape: json and UTF-8 errors
@@ -31,6 +34,19 @@ def _refuse_garbled(event: AnymailTrackingEvent) -> None:
         value = getattr(event, name, None)
         if value is not None and not isinstance(value, types):
             raise BadRequest(f"tracking webhook: {name} is a {type(value).__name__}")
+
+
+def _only_when_configured(view, esp: str):
+    """Only the ESP we send through answers, and only behind basic auth: any other
+    ESP's endpoint, or ours without WEBHOOK_SECRET (Anymail checks credentials only
+    when one is set), would take a forged "bounced" from anyone. Checked on each
+    request, before Anymail builds its view, so it always follows the settings."""
+    @functools.wraps(view)
+    def guarded(request, *args, **kwargs):
+        if not (settings.WEBHOOK_SECRET and esp == settings.EMAIL_WEBHOOK_ESP):
+            raise Http404
+        return view(request, *args, **kwargs)
+    return guarded
 
 
 def _refusing_unreadable(view_class: type[AnymailCoreWebhookView]) -> type[AnymailCoreWebhookView]:
@@ -50,13 +66,16 @@ def _refusing_unreadable(view_class: type[AnymailCoreWebhookView]) -> type[Anyma
 
 
 def urlpatterns() -> list[URLPattern]:
-    """``anymail.urls``, with every tracking view refusing an unreadable body (inbound
-    views are left as they are: we do not receive mail)."""
+    """``anymail.urls``' tracking webhooks (``<esp>/tracking/``), each answering only
+    for ``settings.EMAIL_WEBHOOK_ESP`` while ``WEBHOOK_SECRET`` is set (404 otherwise)
+    and refusing an unreadable body. Inbound views are left out: we do not receive
+    mail."""
     patterns = []
     for pattern in anymail_urls.urlpatterns:
         view_class = getattr(pattern.callback, "view_class", None)
         if view_class is not None and getattr(view_class, "signal", None) is tracking:
-            view = _refusing_unreadable(view_class).as_view(**pattern.callback.view_initkwargs)
-            pattern = URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
-        patterns.append(pattern)
+            esp = str(pattern.pattern).split("/", 1)[0]  # "postmark/tracking/" -> "postmark"
+            view = _only_when_configured(_refusing_unreadable(view_class).as_view(**pattern.callback.view_initkwargs),
+                                         esp)
+            patterns.append(URLPattern(pattern.pattern, view, pattern.default_args, pattern.name))
     return patterns

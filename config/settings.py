@@ -175,6 +175,11 @@ ANYMAIL = {
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
 if WEBHOOK_SECRET:
     ANYMAIL["WEBHOOK_SECRET"] = WEBHOOK_SECRET
+# The one ESP whose tracking webhook answers (/anymail/<esp>/tracking/, only while
+# WEBHOOK_SECRET is set; accounts.webhooks): the one EMAIL_BACKEND sends through,
+# e.g. "postmark" for anymail.backends.postmark.EmailBackend. SMTP has none.
+EMAIL_WEBHOOK_ESP = (EMAIL_BACKEND.split(".")[2] if EMAIL_BACKEND.startswith("anymail.backends.")
+                     and EMAIL_BACKEND.count(".") >= 3 else "")
 
 # --- Provisioning -----------------------------------------------------------------
 PROVISIONING_BACKEND = env.str("PROVISIONING_BACKEND", default="sandbox")

@@ -292,6 +292,7 @@ postmark_shaped = st.fixed_dictionaries({
 def test_a_garbled_bounce_webhook_is_refused_never_a_server_error(settings, body):
     """A 500 makes the ESP retry for days a body that can never be read: 400 instead."""
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": WEBHOOK_SECRET}
+    settings.WEBHOOK_SECRET, settings.EMAIL_WEBHOOK_ESP = WEBHOOK_SECRET, "postmark"
     auth = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
     response = Client().post("/anymail/postmark/tracking/", body, content_type="application/json",
                              HTTP_AUTHORIZATION=auth)

@@ -39,6 +39,7 @@ def _postmark(record_type: str = "Bounce", type_: str = "HardBounce", *, email: 
 
 @pytest.fixture
 def webhook_secret(settings):
+    settings.EMAIL_WEBHOOK_ESP = "postmark"  # as EMAIL_BACKEND=anymail.backends.postmark.EmailBackend sets it
     settings.WEBHOOK_SECRET = SECRET
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
 
@@ -132,6 +133,30 @@ def test_a_bounce_for_an_address_we_do_not_know_is_recorded_and_harmless(client,
 def test_deploy_check_wants_a_webhook_secret_with_an_esp(settings):
     settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
     settings.WEBHOOK_SECRET = ""
-    assert [w.id for w in webhook_secret_check(None)] == ["accounts.W001"]
+    assert [w.id for w in webhook_secret_check(None)] == ["accounts.E001"]
     settings.WEBHOOK_SECRET = SECRET
     assert webhook_secret_check(None) == []
+
+
+# --- Forged bounces: only our ESP's webhook answers, and only behind basic auth ----------------
+
+def test_without_a_webhook_secret_no_tracking_webhook_answers(client, settings, account):
+    """EMAIL_URL=smtp://… and no WEBHOOK_SECRET: an unauthenticated POST used to mark any
+    address undeliverable."""
+    settings.EMAIL_WEBHOOK_ESP, settings.WEBHOOK_SECRET = "", ""
+    assert _post(client, _postmark(), secret=None).status_code == 404
+    settings.EMAIL_WEBHOOK_ESP = "postmark"  # an ESP, but no secret: still nothing
+    assert _post(client, _postmark(), secret=None).status_code == 404
+    assert EmailWebhookEvent.objects.count() == 0
+    assert account_overview(account=account).state == "unverified"
+
+
+def test_only_the_configured_esps_webhook_answers(client, webhook_secret, account):
+    auth = {"HTTP_AUTHORIZATION": _auth(SECRET)}
+    for other in ("mailgun", "sendgrid", "amazon_ses", "brevo"):
+        assert client.post(f"/anymail/{other}/tracking/", "{}", content_type="application/json",
+                           **auth).status_code == 404
+    assert client.post("/anymail/postmark/inbound/", "{}", content_type="application/json", **auth).status_code == 404
+    assert _post(client, _postmark()).status_code == 200
+    assert account_overview(account=account).state == "email_undeliverable"
+
