@@ -252,6 +252,11 @@ RATE_LIMITS = {
     "console_second_factor": {"per_ip": (20, 900), "per_email": (10, 900)},
 }
 
+# --- Metrics (config.metrics) ---------------------------------------------------------
+# /metrics answers a scrape that sends "Authorization: Bearer <METRICS_TOKEN>"; with
+# no token set, only a staff member signed in to the console can read it.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Queue and cache ----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

@@ -3,10 +3,13 @@ from django.urls import include, path
 
 from accounts import webhooks
 from config.health import healthz_view
+from config.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz_view, name="healthz"),
+    # Prometheus, for operators: a bearer token (METRICS_TOKEN) or a console session.
+    path("metrics", metrics_view, name="metrics"),
     # Anymail's tracking webhooks (bounces, complaints), basic-auth WEBHOOK_SECRET;
     # an unreadable body is refused with 400 (accounts.webhooks).
     path("anymail/", include((webhooks.urlpatterns(), "anymail"))),
