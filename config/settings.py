@@ -115,6 +115,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # bench/console_pages.py). DATABASE_URL's ?options= overrides (e.g. behind a
     # pooler that refuses startup options).
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+# A connection pool per process (Django 5.2 with psycopg_pool), on PostgreSQL when
+# DATABASE_POOL_MAX_SIZE is set: each process holds at most that many connections,
+# reused across requests and tasks, so the sum over every web and worker process can
+# be sized under PostgreSQL's max_connections (docs/production.md). A pool and
+# persistent connections exclude each other: with a pool, CONN_MAX_AGE is 0 (the
+# connection goes back to the pool at the end of each request, not closed).
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=1),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        # Seconds a request waits for a free connection before failing (503 page).
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Identity ---------------------------------------------------------------------
