@@ -23,7 +23,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # environment has a REDIS_URL; the Redis tests opt in with a settings override.
 REDIS_URL = ""
 # Still counted on every request, but high enough that a test about something else
-# (200 signups during an outage) never trips them; rate-limit tests set their own.
+# (signups during an outage) never trips them; rate-limit tests set their own.
 RATE_LIMITS = {action: {scope: (10_000, 3600) for scope in rules}  # noqa: F405
                for action, rules in RATE_LIMITS.items()}  # noqa: F405
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
