@@ -16,8 +16,9 @@ env = environ.Env()
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 def _local_secret_key() -> str:
     """A per-checkout key kept in a git-ignored file, so a fresh clone works with no
-    environment and web and worker still sign with the same key. Production sets
-    DJANGO_SECRET_KEY."""
+    environment and web and worker still sign with the same key. Local work only
+    (DJANGO_DEBUG=1): hosts of one deployment must share one key, or each refuses the
+    others' sessions, links and queued tasks."""
     from django.core.management.utils import get_random_secret_key
 
     path = BASE_DIR / ".secret_key"
@@ -27,7 +28,19 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret_key()
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. In production set it to 50 or more random characters, the same "
+            "on every host (python -c 'import secrets; print(secrets.token_urlsafe(50))'). On a laptop, set "
+            "DJANGO_DEBUG=1 (make run does) and a per-checkout key is kept in .secret_key.")
+    SECRET_KEY = _local_secret_key()
+# Rotation: the previous keys, comma-separated, still accepted for sessions, links and
+# signed cookies (never used to sign anything new). Drop them once their links expire.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 # Only trust X-Forwarded-For behind a proxy we run (see accounts.ratelimit).
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
