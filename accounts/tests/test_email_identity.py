@@ -141,6 +141,7 @@ def test_another_account_cannot_correct_its_address_to_any_spelling(ada, spellin
 def test_a_bounce_reported_in_the_ascii_form_reaches_the_account(ada, settings):
     """Django sends to the ASCII form of the domain, so that is what ESPs report."""
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": "hook:s3cret"}
+    settings.WEBHOOK_SECRET, settings.EMAIL_WEBHOOK_ESP = "hook:s3cret", "postmark"  # the webhook answers
     body = json.dumps({"RecordType": "Bounce", "Type": "HardBounce", "ID": 7, "Email": "ada@xn--bcher-kva.de",
                        "BouncedAt": "2026-11-26T16:33:54Z", "Details": "smtp;550 5.1.1 no such user"})
     response = Client().post("/anymail/postmark/tracking/", body, content_type="application/json",
