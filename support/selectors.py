@@ -192,20 +192,65 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     the ticket's events with the account's, newest first."""
     account = ticket.account
     overview = account_overview(account=account) if account else None
-    ticket_lines = [TimelineLine(e.created_at, e.actor, _event_title(e), e.text, "ticket")
-                    for e in TicketEvent.objects.filter(ticket=ticket)]
-    account_lines = []
-    if account is not None:
-        account_lines = [TimelineLine(e.created_at, e.actor, _account_event_title(e), e.why, "account")
-                         for e in Event.objects.filter(account=account)]
-    done = console_actions(account=account) if account else console_actions(ticket=ticket)
-    timeline = sorted(ticket_lines + account_lines + console_lines(done), key=lambda line: line.at, reverse=True)
     return TicketDetail(
         ticket=ticket, overview=overview, request=overview.request if overview else None,
         deliveries=account_deliveries(account=account)[::-1] if account else [],
         messages=list(ContactMessage.objects.filter(ticket=ticket).order_by("-created_at", "-pk")),
-        timeline=timeline, failure=failure_words(ticket), reply_address=reply_address(ticket),
+        timeline=_timeline(account=account, tickets=TicketEvent.objects.filter(ticket=ticket),
+                           actions=console_actions(account=account) if account else console_actions(ticket=ticket)),
+        failure=failure_words(ticket), reply_address=reply_address(ticket),
         state=overview.state if overview else None,
+    )
+
+
+def _timeline(*, account: User | None, tickets: QuerySet[TicketEvent], actions) -> list[TimelineLine]:
+    """One timeline, newest first: ticket events, the account's own events and what
+    staff did in the console."""
+    lines = [TimelineLine(e.created_at, e.actor, _event_title(e), e.text, "ticket") for e in tickets]
+    if account is not None:
+        lines += [TimelineLine(e.created_at, e.actor, _account_event_title(e), e.why, "account")
+                  for e in Event.objects.filter(account=account)]
+    return sorted(lines + console_lines(actions), key=lambda line: line.at, reverse=True)
+
+
+@dataclass
+class AccountDetail:
+    """The person's page in the console: what the ticket page shows about the
+    account, for any account, with or without a ticket."""
+
+    account: User
+    overview: Overview
+    ticket: Ticket | None  # the unresolved one, which the buttons act on too
+    tickets: list[Ticket]  # all of them, newest first
+    deliveries: list[EmailDelivery]
+    timeline: list[TimelineLine]
+    failure: str
+    state: str
+
+    @property
+    def request(self) -> ProvisioningRequest | None:
+        return self.overview.request
+
+    @property
+    def reply_address(self) -> str:
+        return reply_address(self.ticket) if self.ticket else self.account.email
+
+
+def account_detail(*, account: User) -> AccountDetail:
+    """Everything the account page shows: lifecycle state and the sentence the person
+    sees (``account_overview``, as on /setup/), steps, emails, tickets and one
+    timeline (the account's events, all its tickets' and the console's actions)."""
+    overview = account_overview(account=account)
+    tickets = list(Ticket.objects.filter(account=account).select_related("account").order_by("-created_at", "-pk"))
+    open_ticket = next((t for t in tickets if t.status in UNRESOLVED), None)
+    return AccountDetail(
+        account=account, overview=overview, ticket=open_ticket, tickets=tickets,
+        deliveries=account_deliveries(account=account)[::-1],
+        timeline=_timeline(account=account, tickets=TicketEvent.objects.filter(ticket__account=account),
+                           actions=console_actions(account=account)),
+        # What is failing reads the account's facts; an unsaved ticket carries the account.
+        failure=failure_words(open_ticket or Ticket(account=account, email=account.email)),
+        state=overview.state,
     )
 
 

@@ -1,14 +1,16 @@
-"""Accounts in the console: each with its lifecycle state, filterable by state, and a
-"retry setup" action. Read-only: an account's facts change through services (the
-ticket buttons, the person's own pages), never by editing the row; a superuser may
-only grant staff access and groups here."""
+"""Accounts in the console: the list (each with its lifecycle state, filterable by
+state, and a "retry setup" action) and the person's page: state, what they see,
+steps, emails, tickets, timeline and the same buttons as the ticket page. Nothing
+here edits the row: an account's facts change through services; a superuser may
+only grant staff access and groups, on a page of its own."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import OuterRef, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -17,7 +19,9 @@ from accounts.models import User
 from accounts.selectors import with_lifecycle_state
 from support import actions
 from support import messages as words
+from support.admin.buttons import ButtonViews
 from support.models import UNRESOLVED, Ticket
+from support.selectors import AccountDetail, account_detail
 
 STAFF_FIELDS = ("is_staff", "groups", "user_permissions")
 
@@ -34,14 +38,13 @@ class LifecycleStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(User)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(ButtonViews, admin.ModelAdmin):
     list_display = ("email", "name", "company", "state", "date_joined", "ticket")
     list_filter = (LifecycleStateFilter, "is_staff")
     search_fields = ("email", "name", "company", "phone")
     ordering = ("-date_joined",)
     actions = ["retry_setup"]
-    fields = ("email", "name", "phone", "company", "email_verified_at", "is_active", "date_joined", "last_login",
-              *STAFF_FIELDS)
+    fields = STAFF_FIELDS  # the staff access page's form; the person's page is change_view
     filter_horizontal = ("groups", "user_permissions")
     list_per_page = 50
     show_full_result_count = False
@@ -55,9 +58,42 @@ class AccountAdmin(admin.ModelAdmin):
         return with_lifecycle_state(super().get_queryset(request)).annotate(
             ticket_id=Subquery(ticket.values("pk")[:1]), ticket_reference=Subquery(ticket.values("reference")[:1]))
 
-    def get_readonly_fields(self, request, obj=None):
-        editable = STAFF_FIELDS if request.user.is_superuser else ()
-        return [name for name in self.fields if name not in editable]
+    # --- The person's page -----------------------------------------------------------
+
+    def get_urls(self):
+        staff = path("<int:object_id>/staff/", self.admin_site.admin_view(self.staff_view),
+                     name="accounts_user_staff")
+        return [*self.button_urls(), staff, *super().get_urls()]
+
+    def subject(self, request: HttpRequest, object_id) -> AccountDetail:
+        account = User.objects.filter(pk=object_id).first()
+        if account is None or not self.has_view_permission(request, account):
+            raise Http404(_("No such account."))
+        return account_detail(account=account)
+
+    def subject_url(self, subject: AccountDetail) -> str:
+        return reverse("admin:accounts_user_change", args=[subject.account.pk])
+
+    def subject_crumbs(self, subject: AccountDetail) -> list[tuple[str, str]]:
+        return [*accounts_crumbs(), (subject.account.email, self.subject_url(subject))]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method != "GET":
+            return HttpResponse(status=405, headers={"Allow": "GET"})
+        detail = self.subject(request, object_id)
+        account = detail.account
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "detail": detail,
+                   "account": account, "buttons": self.buttons_for(request, detail, account.pk),
+                   "title": account.name or account.email, "crumbs": [*accounts_crumbs(), (account.email, "")],
+                   "state_label": words.STATE_LABELS.get(detail.state), "has_view_permission": True,
+                   **(extra_context or {})}
+        return TemplateResponse(request, "admin/accounts/user/detail.html", context)
+
+    def staff_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Superusers only: grant staff access, groups and permissions (Django's form)."""
+        if not request.user.is_superuser:
+            raise Http404(_("No such account."))
+        return super().change_view(request, str(object_id), extra_context={"title": _("Staff access")})
 
     @admin.display(description=_("state"), ordering="lifecycle_state")
     def state(self, account: User):
@@ -75,7 +111,7 @@ class AccountAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
+        return request.user.is_superuser  # only the staff access page changes the row
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -101,3 +137,7 @@ class AccountAdmin(admin.ModelAdmin):
                          + (" " + ngettext("%(n)d had nothing to retry.", "%(n)d had nothing to retry.", nothing)
                             % {"n": nothing} if nothing else ""))
         return None
+
+
+def accounts_crumbs() -> list[tuple[str, str]]:
+    return [(_("Today"), reverse("admin:index")), (_("Accounts"), reverse("admin:accounts_user_changelist"))]
