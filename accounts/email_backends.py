@@ -28,6 +28,11 @@ class SandboxEmailBackend(BaseEmailBackend):
             if outcome == SandboxMode.REJECT:
                 raise smtplib.SMTPRecipientsRefused(
                     {r: (550, b"5.1.1 No such user") for r in message.recipients()})
+            if outcome == SandboxMode.UNAUTHORIZED:
+                raise smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid")
+            if outcome == SandboxMode.RELAY_DENIED:
+                raise smtplib.SMTPRecipientsRefused(
+                    {r: (554, b"5.7.1 Relay access denied") for r in message.recipients()})
             sent += get_connection(settings.SANDBOX_EMAIL_DELIVER_TO).send_messages([message])
             if outcome == SandboxMode.LATE:
                 raise TimeoutError("timed out after the message was accepted")

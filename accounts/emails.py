@@ -13,6 +13,7 @@ import smtplib
 from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -24,7 +25,7 @@ from accounts.models import EmailDelivery, EmailKind
 from accounts.tokens import make_verification_token
 from provisioning import durable
 from provisioning.durable import StepKind, StepStatus
-from provisioning.errors import PermanentError, ProviderError, TransientError
+from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
 from provisioning.services import dispatch_on_commit, event_record
 from provisioning.signals import announce_on_commit, step_exhausted
 
@@ -53,25 +54,61 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
     return delivery
 
 
+# Refused for us, whatever the recipient: 530 (authentication required) and 535
+# (our credentials refused), and any 5.7.x, RFC 3463's "security or policy status"
+# (554 5.7.1 relay access denied, our sending policy or reputation).
+SMTP_REFUSED_FOR_US = frozenset({530, 535})
+
+
+def _smtp_refused_for_us(code: int, message: bytes | str) -> bool:
+    text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+    return code in SMTP_REFUSED_FOR_US or (code >= 500 and text.lstrip().startswith("5.7."))
+
+
+def _smtp_text(message: bytes | str) -> str:
+    return (message.decode(errors="replace") if isinstance(message, bytes) else str(message))[:200]
+
+
 def classify(error: Exception) -> ProviderError:
-    """Transient: timeouts, connection errors, 429, 5xx, SMTP 4xx. Permanent: other
-    4xx, refused or invalid recipients, SMTP 5xx."""
+    """The verdict for an error of Django's email backends (DESIGN "Email
+    classification"). Refused for us (an outage of ours, never the person's address):
+    our credentials, relay or configuration (SMTP 530/535/5.7.x, ESP 401/403, a
+    backend that cannot be loaded or is misconfigured). Refused for this person: their
+    address (``personal``: never grouped as ours), or another 4xx/5xx refusal of the
+    message. Retry later: timeouts, connection errors, 429, 5xx answers of an ESP,
+    SMTP 4xx. Anything else is re-raised: the engine counts it as an unexpected error."""
     if isinstance(error, (AnymailRecipientsRefused, AnymailInvalidAddress)):
-        return PermanentError(RECIPIENT_REJECTED, "The address was refused by the email provider.")
+        return PermanentError(RECIPIENT_REJECTED, "The address was refused by the email provider.", personal=True)
+    if isinstance(error, (ImproperlyConfigured, ImportError)):  # Anymail's configuration errors are the first
+        return SystemicError("misconfigured", f"The email backend is misconfigured ({type(error).__name__}).")
     if isinstance(error, AnymailError):
         status = getattr(error, "status_code", None)
         if status is None or status == 429 or status >= 500:
             return TransientError("esp_unavailable", f"The email provider failed ({status or 'no answer'}).")
+        if status in (401, 403):
+            return SystemicError(f"esp_{status}", f"The email provider refused our credentials (HTTP {status}).")
         return PermanentError(f"esp_{status}", f"The email provider refused the message (HTTP {status}).")
     if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in error.recipients.values()]
+        refusals = list(error.recipients.values())
+        ours = [(code, message) for code, message in refusals if _smtp_refused_for_us(code, message)]
+        if ours:
+            code, message = ours[0]
+            return SystemicError(f"smtp_{code}", f"The mail server refused to relay our mail ({code} "
+                                                 f"{_smtp_text(message)}).")
+        codes = [code for code, _ in refusals]
         if codes and all(code >= 500 for code in codes):
-            return PermanentError(RECIPIENT_REJECTED, f"The mail server refused the address ({codes[0]}).")
+            return PermanentError(RECIPIENT_REJECTED, f"The mail server refused the address ({codes[0]}).",
+                                  personal=True)
         return TransientError("smtp_4xx", f"The mail server asked us to try later ({codes[0] if codes else '4xx'}).")
     if isinstance(error, smtplib.SMTPResponseException):
         if 400 <= error.smtp_code < 500:
             return TransientError("smtp_4xx", f"The mail server asked us to try later ({error.smtp_code}).")
+        if _smtp_refused_for_us(error.smtp_code, error.smtp_error) or isinstance(error, smtplib.SMTPSenderRefused):
+            return SystemicError(f"smtp_{error.smtp_code}", f"The mail server refused us ({error.smtp_code} "
+                                                            f"{_smtp_text(error.smtp_error)}).")
         return PermanentError("smtp_5xx", f"The mail server refused the message ({error.smtp_code}).")
+    if isinstance(error, smtplib.SMTPNotSupportedError):  # e.g. EMAIL_USE_TLS against a server without it
+        return SystemicError("misconfigured", "The mail server does not support what our settings ask of it.")
     if isinstance(error, (smtplib.SMTPException, OSError)):  # timeouts, disconnects, refused
         return TransientError("timeout" if isinstance(error, TimeoutError) else "connection",
                               "The mail server did not answer in time."

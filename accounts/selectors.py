@@ -215,20 +215,26 @@ def account_deliveries(*, account: User) -> list[EmailDelivery]:
     return list(EmailDelivery.objects.filter(account=account).order_by("created_at", "pk"))
 
 
-def accounts_with_failed_steps() -> list[User]:
+def accounts_with_failed_steps(*, code: str | None = None) -> list[User]:
     """Accounts with a stopped workspace step, or whose latest verification email (the
-    one ``latest_verification`` reads) stopped. Older deliveries are history: a link
-    cancelled because the address was corrected, or one refused before a resend
-    succeeded, leaves nothing to retry."""
+    one ``latest_verification`` reads) stopped; with ``code``, only steps stopped with
+    that error (support's "re-run all" after a refusal that was ours). Older
+    deliveries are history: a link cancelled because the address was corrected, or
+    one refused before a resend succeeded, leaves nothing to retry."""
     failed = StepStatus.FAILED
     latest = (EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
                                            to_address=OuterRef("email"))
               .exclude(last_error_code="cancelled")
-              .order_by("-created_at", "-pk").values("status")[:1])
+              .order_by("-created_at", "-pk"))
+    workspace = Q(provisioning_request__status=failed)
+    email = Q(email_verified_at__isnull=True, latest_verification_status=failed)
+    if code is not None:
+        workspace &= Q(provisioning_request__last_error_code=code)
+        email &= Q(latest_verification_code=code)
     return list(
-        User.objects.annotate(latest_verification_status=Subquery(latest))
-        .filter(Q(provisioning_request__status=failed)
-                | Q(email_verified_at__isnull=True, latest_verification_status=failed))
+        User.objects.annotate(latest_verification_status=Subquery(latest.values("status")[:1]),
+                              latest_verification_code=Subquery(latest.values("last_error_code")[:1]))
+        .filter(workspace | email)
         .order_by("date_joined")
     )
 

@@ -1,7 +1,8 @@
 """Workspace providers behind one narrow interface, chosen by PROVISIONING_BACKEND.
 
-Each backend takes a stable idempotency key and classifies its own failures into
-TransientError / PermanentError at this boundary; nothing above sees HTTP codes.
+Each backend takes a stable idempotency key and classifies every answer at this
+boundary into one of the four verdicts of ``provisioning.errors`` (done, retry
+later, refused for this person, refused for us); nothing above sees HTTP codes.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
 from provisioning.models import SandboxMode, SandboxWorkspace, Workspace
 from provisioning.sandbox import sandbox_outcome
 
@@ -42,7 +43,7 @@ class HttpBackend:
         self.url = (url or settings.PROVISIONING_URL).rstrip("/")
         self.timeout = timeout if timeout is not None else settings.PROVISIONING_TIMEOUT
         if not self.url:
-            raise PermanentError("misconfigured", "PROVISIONING_URL is not set.")
+            raise SystemicError("misconfigured", "PROVISIONING_URL is not set.")
 
     def create_workspace(self, order: WorkspaceOrder) -> str:
         try:
@@ -60,19 +61,32 @@ class HttpBackend:
         except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
                 requests.exceptions.MissingSchema):
             # Unclassified, this would escape the step and leave it running for ever.
-            raise PermanentError("misconfigured", f"PROVISIONING_URL is not a valid URL: {self.url!r}.")
+            raise SystemicError("misconfigured", f"PROVISIONING_URL is not a valid URL: {self.url!r}.")
         except requests.RequestException as error:  # e.g. the answer broke off half-way
             raise TransientError("connection", f"The request to the provider failed ({type(error).__name__}).")
-        status = response.status_code
-        if status in (200, 201, 409):
+        if response.status_code in (200, 201, 409):
             return _workspace_id(response)
-        if status == 429:
-            raise TransientError("rate_limited", "The provider asked us to slow down.",
-                                 retry_after=_retry_after(response.headers.get("Retry-After")))
-        if status >= 500:
-            raise TransientError(f"http_{status}", f"The provider failed with HTTP {status}.")
-        raise PermanentError(f"http_{status}",
-                             f"The provider refused the request (HTTP {status}): {response.text[:200]}")
+        raise refusal(response.status_code, body=response.text[:200],
+                      retry_after=_retry_after(response.headers.get("Retry-After")))
+
+
+# Our credentials (401, 407 at our proxy), our permissions (403) or our
+# configuration (404: PROVISIONING_URL points at the wrong place) are wrong: every
+# account would get the same answer, so it is refused for us, never for the person.
+REFUSED_FOR_US = frozenset({401, 403, 404, 407})
+
+
+def refusal(status: int, *, body: str = "", retry_after: float | None = None) -> ProviderError:
+    """The verdict for an HTTP status that is not a success (DESIGN's provider API)."""
+    if status == 429:
+        return TransientError("rate_limited", "The provider asked us to slow down.", retry_after=retry_after)
+    if status >= 500:
+        return TransientError(f"http_{status}", f"The provider failed with HTTP {status}.")
+    if status in REFUSED_FOR_US:
+        return SystemicError(f"http_{status}", f"The provider refused our credentials or configuration "
+                                               f"(HTTP {status}).")
+    detail = f"The provider refused the request (HTTP {status})" + (f": {body}" if body else ".")
+    return PermanentError(f"http_{status}", detail)
 
 
 def _workspace_id(response: requests.Response) -> str:
@@ -109,16 +123,18 @@ def _retry_after(value: str | None) -> float | None:
 class SandboxBackend:
     """A local provider whose failure modes are switched at run time
     (``manage.py sandbox``). It keeps what it "created" by idempotency key, so a
-    retry after a lost answer returns the same workspace, like the real API."""
+    retry after a lost answer returns the same workspace, like the real API. Its
+    failures are HTTP statuses, classified as the HTTP backend's are."""
+
+    STATUSES = {SandboxMode.ERROR: 503, SandboxMode.REJECT: 422, SandboxMode.UNAUTHORIZED: 401,
+                SandboxMode.RELAY_DENIED: 403}
 
     def create_workspace(self, order: WorkspaceOrder) -> str:
         outcome = sandbox_outcome("provisioning")
         if outcome == SandboxMode.TIMEOUT:
             raise TransientError("timeout", "The provider did not answer in time.")
-        if outcome == SandboxMode.ERROR:
-            raise TransientError("http_503", "The provider failed with HTTP 503.")
-        if outcome == SandboxMode.REJECT:
-            raise PermanentError("http_422", "The provider refused the request (HTTP 422).")
+        if outcome in self.STATUSES:
+            raise refusal(self.STATUSES[outcome])
         external_id, created = self._create(order.idempotency_key)
         if outcome == SandboxMode.LATE and created:
             # "Late": creating took too long, so the answer was lost, but the work is
@@ -145,5 +161,5 @@ def get_backend():
     try:
         return BACKENDS[settings.PROVISIONING_BACKEND]()
     except KeyError:
-        raise PermanentError("misconfigured",
+        raise SystemicError("misconfigured",
                              f"PROVISIONING_BACKEND must be one of {', '.join(BACKENDS)}.")

@@ -1,10 +1,17 @@
 """Circuit breakers, one per provider, shared through the database.
 
-Closed: calls flow. Transient failures are remembered per account; when
-BREAKER_FAILURE_THRESHOLD distinct accounts fail within BREAKER_WINDOW_SECONDS the
-circuit opens (an outage, not one person's bad luck). Open: calls are held; every
-BREAKER_PROBE_SECONDS exactly one call goes through as a probe (the compare-and-set
-on ``probed_at`` picks one process). A success closes the circuit.
+Closed: calls flow. The circuit opens (an outage, not one person's bad luck) when
+- BREAKER_FAILURE_THRESHOLD distinct accounts fail transiently within
+  BREAKER_WINDOW_SECONDS;
+- the provider refuses us (a ``SystemicError``: our credentials, configuration or
+  relay), at once: every call would fail alike;
+- the same refusal (one error code) comes back for BREAKER_FAILURE_THRESHOLD
+  distinct accounts within the window: a change on the provider's side or ours, not
+  each person's data. ``cause`` then holds that code, and the same refusal to a
+  probe keeps the circuit open.
+Open: calls are held; every BREAKER_PROBE_SECONDS exactly one call goes through as
+a probe (the compare-and-set on ``probed_at`` picks one process). An answer that
+is not the circuit's cause closes it.
 
 Attempts made while the circuit is open do not count towards a step's exhaustion.
 Opening and closing are announced with signals; the support app turns them into
@@ -53,28 +60,59 @@ def allow(provider: str) -> bool:
     ).update(probed_at=timezone.now()))
 
 
-def record_failure(provider: str, step) -> bool:
-    """Remember a transient failure. Returns True when the circuit is open (now or
-    already), meaning the attempt does not count towards exhaustion."""
+def _accounts_failing(provider: str, step, *, code: str) -> int:
+    """Remember that this step's account failed with ``code`` ("" for a transient
+    failure) and count the distinct accounts that did within the window."""
     now = timezone.now()
-    if is_open(provider):
-        return True
     account_key = str(getattr(step, "account_id", None) or f"step-{step.pk}")
-    BreakerFailure.objects.create(provider=provider, account_key=account_key, at=now)
+    BreakerFailure.objects.create(provider=provider, account_key=account_key, code=code, at=now)
     window_start = now - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
     BreakerFailure.objects.filter(provider=provider, at__lt=window_start).delete()
-    accounts = (BreakerFailure.objects.filter(provider=provider, at__gte=window_start)
-                .values("account_key").distinct().count())
-    if accounts < settings.BREAKER_FAILURE_THRESHOLD:
-        return False
+    return (BreakerFailure.objects.filter(provider=provider, code=code, at__gte=window_start)
+            .values("account_key").distinct().count())
+
+
+def trip(provider: str, *, cause: str = "", why: str) -> bool:
+    """Open the circuit now, if it is closed, and announce it once the transaction
+    commits. ``cause`` is the code of a refusal that is ours ("" for an outage).
+    Returns True if this call opened it."""
+    now = timezone.now()
     _breaker(provider)
     with transaction.atomic():
         opened = Breaker.objects.filter(provider=provider, state=BreakerState.CLOSED).update(
-            state=BreakerState.OPEN, opened_at=now, probed_at=now)
+            state=BreakerState.OPEN, opened_at=now, probed_at=now, cause=cause)
         if opened:
             Event.objects.create(subject=f"breaker:{provider}", from_state="closed", to_state="open",
-                                 why=f"{accounts} accounts failed within {settings.BREAKER_WINDOW_SECONDS} s")
+                                 why=why[:500])
             announce_on_commit(breaker_opened, sender=Breaker, provider=provider)
+    return bool(opened)
+
+
+def record_failure(provider: str, step) -> bool:
+    """Remember a transient failure. Returns True when the circuit is open (now or
+    already), meaning the attempt does not count towards exhaustion."""
+    if is_open(provider):
+        return True
+    accounts = _accounts_failing(provider, step, code="")
+    if accounts < settings.BREAKER_FAILURE_THRESHOLD:
+        return False
+    trip(provider, why=f"{accounts} accounts failed within {settings.BREAKER_WINDOW_SECONDS} s")
+    return True
+
+
+def record_refusal(provider: str, step, code: str) -> bool:
+    """Remember a refusal for one person (a PermanentError that is not about their
+    own data). Returns True when it is systemic: the circuit is open because of this
+    very refusal, or this one makes BREAKER_FAILURE_THRESHOLD distinct accounts
+    refused alike within the window (then the circuit opens, with ``code`` as its
+    cause). The caller then treats it as refused for us, not for the person."""
+    if Breaker.objects.filter(provider=provider, state=BreakerState.OPEN, cause=code).exists():
+        return True
+    accounts = _accounts_failing(provider, step, code=code)
+    if accounts < settings.BREAKER_FAILURE_THRESHOLD:
+        return False
+    trip(provider, cause=code,
+         why=f"{accounts} accounts refused alike ({code}) within {settings.BREAKER_WINDOW_SECONDS} s")
     return True
 
 
@@ -84,7 +122,7 @@ def record_success(provider: str) -> None:
         return
     with transaction.atomic():
         closed = Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).update(
-            state=BreakerState.CLOSED, probed_at=None)
+            state=BreakerState.CLOSED, probed_at=None, cause="")
         if closed:
             BreakerFailure.objects.filter(provider=provider).delete()
             Event.objects.create(subject=f"breaker:{provider}", from_state="open", to_state="closed",

@@ -35,7 +35,7 @@ from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from provisioning.errors import PermanentError, ProviderError, TransientError
+from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,11 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
     """Write what the provider answered, and tell the breaker."""
     from provisioning import breaker, pacing
 
+    if isinstance(outcome, SystemicError) and kind.provider:
+        # Refused for us: an outage of ours. The circuit opens at once and the step
+        # waits behind it, its attempt not counted against the person.
+        breaker.trip(kind.provider, cause=outcome.code, why=outcome.detail)
+        return _record_transient(kind, step, outcome, counts=False)
     if isinstance(outcome, TransientError):
         if kind.provider and outcome.retry_after:
             pacing.slow_down(kind.provider, outcome.retry_after)
@@ -250,6 +255,9 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
         return _record_transient(kind, step, outcome, counts=counts)
     if isinstance(outcome, PermanentError):
         if kind.provider and outcome.code != "cancelled":  # a cancelled step never called it
+            if not outcome.personal and _refusal_is_systemic(kind, step, outcome):
+                ours = SystemicError(outcome.code, outcome.detail)
+                return _record_transient(kind, step, ours, counts=False)
             breaker.record_success(kind.provider)  # the provider answered
         return _record_failed(kind, step, outcome.code, outcome.detail)
     if kind.provider:
@@ -260,6 +268,33 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
             return "lost-lease"
         kind.on_succeeded(step, outcome)
     return "succeeded"
+
+
+def _refusal_is_systemic(kind: StepKind, step: Step, refusal: PermanentError) -> bool:
+    """The same refusal for BREAKER_FAILURE_THRESHOLD distinct accounts within the
+    window is ours (a change at the provider, or in what we send), not each person's:
+    the circuit opens with the refusal as its cause, and the steps it already failed
+    in the window are re-armed to wait behind it with everyone else. Both happen in
+    one transaction, so whoever hears "breaker opened" finds them waiting."""
+    from provisioning import breaker
+    from provisioning.models import Event
+
+    with transaction.atomic():
+        if not breaker.record_refusal(kind.provider, step, refusal.code):
+            return False
+        now = timezone.now()
+        since = now - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+        refused = kind.model.objects.filter(status=StepStatus.FAILED, last_error_code=refusal.code,
+                                            completed_at__gte=since).exclude(pk=step.pk)
+        accounts = list(refused.values_list("account_id", flat=True))
+        refused.update(status=StepStatus.PENDING, next_attempt_at=now, counted_attempts=0,
+                       dispatched_until=None, completed_at=None, updated_at=now)
+        Event.objects.bulk_create(
+            Event(account_id=account_id, subject=kind.name, from_state=StepStatus.FAILED,
+                  to_state=StepStatus.PENDING, why=f"the same refusal ({refusal.code}) came back for many "
+                                                  "accounts: ours, not theirs; waiting for the provider")
+            for account_id in accounts)
+    return True
 
 
 def _record_transient(kind: StepKind, step: Step, error: TransientError, *, counts: bool) -> str:

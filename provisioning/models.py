@@ -71,17 +71,22 @@ class Breaker(models.Model):
     # When the circuit last let a call through (opening counts): the next probe is
     # due BREAKER_PROBE_SECONDS later, read from settings at the time of asking.
     probed_at = models.DateTimeField(null=True, blank=True)
+    # Why it is open: "" when many accounts failed transiently, else the code of the
+    # refusal that is ours (a SystemicError, or one refusal repeated for many accounts).
+    cause = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.state}"
 
 
 class BreakerFailure(models.Model):
-    """A transient failure seen for one account; the breaker counts distinct
-    accounts in a sliding window so one person's retries cannot open it."""
+    """A transient failure (``code`` "") or a refusal (its code) seen for one
+    account; the breaker counts distinct accounts per code in a sliding window so
+    one person's retries cannot open it."""
 
     provider = models.CharField(max_length=32)
     account_key = models.CharField(max_length=64)
+    code = models.CharField(max_length=64, blank=True)
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -98,6 +103,8 @@ class SandboxMode(models.TextChoices):
     FLAKY = "flaky", "Fails N times, then succeeds"
     LATE = "late", "Succeeds, but the answer times out"
     REJECT = "reject", "Rejects permanently"
+    UNAUTHORIZED = "unauthorized", "Refuses our credentials (HTTP 401 / SMTP 535)"
+    RELAY_DENIED = "relay_denied", "Refuses us (HTTP 403 / SMTP 554 5.7.1 relay denied)"
 
 
 class SandboxSwitch(models.Model):

@@ -22,11 +22,22 @@ def _kinds_of(provider: str) -> list[durable.StepKind]:
     return [kind for kind in durable.kinds() if kind.provider == provider]
 
 
+def _waiting(kind: durable.StepKind):
+    return kind.model.objects.filter(status__in=OPEN).exclude(last_error_code="")
+
+
 def outage_backlog(provider: str) -> int:
     """Steps of this provider still waiting after an error (held by the open
     circuit, or not yet drained since it closed). One count query per step kind."""
-    return sum(kind.model.objects.filter(status__in=OPEN).exclude(last_error_code="").count()
-               for kind in _kinds_of(provider))
+    return sum(_waiting(kind).count() for kind in _kinds_of(provider))
+
+
+def outage_waiting_accounts(provider: str) -> set[int]:
+    """Ids of the accounts with a step of this provider in that backlog."""
+    ids: set[int] = set()
+    for kind in _kinds_of(provider):
+        ids.update(_waiting(kind).filter(account_id__isnull=False).values_list("account_id", flat=True))
+    return ids
 
 
 def _touched(kind: durable.StepKind, since: datetime, statuses):

@@ -25,9 +25,26 @@ from accounts.emails import email_queue
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
-from provisioning.selectors import open_circuits, outage_affected_accounts, outage_backlog, outage_drained_accounts
+from provisioning.selectors import (
+    open_circuits,
+    outage_affected_accounts,
+    outage_backlog,
+    outage_drained_accounts,
+    outage_waiting_accounts,
+)
 from support import messages as words
-from support.models import ContactMessage, Incident, IncidentEvent, IncidentEventKind, IncidentStatus, Provider
+from support.models import (
+    UNRESOLVED,
+    ContactMessage,
+    Incident,
+    IncidentEvent,
+    IncidentEventKind,
+    IncidentStatus,
+    Provider,
+    Reason,
+    Ticket,
+    TicketStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +70,31 @@ def incident_open(*, provider: str, started_at: datetime | None = None) -> Incid
             return Incident.objects.get(provider=provider, status=IncidentStatus.OPEN)
     log.warning("incident opened: %s outage", provider)
     return incident
+
+
+def incident_absorb_tickets(*, incident: Incident) -> int:
+    """A refusal that came back for many accounts is ours: the engine re-armed the
+    steps it had already failed, to wait behind the open circuit with everyone else
+    (provisioning.durable). The tickets automation opened for them are this
+    incident's matter now: each is resolved automatically and noted on the incident,
+    unless the person wrote since our last reply. Idempotent. Returns how many."""
+    from support.services import ticket_account_ready  # services imports this module
+
+    reason = {Provider.PROVISIONING: Reason.WORKSPACE_FAILED, Provider.EMAIL: Reason.EMAIL_FAILED}[incident.provider]
+    tickets = Ticket.objects.filter(status__in=UNRESOLVED, reason=reason,
+                                    account_id__in=outage_waiting_accounts(incident.provider))
+    absorbed = 0
+    for ticket in tickets.select_related("account").order_by("pk"):
+        with transaction.atomic():
+            done = ticket_account_ready(account_id=ticket.account_id, note=False,
+                                        why=str(words.TICKET_JOINED_INCIDENT))
+            if done is None or done.status != TicketStatus.RESOLVED:
+                continue
+            IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.ATTACHED, account=ticket.account,
+                                         text=str(words.INCIDENT_TICKET_JOINED).format(
+                                             email=ticket.account.email, reference=ticket.reference))
+            absorbed += 1
+    return absorbed
 
 
 def _sample_peak(incident: Incident, backlog: int) -> None:

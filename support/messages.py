@@ -192,5 +192,11 @@ INCIDENT_CLOSED = _("Backlog drained: closed. Started {started}, ended {ended}; 
                     "{drained} drained. Each affected person gets one \"you're all set — sorry for the wait\" "
                     "email.")
 INCIDENT_MESSAGE = _("{email} wrote to /help/ during the incident (ticket {reference}) and was told about it.")
+INCIDENT_TICKET_JOINED = _("{email} had a ticket ({reference}) for a refusal that then came back for many "
+                           "accounts: it is ours, not theirs. Their setup waits for the provider with everyone "
+                           "else's; the ticket was resolved automatically.")
+TICKET_JOINED_INCIDENT = _("The same refusal came back for many accounts, so it is an incident of ours, not this "
+                           "person's: resolved automatically. Their setup waits for the provider with everyone "
+                           "else's (see Incidents).")
 INCIDENT_STEP_EXHAUSTED = _("The {what} of {email} ran out of retries just as the circuit opened: re-armed to wait "
                             "for the recovery with everyone else (no ticket).")

@@ -32,9 +32,9 @@ def on_workspace_ready_close_incidents(**kwargs) -> None:
 
 @logged_receiver("could not open the {provider} incident (the next opening or the console will show it)")
 def on_breaker_opened(*, provider: str, **kwargs) -> None:
-    from support.incidents import incident_open
+    from support.incidents import incident_absorb_tickets, incident_open
 
-    incident_open(provider=provider)
+    incident_absorb_tickets(incident=incident_open(provider=provider))
 
 
 @logged_receiver("incident update failed for {provider} (the sweep will retry)")

@@ -15,6 +15,8 @@ Modes (:attr:`FakeSMTP.mode`, switchable at any time from any thread):
 ``"ok"``          accept everything; DATA answers ``250``
 ``"tempfail"``    every RCPT answers ``451 4.3.0 Try again later``
 ``"reject"``      every RCPT answers ``550 5.1.1 No such user``
+``"relay_denied"`` every RCPT answers ``554 5.7.1 Relay access denied`` (the relay
+                  refuses us, whoever the recipient)
 ``"hang"``        the message is **stored first**, then the DATA answer is delayed by
                   ``hang_seconds``: a client with a shorter timeout times out although
                   the server has the message (at-least-once delivery: a retry stores a
@@ -42,11 +44,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 __all__ = ["MODES", "Delivery", "FakeSMTP", "Mode"]
 
-Mode = Literal["ok", "tempfail", "reject", "hang", "disconnect"]
+Mode = Literal["ok", "tempfail", "reject", "relay_denied", "hang", "disconnect"]
 MODES: frozenset[str] = frozenset(get_args(Mode))
 
 TEMPFAIL_REPLY = "451 4.3.0 Try again later"
 REJECT_REPLY = "550 5.1.1 No such user"
+RELAY_DENIED_REPLY = "554 5.7.1 Relay access denied"
 DISCONNECT_REPLY = "421 4.3.2 Service not available, closing transmission channel"
 
 
@@ -225,6 +228,8 @@ class _Handler:
             return TEMPFAIL_REPLY
         if mode == "reject":
             return REJECT_REPLY
+        if mode == "relay_denied":
+            return RELAY_DENIED_REPLY
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"

@@ -7,8 +7,14 @@ import smtplib
 import socket
 
 import pytest
-from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailConfigurationError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+)
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
 from accounts.emails import RECIPIENT_REJECTED, classify
@@ -16,7 +22,7 @@ from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tests.factories import VERIFY_LINK, SignupFormFactory, sent_to, sign_up
 from accounts.tests.fake_smtp import FakeSMTP
 from provisioning.durable import StepStatus
-from provisioning.errors import PermanentError, TransientError
+from provisioning.errors import PermanentError, SystemicError, TransientError
 
 ADDRESS = "ada@example.com"
 
@@ -162,7 +168,24 @@ def test_esp_timeouts_rate_limits_and_5xx_are_transient(status_code):
     assert result.detail
 
 
-@pytest.mark.parametrize("status_code", [400, 401, 403, 422])
+@pytest.mark.parametrize("status_code", [401, 403])
+def test_an_esp_refusing_our_credentials_is_refused_for_us(status_code):
+    result = classify(AnymailAPIError("The ESP refused our key", status_code=status_code))
+
+    assert isinstance(result, SystemicError)
+    assert result.code == f"esp_{status_code}"
+
+
+@pytest.mark.parametrize("error", [AnymailConfigurationError("missing ANYMAIL setting"),
+                                   ImproperlyConfigured("bad settings"), ImportError("no such backend")])
+def test_a_misconfigured_email_backend_is_refused_for_us(error):
+    result = classify(error)
+
+    assert isinstance(result, SystemicError)
+    assert result.code == "misconfigured"
+
+
+@pytest.mark.parametrize("status_code", [400, 422])
 def test_other_esp_4xx_are_permanent(status_code):
     result = classify(AnymailAPIError("The ESP refused", status_code=status_code))
 
@@ -180,7 +203,15 @@ def test_other_esp_4xx_are_permanent(status_code):
     (smtplib.SMTPRecipientsRefused({ADDRESS: (550, b"no"), "b@example.com": (451, b"later")}),
      TransientError, "smtp_4xx"),
     (smtplib.SMTPSenderRefused(421, b"closing", "hello@example.com"), TransientError, "smtp_4xx"),
-    (smtplib.SMTPDataError(554, b"5.7.1 Message refused"), PermanentError, "smtp_5xx"),
+    (smtplib.SMTPDataError(554, b"5.7.1 Message refused"), SystemicError, "smtp_554"),
+    (smtplib.SMTPDataError(552, b"5.3.4 Message too big"), PermanentError, "smtp_5xx"),
+    (smtplib.SMTPRecipientsRefused({ADDRESS: (554, b"5.7.1 Relay access denied")}), SystemicError, "smtp_554"),
+    (smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"), SystemicError, "smtp_535"),
+    (smtplib.SMTPSenderRefused(530, b"5.7.0 Authentication required", "hello@example.com"),
+     SystemicError, "smtp_530"),
+    (smtplib.SMTPSenderRefused(553, b"5.1.8 Sender address rejected", "hello@example.com"),
+     SystemicError, "smtp_553"),
+    (smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server."), SystemicError, "misconfigured"),
     (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), TransientError, "connection"),
     (ConnectionRefusedError(111, "Connection refused"), TransientError, "connection"),
     (TimeoutError("timed out"), TransientError, "timeout"),

@@ -9,8 +9,10 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
+from provisioning import breaker
 from provisioning.durable import StepStatus
 from provisioning.models import Workspace
 from provisioning.reconciler import reconcile
@@ -155,19 +157,39 @@ def test_connection_refused_is_transient(settings, register, drive, client):
     assert status_json(client, account)["state"] == "setting_up"
 
 
-def test_a_provisioning_url_without_a_scheme_fails_at_once_instead_of_hanging(
+def test_a_provisioning_url_without_a_scheme_is_an_outage_of_ours_not_a_hang(
         settings, register, drive, client):
-    """A plausible typo in the environment (``PROVISIONING_URL=localhost:8080``)
-    must reach a person, not leave every signup "setting up" for ever."""
+    """A plausible typo in the environment (``PROVISIONING_URL=localhost:8080``) is
+    ours: the circuit opens at once (one incident for everyone), the step waits
+    behind it without using up its attempts, and nobody is left "setting up"."""
     settings.PROVISIONING_BACKEND = "http"
     settings.PROVISIONING_URL = "localhost:8080"
+    settings.BREAKER_PROBE_SECONDS = 3600
     account, request = register()
 
     drive()
 
     request.refresh_from_db()
-    assert (request.status, request.last_error_code) == (StepStatus.FAILED, "misconfigured")
+    assert (request.status, request.last_error_code) == (StepStatus.PENDING, "misconfigured")
     assert "localhost:8080" in request.last_error_detail
-    assert (request.lease_owner, request.lease_expires_at) == ("", None)
+    assert (request.counted_attempts, request.lease_owner, request.lease_expires_at) == (0, "", None)
+    assert breaker.is_open("provisioning")
     assert not Workspace.objects.exists()
-    assert status_json(client, account)["state"] == "needs_support"
+    assert status_json(client, account)["state"] == "delayed"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 407])
+def test_a_refusal_of_our_credentials_or_configuration_opens_the_breaker_at_once(
+        provider, register, drive, settings, exhausted, status):
+    settings.BREAKER_PROBE_SECONDS = 3600
+    provider.fail_times(10, status=status)
+    _, request = register()
+
+    drive()
+
+    request.refresh_from_db()
+    assert (request.status, request.last_error_code, request.counted_attempts) == (
+        StepStatus.PENDING, f"http_{status}", 0)
+    assert breaker.is_open("provisioning")
+    assert exhausted == []
+    assert len(provider.requests) == 1

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import EmailDelivery
+from provisioning import breaker
 from provisioning.durable import StepStatus
 from provisioning.models import SandboxSwitch, Workspace
 
@@ -62,6 +63,8 @@ def test_a_provider_without_a_mode_is_refused_and_changes_nothing(db):
     ("timeout", "timeout", StepStatus.PENDING),
     ("error", "http_503", StepStatus.PENDING),
     ("reject", "http_422", StepStatus.FAILED),
+    ("unauthorized", "http_401", StepStatus.PENDING),
+    ("relay_denied", "http_403", StepStatus.PENDING),
 ])
 def test_each_provisioning_mode_fails_a_signup_its_own_way(db, register, mode, code, status):
     sandbox_command("provisioning", mode)
@@ -72,6 +75,20 @@ def test_each_provisioning_mode_fails_a_signup_its_own_way(db, register, mode, c
     request.refresh_from_db()
     assert (request.status, request.last_error_code) == (status, code)
     assert not Workspace.objects.exists()
+
+
+@pytest.mark.parametrize("mode, code", [("unauthorized", "smtp_535"), ("relay_denied", "smtp_554")])
+def test_an_email_provider_refusing_us_holds_the_email_behind_the_breaker(db, register, settings, mode, code):
+    settings.BREAKER_PROBE_SECONDS = 3600
+    sandbox_command("email", mode)
+    account, _ = register()
+
+    call_command("reconcile", stdout=StringIO())
+
+    delivery = EmailDelivery.objects.get(account=account)
+    assert (delivery.status, delivery.last_error_code, delivery.counted_attempts) == (StepStatus.PENDING, code, 0)
+    assert breaker.is_open("email")
+    assert mail.outbox == []
 
 
 def test_provisioning_flaky_fails_twice_then_succeeds(db, register, drive):

@@ -51,10 +51,13 @@ def register(db, signup_data, committed):
 
 
 @pytest.fixture
-def stranded(register, sandbox, drive):
+def stranded(register, sandbox, drive, settings):
     """An account whose workspace step ran out of automatic retries: the provider
-    refuses it for good (a permanent error fails at once, without tripping the
-    outage breaker). The sandbox is left refusing."""
+    refuses it for good (a permanent error fails at once). The sandbox is left
+    refusing. Tests make many of these in a moment; the same refusal for that many
+    people would read as ours (one incident), so here it takes more to look alike."""
+    settings.BREAKER_FAILURE_THRESHOLD = 10_000
+
     def run(**overrides) -> User:
         sandbox("provisioning", "reject")
         account = register(**overrides)
