@@ -1,18 +1,23 @@
 """``/healthz``: can this instance do its job? 200 with ``{"database": "ok", "queue":
-"ok"}`` when the database answers and the django-q2 broker is reachable; 503 with
-the one that is down marked ``"down"`` otherwise. For load balancers and uptime
-checks: no authentication, no details beyond ok/down (the reason goes to the log)."""
+"ok", "worker": "ok"}`` when the database answers, the django-q2 broker is reachable
+and a worker consumes it (a reconcile pass ran within 2 × RECONCILE_EVERY_SECONDS);
+503 otherwise, with the one that is not marked ``"down"`` (``"stale"`` for the
+worker; ``"unknown"`` when the database cannot say). For load balancers and uptime
+checks: no authentication, no details beyond that (the reason goes to the log)."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 logger = logging.getLogger(__name__)
 
-OK, DOWN = "ok", "down"
+OK, DOWN, STALE, UNKNOWN = "ok", "down", "stale", "unknown"
 
 
 def database_health() -> str:
@@ -44,6 +49,23 @@ def queue_health() -> str:
     return OK
 
 
+def worker_health() -> str:
+    """A reachable queue is no use if no worker consumes it: every reconcile pass
+    (run by a worker on its schedule) records when it ran."""
+    from provisioning.reconciler import last_pass_at
+
+    try:
+        last = last_pass_at()
+    except Exception as error:
+        logger.error("health: cannot read the last reconcile pass: %s", _first_line(error))
+        return UNKNOWN
+    allowed = timedelta(seconds=2 * settings.RECONCILE_EVERY_SECONDS)
+    if last is None or timezone.now() - last > allowed:
+        logger.error("health: worker stale: no reconcile pass since %s", last.isoformat() if last else "ever")
+        return STALE
+    return OK
+
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -52,5 +74,6 @@ def _first_line(error: Exception) -> str:
 @never_cache
 def healthz_view(request: HttpRequest) -> JsonResponse:
     report = {"database": database_health(), "queue": queue_health()}
+    report["worker"] = worker_health() if report["database"] == OK else UNKNOWN
     healthy = all(value == OK for value in report.values())
     return JsonResponse(report, status=200 if healthy else 503)

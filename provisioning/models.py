@@ -140,3 +140,15 @@ class Pace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}: next slot {self.next_slot_at:%H:%M:%S.%f}"
+
+
+class Heartbeat(models.Model):
+    """When a periodic job last completed (``reconcile``: the dispatcher's pass, run
+    by a django-q2 worker). ``/healthz`` reads it: a queue that answers is no use if
+    no worker consumes it."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from provisioning import breaker, durable
+from provisioning.models import Heartbeat
 
 SCHEDULE_NAME = "reconcile"
 
@@ -58,7 +59,14 @@ def reconcile(*, enqueue=None) -> Report:
             report.full.add(kind.name)
         elif pks and kind.provider and breaker.is_open(kind.provider):
             report.probed.add(kind.name)
+    # Durable proof that passes run: /healthz reports the worker stale without one.
+    Heartbeat.objects.update_or_create(name=SCHEDULE_NAME, defaults={"at": timezone.now()})
     return report
+
+
+def last_pass_at():
+    """When the last reconcile pass finished, or None if none ever did."""
+    return Heartbeat.objects.filter(name=SCHEDULE_NAME).values_list("at", flat=True).first()
 
 
 def ensure_schedule() -> None:

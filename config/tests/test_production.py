@@ -26,11 +26,12 @@ SUPPORT_EMAIL = "help@acme.test"
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """collectstatic into a fresh STATIC_ROOT and a migrated SQLite file."""
+    """collectstatic into a fresh STATIC_ROOT and a migrated SQLite file, where one
+    reconcile pass has run (what a worker does on its schedule)."""
     root = tmp_path_factory.mktemp("production")
     static_root, database = root / "static", root / "db.sqlite3"
     env = production_env(static_root=static_root, DATABASE_URL=f"sqlite:///{database}")
-    for args in (("collectstatic", "--no-input"), ("migrate", "--no-input")):
+    for args in (("collectstatic", "--no-input"), ("migrate", "--no-input"), ("reconcile",)):
         done = manage(env, *args)
         assert done.returncode == 0, done.stderr
     (root / "empty.sqlite3").touch()
@@ -76,8 +77,9 @@ def servers(prepared, redis_url):
     }
     if redis_url:
         envs["redis_up"] = {"DATABASE_URL": migrated, "REDIS_URL": redis_url}
+    # The pass run while preparing stands for a worker's for the whole module.
     apps = {name: ServedApp(production_env(static_root=prepared / "static", SUPPORT_EMAIL=SUPPORT_EMAIL,
-                                           **env)).start()
+                                           RECONCILE_EVERY_SECONDS="3600", **env)).start()
             for name, env in envs.items()}
     try:
         yield {name: app.wait_ready() for name, app in apps.items()}
@@ -99,7 +101,7 @@ def test_gunicorn_serves_health_and_hashed_static_files(servers, prepared):
     app = servers["healthy"]
     health = app.get("/healthz")  # plain HTTP: load balancers probe inside the network
     assert health.status_code == 200
-    assert health.json() == {"database": "ok", "queue": "ok"}
+    assert health.json() == {"database": "ok", "queue": "ok", "worker": "ok"}
 
     manifest = json.loads((prepared / "static" / "staticfiles.json").read_text())
     hashed = manifest["paths"]["css/app.css"]
@@ -167,7 +169,8 @@ def test_database_down_fails_health_and_is_logged_without_personal_data(servers)
     app = servers["database_down"]
     health = app.get("/healthz")
     assert health.status_code == 503
-    assert health.json() == {"database": "down", "queue": "down"}  # the ORM broker lives there too
+    # The ORM broker lives there too, and so does the worker's last pass.
+    assert health.json() == {"database": "down", "queue": "down", "worker": "unknown"}
 
     app.post("/signup/", headers={**HTTPS, "X-Request-ID": "signup-while-down"}, data=SIGNUP)
     time.sleep(0.2)
@@ -194,7 +197,7 @@ def test_database_error_inside_a_view_answers_503(servers):
 def test_unreachable_redis_fails_health_on_the_queue(servers):
     health = servers["redis_down"].get("/healthz")
     assert health.status_code == 503
-    assert health.json() == {"database": "ok", "queue": "down"}
+    assert health.json() == {"database": "ok", "queue": "down", "worker": "ok"}
 
 
 def test_reachable_redis_passes_health(servers):
@@ -202,7 +205,7 @@ def test_reachable_redis_passes_health(servers):
         pytest.skip("redis-server is not installed")
     health = servers["redis_up"].get("/healthz")
     assert health.status_code == 200
-    assert health.json() == {"database": "ok", "queue": "ok"}
+    assert health.json() == {"database": "ok", "queue": "ok", "worker": "ok"}
 
 
 def _csrf_post(app, path, data):
