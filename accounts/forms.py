@@ -60,20 +60,32 @@ def _text(label, *, max_length: int, autocomplete: str, required_message) -> for
     ))
 
 
-class SignupForm(forms.Form):
-    name = _text(_("Your name"), max_length=150, autocomplete="name",
-                 required_message=_("Please tell us your name."))
-    email = EmailInput(label=_("Work email"))
-    phone = PhoneNumberField(
-        label=_("Phone"), max_length=32,
-        help_text=_("With the country code, e.g. +1 415 555 0100. We only call if you ask for help."),
+PHONE_HELP = _("With the country code, e.g. +1 415 555 0100.")
+
+
+def phone_input(*, label, required_message, help_text=PHONE_HELP, required: bool = True) -> PhoneNumberField:
+    """A phone number, validated (django-phonenumber-field keeps invalid input raw
+    unless the form refuses it, DESIGN) and normalised to E.164. Signup and the
+    call-back form share it, so a number that signs up is a number we can call."""
+    return PhoneNumberField(
+        label=label, max_length=32, required=required, help_text=help_text,
         widget=forms.TextInput(attrs={"autocomplete": "tel", "type": "tel"}),
-        error_messages={"required": _("Please enter a phone number so we can help you if setup needs a hand."),
+        error_messages={"required": required_message,
                         "invalid": _("We couldn't read that phone number. Include the country code, "
                                      "like +1 415 555 0100."),
                         "max_length": TOO_LONG_MESSAGE,
                         "null_characters_not_allowed": CONTROL_CHARACTERS_MESSAGE},
     )
+
+
+class SignupForm(forms.Form):
+    name = _text(_("Your name"), max_length=150, autocomplete="name",
+                 required_message=_("Please tell us your name."))
+    email = EmailInput(label=_("Work email"))
+    phone = phone_input(
+        label=_("Phone"),
+        help_text=_("With the country code, e.g. +1 415 555 0100. We only call if you ask for help."),
+        required_message=_("Please enter a phone number so we can help you if setup needs a hand."))
     company = _text(_("Company"), max_length=150, autocomplete="organization",
                     required_message=_("Please enter your company's name."))
     password = forms.CharField(

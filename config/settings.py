@@ -271,6 +271,9 @@ RATE_LIMITS = {
     "resend": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "change_email": {"per_ip": (10, 3600), "per_email": (5, 3600)},
     "help": {"per_ip": (10, 3600), "per_email": (5, 3600)},
+    # Asking us to call (/help/call/): each request puts a number at the top of the
+    # queue, so fewer than messages; asking again only updates the number.
+    "callback": {"per_ip": (5, 3600), "per_email": (3, 3600)},
     "login_code": {"per_ip": (20, 900), "failures_per_email_and_ip": (10, 900), "failures_per_email": (30, 900)},
     # The support console's sign-in (support.console): whoever gets in can act for any
     # customer, so fewer tries than the person's own login.

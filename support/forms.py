@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import EmailInput
-from support.models import TicketStatus
+from accounts.forms import EmailInput, phone_input
+from support.models import CallOutcome, TicketStatus
 
 
 def refuse_control_characters_but_lines(value: str) -> None:
@@ -29,6 +29,38 @@ class ContactForm(forms.Form):
         error_messages={"required": _("Please tell us what happened, in a sentence or two."),
                         "max_length": _("Please keep your message under %(limit_value)d characters.")},
     )
+
+
+class CallbackForm(forms.Form):
+    """Ask us to call. Signed in, the address is the account's (no email field) and the
+    phone on file is used unless another is typed; logged out, both are typed. The
+    phone is validated like signup's. Field ids carry a ``callback_`` prefix, since
+    the form shares its page with others (/setup/'s address form, /help/'s)."""
+
+    email = EmailInput(label=_("Your email address"),
+                       help_text=_("If you signed up, use the address you signed up with."))
+    phone = phone_input(label=_("Number to call"),
+                        required_message=_("Please enter a number we can call, with the country code."))
+    note = forms.CharField(
+        label=_("Anything we should know before we call? (optional)"), required=False, max_length=500,
+        validators=[refuse_control_characters_but_lines], widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"max_length": _("Please keep this under %(limit_value)d characters.")})
+
+    def __init__(self, *args, account=None, **kwargs):
+        kwargs.setdefault("auto_id", "callback_%s")
+        super().__init__(*args, **kwargs)
+        self.account = account
+        if account is not None:
+            del self.fields["email"]
+            if account.phone:
+                self.fields["phone"].required = False
+                self.fields["phone"].label = _("Another number (optional)")
+
+    def clean(self):
+        data = super().clean()
+        if self.account is not None and not data.get("phone") and "phone" not in self.errors:
+            data["phone"] = self.account.phone
+        return data
 
 
 # --- The console's buttons -------------------------------------------------------------------
@@ -70,3 +102,10 @@ class ReasonForm(ButtonForm):
                              help_text=_("Goes on the account's timeline, e.g. \"spam signup: the provider refuses "
                                          "the company name\"."),
                              error_messages={"required": _("Say why, for the timeline.")})
+
+
+class RecordCallForm(ButtonForm):
+    outcome = forms.ChoiceField(label=_("How did it go?"), choices=CallOutcome.choices, widget=forms.RadioSelect)
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 4}),
+                           validators=[refuse_control_characters_but_lines],
+                           help_text=_("What you said or agreed, for whoever reads the ticket next."))

@@ -3,6 +3,8 @@ the support person (the console). One place, so copy can be read and reviewed
 together; templates, services and tests read from here."""
 from __future__ import annotations
 
+import math
+
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -123,6 +125,10 @@ BUTTONS = {
     "reopen": (_("Reopen account"),
                _("The person can log in again, and every step that was stopped when the account was closed "
                  "runs again with fresh retries.")),
+    "record_call": (_("Record a call"),
+                    _("Records that you called: you, now, the number, how it went and a note, on the ticket's "
+                      "timeline. \"Reached them\" or \"Wrong number\" closes their call-back request; \"No "
+                      "answer\" leaves it at the top of the queue.")),
 }
 # A console action refused because the account is a staff member's (support.actions).
 STAFF_ACCOUNT_REFUSED = _("This is a staff account: the console never changes a staff member's address, "
@@ -145,6 +151,7 @@ RESULTS = {
     "resolve_noop": _("The ticket was already resolved."),
     "close_done": _("Account closed: logging in now fails, and nothing more is done for it."),
     "reopen_done": _("Account reopened: the person can log in, and stopped steps run again."),
+    "call_recorded": _("Call to {phone} recorded: {outcome}."),
 }
 
 # --- Suggested replies, per lifecycle state (editable before sending) ------------------------
@@ -200,3 +207,37 @@ TICKET_JOINED_INCIDENT = _("The same refusal came back for many accounts, so it 
                            "else's (see Incidents).")
 INCIDENT_STEP_EXHAUSTED = _("The {what} of {email} ran out of retries just as the circuit opened: re-armed to wait "
                             "for the recovery with everyone else (no ticket).")
+
+
+# --- A way back that is not email: call-back requests (support.callbacks) -------------------
+# To the person. Every promise is read from the stored request (``promised_by``), never
+# recomputed, so each page says what the person was first told, and a promise that
+# has passed is owned, not repeated.
+CALLBACK_OFFER = _("Rather talk to a person? Leave a number and someone on our team will call you within "
+                   "{reply_hours} hours.")
+CALLBACK_OFFER_PHONE_ON_FILE = _("We'll call the number you gave when you signed up, {phone}, unless you type "
+                                 "another one below.")
+CALLBACK_SENT = Message(
+    title=_("We'll call you"),
+    happened=_("Your request for a call has reached our support team."),
+    next="",  # the promise itself is read from the request (support.selectors.callback_promise)
+)
+CALLBACK_WAITING = _("You asked us to call you at {phone}: a person will call {when}.")
+CALLBACK_LATE = _("You asked us to call you at {phone} {ago} ago, and we said we would within {hours} hours. We "
+                  "haven't yet, and that's on us: your request is at the top of our queue.")
+
+# To the support person.
+CALLBACK_EVENT = _("Asked us to call {phone}. Note: {note}")
+CALL_EVENT = _("Called {phone}: {outcome}. Note: {note}")
+CALL_NO_TICKET = _("A call is recorded on the person's ticket, and this account has none open.")
+CALL_NO_NUMBER = _("There is no number to have called: no call-back request is waiting and the account has no "
+                   "phone on file.")
+
+
+def callback_when(promised_by, *, now) -> str:
+    """What is left of a call-back's promise, in the person's words ("within 4 hours",
+    "within the hour"); the caller checks the promise has not passed."""
+    hours = math.ceil((promised_by - now).total_seconds() / 3600)
+    if hours <= 1:
+        return str(_("within the hour"))
+    return ngettext("within %(n)d hour", "within %(n)d hours", hours) % {"n": hours}

@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
 
 
 class TicketStatus(models.TextChoices):
@@ -50,6 +51,7 @@ class Reason(models.TextChoices):
     WORKSPACE_FAILED = "workspace_failed", _("Workspace setup stopped")
     EMAIL_FAILED = "email_failed", _("Verification email could not be sent")
     CONTACT = "contact", _("The person wrote to us")
+    CALLBACK = "callback", _("The person asked us to call")
 
 
 def new_reference() -> str:
@@ -91,6 +93,7 @@ class Ticket(models.Model):
             ("reply", "Can reply to the person"),
             ("resolve", "Can resolve a ticket"),
             ("close_account", "Can close and reopen an account"),
+            ("record_call", "Can record a phone call to the person"),
         ]
 
     def __str__(self) -> str:
@@ -104,6 +107,8 @@ class EventKind(models.TextChoices):
     REPLY = "reply", _("We replied")
     STATUS = "status", _("Status changed")
     NOTE = "note", _("Note")  # something the system noticed (e.g. the account became ready)
+    CALLBACK = "callback", _("The person asked us to call")
+    CALL = "call", _("We called")
 
 
 class TicketEvent(models.Model):
@@ -139,6 +144,7 @@ class ConsoleActionKind(models.TextChoices):
     CLOSE = "close", _("closed the account")
     REOPEN = "reopen", _("reopened the account")
     RETRY_SETUP = "retry_setup", _("retried setup")
+    RECORD_CALL = "record_call", _("recorded a call")
 
 
 class ConsoleAction(models.Model):
@@ -253,3 +259,77 @@ class ContactMessage(models.Model):
 
     def __str__(self) -> str:
         return f"message from {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+# --- A way back that is not email: call-back requests and the calls we make ----------------
+
+class CallbackStatus(models.TextChoices):
+    REQUESTED = "requested", _("Waiting for our call")  # sorts the ticket to the top of the queue
+    REACHED = "reached", _("We called and spoke to them")  # final
+    WRONG_NUMBER = "wrong_number", _("The number was wrong")  # final: they can ask again with another
+
+
+# The allowed moves, written once. "No answer" is not a move: the request stays
+# waiting (and at the top of the queue) until someone reaches them.
+CALLBACK_TRANSITIONS: dict[str, frozenset[str]] = {
+    CallbackStatus.REQUESTED: frozenset({CallbackStatus.REACHED, CallbackStatus.WRONG_NUMBER}),
+    CallbackStatus.REACHED: frozenset(),
+    CallbackStatus.WRONG_NUMBER: frozenset(),
+}
+
+
+class CallbackRequest(models.Model):
+    """Someone asked us to call them (from /setup/ while stuck, or from /help/). It
+    rides on the person's one ticket; at most one waits per ticket (asking again
+    updates the number). ``promised_by`` is the promise the person was shown, stored
+    so every later page says the same thing."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="callbacks")
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="callback_requests")
+    phone = PhoneNumberField()
+    # The address typed (logged out) or the account's; logged out, it only claims an
+    # address: support confirms who they are on the call.
+    email = models.EmailField(max_length=254)
+    signed_in = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=CallbackStatus.choices, default=CallbackStatus.REQUESTED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    promised_by = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket"], condition=Q(status="requested"),
+                                    name="one_waiting_callback_per_ticket"),
+        ]
+        ordering = ["-requested_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"call-back to {self.phone} ({self.status})"
+
+
+class CallOutcome(models.TextChoices):
+    REACHED = "reached", _("Reached them")
+    NO_ANSWER = "no_answer", _("No answer")
+    WRONG_NUMBER = "wrong_number", _("Wrong number")
+
+
+class Call(models.Model):
+    """A call support made, recorded from the ticket page: who (the staff user, as a
+    key), when, to which number, how it went and a note."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="calls")
+    callback = models.ForeignKey(CallbackRequest, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="calls")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calls_made")
+    phone = PhoneNumberField()
+    outcome = models.CharField(max_length=16, choices=CallOutcome.choices)
+    note = models.TextField(blank=True)
+    called_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-called_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"call to {self.phone}: {self.outcome}"

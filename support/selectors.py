@@ -25,6 +25,7 @@ from django.db.models import (
 from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from accounts import codes
 from accounts.emails import RECIPIENT_REJECTED
@@ -36,6 +37,8 @@ from provisioning.selectors import outage_backlog
 from support import messages as words
 from support.models import (
     UNRESOLVED,
+    CallbackRequest,
+    CallbackStatus,
     ConsoleAction,
     ContactMessage,
     Incident,
@@ -91,10 +94,15 @@ def ticket_queue() -> QuerySet[Ticket]:
                     .filter(account=OuterRef("account"), kind=EmailKind.VERIFICATION,
                             to_address=OuterRef("account__email"))
                     .order_by("-created_at", "-pk"))
+    waiting_callback = CallbackRequest.objects.filter(ticket=OuterRef("pk"), status=CallbackStatus.REQUESTED)
     queue = Ticket.objects.select_related("account", "account__provisioning_request").annotate(
         status_rank=Case(When(status=TicketStatus.OPEN, then=Value(0)),
                          When(status=TicketStatus.WAITING_ON_CUSTOMER, then=Value(1)),
                          default=Value(2), output_field=IntegerField()),
+        callback_phone=Subquery(waiting_callback.values("phone")[:1]),
+        # A person waiting for our call comes before everything else that is open.
+        callback_rank=Case(When(Exists(waiting_callback), then=Value(0)), default=Value(1),
+                           output_field=IntegerField()),
         last_message=Subquery(last_message.values("message")[:1]),
         last_message_at=Subquery(last_message.values("created_at")[:1]),
         email_status=Subquery(verification.values("status")[:1]),
@@ -103,8 +111,29 @@ def ticket_queue() -> QuerySet[Ticket]:
         email_error=Subquery(verification.values("last_error_detail")[:1]),
         email_bounced_at=Subquery(verification.values("bounced_at")[:1]),
     )
-    return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(
-        "status_rank", "priority", "waiting_since", "pk")
+    return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(*QUEUE_ORDER)
+
+
+# Open first; within that, people waiting for our call; then priority; then longest waiting.
+QUEUE_ORDER = ("status_rank", "callback_rank", "priority", "waiting_since", "pk")
+
+
+def callback_promise(callback: CallbackRequest, *, now: datetime | None = None) -> str:
+    """What the person is told about a waiting call-back: the stored promise while it
+    holds, and that we broke it once it has passed (never a fresh promise)."""
+    now = now or timezone.now()
+    phone = callback.phone.as_international
+    if callback.promised_by > now:
+        return str(words.CALLBACK_WAITING).format(phone=phone, when=words.callback_when(callback.promised_by, now=now))
+    hours = round((callback.promised_by - callback.requested_at).total_seconds() / 3600)
+    return str(words.CALLBACK_LATE).format(phone=phone, ago=timesince(callback.requested_at, now).split(",")[0],
+                                           hours=hours)
+
+
+def waiting_callback(*, account: User) -> CallbackRequest | None:
+    """The call-back request the account is waiting on (on its unresolved ticket), if any."""
+    return (CallbackRequest.objects.filter(ticket__account=account, ticket__status__in=UNRESOLVED,
+                                           status=CallbackStatus.REQUESTED).first())
 
 
 def failure_words(ticket: Ticket) -> str:
@@ -179,6 +208,7 @@ class TicketDetail:
     failure: str
     reply_address: str
     state: str | None = None
+    callback: CallbackRequest | None = None  # the call-back request waiting, if any
     facts: dict = field(default_factory=dict)
 
     @property
@@ -200,6 +230,7 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
                            actions=console_actions(account=account) if account else console_actions(ticket=ticket)),
         failure=failure_words(ticket), reply_address=reply_address(ticket),
         state=overview.state if overview else None,
+        callback=ticket.callbacks.filter(status=CallbackStatus.REQUESTED).first(),
     )
 
 

@@ -20,6 +20,7 @@ from support.incidents import incident_attach_exhausted, incident_attach_message
 from support.models import (
     TRANSITIONS,
     UNRESOLVED,
+    CallbackStatus,
     ContactMessage,
     EventKind,
     Priority,
@@ -227,6 +228,9 @@ def ticket_sweep(*, limit: int = 200) -> dict[str, int]:
 
 
 def _awaiting_reply(ticket: Ticket) -> bool:
+    """The person is owed an answer: a call they asked for, or a reply to their last message."""
+    if ticket.callbacks.filter(status=CallbackStatus.REQUESTED).exists():
+        return True
     last_message = ticket.messages.order_by("-created_at").values_list("created_at", flat=True).first()
     if last_message is None:
         return False

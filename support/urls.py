@@ -6,4 +6,5 @@ app_name = "support"
 
 urlpatterns = [
     path("help/", views.help_view, name="help"),
+    path("help/call/", views.callback_view, name="callback"),
 ]

@@ -1,4 +1,5 @@
-"""The person's side of support: the contact form at /help/."""
+"""The person's side of support: the contact form at /help/ and the call-back form
+at /help/call/ (offered on /help/ and on a stuck person's /setup/)."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -8,7 +9,9 @@ from django.views.decorators.cache import never_cache
 
 from accounts.ratelimit import limit, paused, paused_words
 from support import messages as words
-from support.forms import ContactForm
+from support.callbacks import callback_request
+from support.forms import CallbackForm, ContactForm
+from support.selectors import callback_promise
 from support.services import contact_message_receive
 
 
@@ -37,3 +40,27 @@ def help_view(request: HttpRequest) -> HttpResponse:
         "next": str(entry.next).format(email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS),
         "incident": str(words.HELP_DURING_INCIDENT).format(what=words.OUTAGE_WHAT[incident.provider])
         if incident else ""})
+
+
+@never_cache
+def callback_view(request: HttpRequest) -> HttpResponse:
+    """Ask us to call. Works logged out (the same matching and the same answer as
+    /help/, whether or not the address has an account); signed in, the phone on file
+    is used unless another is typed. Rate-limited like every public form; a paused or
+    invalid request comes back with what was typed."""
+    user = request.user if request.user.is_authenticated and not request.user.is_staff else None
+    form = CallbackForm(request.POST or None, account=user)
+    if request.method != "POST":
+        return render(request, "support/callback.html", {"form": form})
+    email = user.email if user else request.POST.get("email", "")
+    if (wait := limit(request, "callback", email=email)) is not None:
+        return paused(render(request, "support/callback.html", {
+            "form": form, "paused": paused_words(wait, action="callback")}), wait)
+    if not form.is_valid():
+        return render(request, "support/callback.html", {"form": form}, status=400)
+    callback = callback_request(email=email if user else form.cleaned_data["email"],
+                                phone=form.cleaned_data["phone"].as_e164, note=form.cleaned_data["note"],
+                                signed_in_as=user)
+    entry = words.CALLBACK_SENT
+    return render(request, "support/callback_sent.html", {
+        "entry": entry, "reference": callback.ticket.reference, "promise": callback_promise(callback)})

@@ -27,10 +27,10 @@ from accounts import codes
 from accounts.models import User
 from accounts.selectors import Overview
 from accounts.services import AccountError, AlreadyVerified, CodeRefused, EmailTaken, StaffAccount
-from support import actions
+from support import actions, callbacks
 from support import messages as words
 from support.actions import ActionResult
-from support.forms import ButtonForm, CorrectEmailForm, MarkVerifiedForm, ReasonForm, ReplyForm
+from support.forms import ButtonForm, CorrectEmailForm, MarkVerifiedForm, ReasonForm, RecordCallForm, ReplyForm
 from support.models import Ticket, TicketStatus
 from support.selectors import suggested_reply
 from support.services import TicketError
@@ -85,6 +85,12 @@ def _unresolved(d: Subject) -> bool:
     return d.ticket is not None and d.ticket.status != TicketStatus.RESOLVED
 
 
+def _a_number_to_call(d: Subject) -> bool:
+    """A ticket to record the call on, and a number: their waiting call-back's or the account's."""
+    return d.ticket is not None and (getattr(d, "callback", None) is not None
+                                     or bool(d.account and d.account.phone))
+
+
 BUTTONS: dict[str, Button] = {button.name: button for button in [
     Button("rerun", "rerun_provisioning", ButtonForm, _workspace_not_ready, actions.rerun_provisioning, primary=True),
     Button("resend", "resend_verification", ButtonForm, _unverified, actions.resend_verification),
@@ -98,6 +104,7 @@ BUTTONS: dict[str, Button] = {button.name: button for button in [
     Button("close", "close_account", ReasonForm, lambda d: _open(d) and _a_customer(d), actions.close_account),
     Button("reopen", "close_account", ReasonForm, lambda d: _a_customer(d) and not d.account.is_active,
            actions.reopen_account, primary=True),
+    Button("record_call", "record_call", RecordCallForm, _a_number_to_call, callbacks.record_call),
 ]}
 
 

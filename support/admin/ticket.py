@@ -11,11 +11,19 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.phonenumber import PhoneNumber
 
 from support import messages as words
 from support.admin.buttons import ButtonViews
 from support.models import UNRESOLVED, Reason, Ticket, TicketStatus
-from support.selectors import TicketDetail, failure_words, open_incidents, ticket_detail, ticket_queue
+from support.selectors import (
+    QUEUE_ORDER,
+    TicketDetail,
+    failure_words,
+    open_incidents,
+    ticket_detail,
+    ticket_queue,
+)
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -83,7 +91,7 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
                                                  **(extra_context or {})})
 
     def get_ordering(self, request):
-        return ["status_rank", "priority", "waiting_since"]
+        return list(QUEUE_ORDER)
 
     def get_search_results(self, request, queryset, search_term):
         """Phones are stored as E.164 (+14155550100); match what people type
@@ -105,9 +113,16 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
     def person(self, ticket: Ticket):
         account = ticket.account
         if account is None:
-            return format_html('<span class="muted">{}</span><br>{}', _("unknown address"), ticket.email)
-        return format_html("<strong>{}</strong><br>{}<br><span class=\"muted\">{}</span>",
-                           account.name, account.email, account.company)
+            who = format_html('<span class="muted">{}</span><br>{}', _("unknown address"), ticket.email)
+        else:
+            who = format_html("<strong>{}</strong><br>{}<br><span class=\"muted\">{}</span>",
+                              account.name, account.email, account.company)
+        if not ticket.callback_phone:
+            return who
+        # They asked us to call: the number, one tap away on a phone.
+        phone = PhoneNumber.from_string(str(ticket.callback_phone))
+        return format_html('<span class="badge callback">{}</span> <a class="tel" href="tel:{}">{}</a><br>{}',
+                           _("Call back"), phone.as_e164, phone.as_international, who)
 
     @admin.display(description=_("state"), ordering="account_state")
     def state(self, ticket: Ticket):

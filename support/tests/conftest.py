@@ -19,6 +19,7 @@ from accounts.services import account_register
 support_group_migration = importlib.import_module("support.migrations.0002_support_group")
 incidents_group_migration = importlib.import_module("support.migrations.0004_support_group_incidents")
 close_account_migration = importlib.import_module("support.migrations.0005_console_actions")
+record_call_migration = importlib.import_module("support.migrations.0007_support_group_record_call")
 
 
 @pytest.fixture(autouse=True)
@@ -73,6 +74,7 @@ def support_group() -> Group:
         support_group_migration.create_support_group(apps, None)
         incidents_group_migration.grant_view_incident(apps, None)
         close_account_migration.grant_close_account(apps, None)
+        record_call_migration.grant_record_call(apps, None)
     return Group.objects.get(name="Support")
 
 

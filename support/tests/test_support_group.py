@@ -19,6 +19,7 @@ EXPECTED = {
     "support.view_ticket", "support.rerun_provisioning", "support.resend_verification", "support.correct_email",
     "support.mark_verified", "support.issue_signin_code", "support.reply", "support.resolve",
     "support.view_incident", "support.close_account",
+    "support.record_call",
 }
 
 
