@@ -223,7 +223,7 @@ RATE_LIMITED_KEPT = {
 
 EMAIL_SUBJECTS = {
     "verification": _("Confirm your email address"),
-    "signup_attempt": _("Someone tried to sign up with your email address"),
+    "signup_attempt": _("Someone — perhaps you — tried to sign up with your email address"),
     "all_set": _("You're all set — sorry for the wait"),
     "password_reset": _("Reset your password"),
     "support": _("A message from our support team"),
@@ -272,3 +272,15 @@ def in_words(when: datetime | None, *, now: datetime | None = None) -> str:
         return ngettext("in about %(n)d minute", "in about %(n)d minutes", minutes) % {"n": minutes}
     hours = round(minutes / 60)
     return ngettext("in about %(n)d hour", "in about %(n)d hours", hours) % {"n": hours}
+
+
+# --- Password reset while the email provider is down (the breaker is open) -----------------
+# The reset-sent page must not promise "within a minute" while we know email is late.
+PASSWORD_RESET_SENT_DELAYED = Message(
+    title=_("Your link is on its way, but late"),
+    happened=_("If an account uses {address}, a link to choose a new password is waiting to go to it."),
+    next=_("Sending email is delayed on our side right now: the service we use to send it is having a problem, "
+           "not anything you did. We keep trying on our own and the link goes out as soon as it recovers; it "
+           "works for 3 hours from then. Nothing changes until you use it; your current password keeps working."),
+    action=_("Need to get in sooner? Log in with your password if you know it, or ask us to call you."),
+)

@@ -35,6 +35,7 @@ from accounts.services import (
     signin_code_redeem,
     verification_send,
 )
+from provisioning import breaker
 
 
 def _landing(user) -> str:
@@ -71,7 +72,7 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @rate_limited("login")  # per client address; per address, only failures count (below)
 def login_view(request: HttpRequest) -> HttpResponse:
-    form = LoginForm(request.POST if request.method == "POST" else None)
+    form = LoginForm(request.POST if request.method == "POST" else None, initial=_email_from_link(request))
     next_url = request.POST.get("next") or request.GET.get("next", "")
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
@@ -214,7 +215,7 @@ _RESET_ADDRESS = "password_reset_address"
 def password_reset_view(request: HttpRequest) -> HttpResponse:
     """Ask for a reset link. Registered or not, the answer is the same redirect and
     the same page (``accounts.flows.password_reset``)."""
-    form = PasswordResetRequestForm(request.POST or None)
+    form = PasswordResetRequestForm(request.POST or None, initial=_email_from_link(request))
     if request.method == "POST" and form.is_valid():
         password_reset_request(email=form.cleaned_data["email"])
         request.session[_RESET_ADDRESS] = form.cleaned_data["email"]
@@ -223,12 +224,20 @@ def password_reset_view(request: HttpRequest) -> HttpResponse:
                   status=400 if form.errors else 200)
 
 
+def _email_from_link(request: HttpRequest) -> dict:
+    """Prefill the address a link in our email carried (``?email=``, e.g. from the
+    "someone tried to sign up" email); only ever shown back in a form field."""
+    return {"email": request.GET.get("email", "")[:254]}
+
+
 @never_cache
 def password_reset_sent_view(request: HttpRequest) -> HttpResponse:
-    entry = words.PASSWORD_RESET_SENT
+    # While the email provider's breaker is open the link waits in the outbox: say so.
+    delayed = breaker.is_open("email")
+    entry = words.PASSWORD_RESET_SENT_DELAYED if delayed else words.PASSWORD_RESET_SENT
     address = request.session.get(_RESET_ADDRESS) or words.RESET_ADDRESS_UNKNOWN
     return render(request, "accounts/password_reset_sent.html",
-                  {"entry": entry, "happened": str(entry.happened).format(address=address)})
+                  {"entry": entry, "happened": str(entry.happened).format(address=address), "delayed": delayed})
 
 
 class PasswordResetConfirm(PasswordResetConfirmView):

@@ -276,7 +276,7 @@ def test_every_email_has_a_text_and_an_html_part(drive):
     drive()
 
     assert {m.subject for m in mail.outbox} == {"Confirm your email address",
-                                                 "Someone tried to sign up with your email address"}
+                                                 "Someone — perhaps you — tried to sign up with your email address"}
     for message in mail.outbox:
         text, html = parts(message)
         assert "Hi Grace," in text and "Hi Grace," in html

@@ -3,6 +3,7 @@ outbox with a link minted at send time, single use, and it confirms the address 
 reached."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -180,3 +181,19 @@ def test_a_verified_account_is_told_only_about_the_password(ada, drive):
                        follow=True)
 
     assert escape(str(words.PASSWORD_RESET_DONE)) in done.content.decode()
+
+
+@pytest.mark.django_db
+def test_while_email_is_down_the_sent_page_promises_no_minute_and_owns_the_delay(ada, sandbox, drive, settings):
+    settings.BREAKER_FAILURE_THRESHOLD = 1  # the first failed send opens the email circuit
+    sandbox("email", "error")
+    client = ask_for_link()
+    drive()  # the worker tries the reset email; the provider fails and the breaker opens
+
+    page = html.unescape(client.get("/password-reset/sent/").content.decode())
+
+    assert "within a minute" not in page and "we've sent" not in page
+    assert str(words.PASSWORD_RESET_SENT_DELAYED.title) in page
+    assert "Sending email is delayed on our side right now" in page
+    assert 'action="/help/call/"' in page  # a way back that is not email
+    assert not mail.outbox

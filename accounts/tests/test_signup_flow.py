@@ -200,8 +200,16 @@ def test_signing_up_again_with_another_password_offers_a_way_forward_and_tells_t
 
     drive()
     [notice] = sent_to("ada@example.com")
-    assert notice.subject == "Someone tried to sign up with your email address"
-    assert "/login/" in notice.body and "/password-reset/" in notice.body
+    # Probably the owner themselves: the words don't accuse a stranger, and the links
+    # carry the address so the login and reset forms come prefilled.
+    assert notice.subject == "Someone — perhaps you — tried to sign up with your email address"
+    html_part = notice.alternatives[0][0]
+    for part in (notice.body, html_part):
+        assert "Someone — perhaps you — just tried" in part
+        assert "/login/?email=ada%40example.com" in part and "/password-reset/?email=ada%40example.com" in part
+    login = Client().get("/login/?email=ada%40example.com").content.decode()
+    reset = Client().get("/password-reset/?email=ada%40example.com").content.decode()
+    assert 'name="email" value="ada@example.com"' in login and 'name="email" value="ada@example.com"' in reset
 
 
 def test_the_owner_hears_once_about_repeated_attempts_in_an_hour(signup_data, drive):
@@ -214,7 +222,7 @@ def test_the_owner_hears_once_about_repeated_attempts_in_an_hour(signup_data, dr
         drive()
 
     assert EmailDelivery.objects.filter(kind=EmailKind.SIGNUP_ATTEMPT).count() == 1
-    assert len(sent_to("ada@example.com", subject="Someone tried")) == 1
+    assert len(sent_to("ada@example.com", subject="Someone — perhaps you — tried")) == 1
 
 
 def test_a_logged_in_person_on_the_signup_page_goes_to_where_they_belong(signup_data):
@@ -267,7 +275,7 @@ def test_strict_mode_still_tells_the_owner_and_still_resumes(settings, signup_da
     drive()
 
     assert ProvisioningRequest.objects.get().status == StepStatus.SUCCEEDED
-    assert len(sent_to("ada@example.com", subject="Someone tried")) == 1
+    assert len(sent_to("ada@example.com", subject="Someone — perhaps you — tried")) == 1
 
 
 def test_an_address_differing_only_in_non_ascii_case_is_the_same_account(signup_data):
