@@ -229,7 +229,9 @@ def test_control_characters_are_refused_with_a_clear_message(field, bad, where):
     assert response.status_code == 400
     page = response.content.decode()
     assert CONTROL in page
-    assert page.count(CONTROL) == 1  # once, in our words, not twice
+    summary, fields = page.split("data-error-summary", 1)[1].split("</div>", 1)
+    assert summary.count(CONTROL) == 1  # the error summary links to the field, quoting it
+    assert fields.count(CONTROL) == 1  # and at the field: once, in our words, not twice
     assert not User.objects.filter(email=address).exists()
 
 
