@@ -118,7 +118,7 @@ EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothi
                            "Contact us if you need to move your account to a new address.")
 VERIFIED = _("Thanks, your email address is confirmed.")
 CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {minutes} minutes, "
-                      "and stops after a few wrong tries. Check both and try again, or call us back and "
+                      "and stops after a few wrong tries. Check both and try again, or reach us as below and "
                       "we'll read you a fresh one. You can always log in with your password too.")
 CODE_LOGIN_OK = _("You're signed in. Here is where your account stands.")
 VERIFY_LINK_BAD = Message(

@@ -152,6 +152,14 @@ def test_support_phone_is_published_where_the_page_says_call_us(stuck, settings)
     assert "tel:" not in text(person.get("/setup/"))
 
 
+def test_the_code_sign_in_page_says_how_to_reach_us_for_a_fresh_code(db, settings):
+    settings.SUPPORT_PHONE = ""
+    page = text(Client().get("/login/code/"))
+    assert 'href="/help/call/">Ask us to call you</a>' in page and "tel:" not in page
+    settings.SUPPORT_PHONE = "+1 800 555 0199"
+    assert 'Call us on <a href="tel:+18005550199">+1 800 555 0199</a>' in text(Client().get("/login/code/"))
+
+
 def test_asking_for_calls_is_rate_limited_and_keeps_what_was_typed(db, settings):
     settings.RATE_LIMITS = {**settings.RATE_LIMITS, "callback": {"per_ip": (100, 3600), "per_email": (1, 3600)}}
     data = {"email": "someone@example.com", "phone": "+1 212 555 0142", "note": "after 5pm"}
