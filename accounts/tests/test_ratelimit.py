@@ -395,3 +395,25 @@ def test_unreachable_redis_falls_back_to_the_database_and_still_limits(settings)
     key = f"test:{uuid.uuid4().hex}"
     assert [ratelimit.hit(key, 2, 60) for _ in range(3)] == [True, True, False]
     assert RateLimitCounter.objects.get(key=ratelimit.counter_key(key)).count == 3
+
+
+@pytest.mark.django_db
+def test_redis_counts_login_failures_and_a_success_clears_that_clients(settings, signup_data):
+    """The failure counters (read without counting, cleared on success) in the real
+    Redis, database 5; skipped, saying why, when Redis is not reachable."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/5"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis is not reachable at {url} ({error})")
+    settings.REDIS_URL = url
+    failures(settings, "login", per_client=(2, 900))
+    Client().post("/signup/", signup_data)
+    person = Client(REMOTE_ADDR=f"198.18.{random.randrange(256)}.{random.randrange(256)}")
+    assert person.post("/login/", WRONG).status_code == 400
+    assert person.post("/login/", RIGHT).status_code == 302  # clears this client's failure
+    person.post("/logout/")
+    assert [person.post("/login/", WRONG).status_code for _ in range(3)] == [400, 400, 429]
+    assert not RateLimitCounter.objects.exists()  # counted in Redis only
