@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ def django_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment for every process of one bench run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "PROVISIONING_"))}
     env.update(
+        # Its own static files: collectstatic --clear into the checkout's STATIC_ROOT
+        # would pull files from under a test run or another bench in the same checkout.
+        STATIC_ROOT=tempfile.mkdtemp(prefix="bench-static-"),
         DJANGO_SETTINGS_MODULE="bench.settings",
         DJANGO_SECRET_KEY="bench-" + secrets.token_urlsafe(40),
         DATABASE_URL=database_url,
@@ -128,7 +132,8 @@ def gunicorn(env: dict[str, str], *, workers: int) -> Iterator[Server]:
         while True:
             if proc.poll() is not None:
                 raise RuntimeError("gunicorn exited before answering")
-            with contextlib.suppress(requests.ConnectionError):
+            # A busy machine may take longer than the timeout for the first answer.
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if requests.get(base + "/login/", headers=PROXY_HEADERS, timeout=5).status_code == 200:
                     break
             if time.monotonic() > deadline:
