@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from provisioning import pacing
 from provisioning.durable import step_run
-from provisioning.models import ProvisioningRequest
+from provisioning.models import Pace, ProvisioningRequest
 
 
 @pytest.fixture
@@ -15,17 +15,20 @@ def rate(settings):
 
 
 @pytest.mark.django_db
-def test_slots_are_one_over_rate_apart(rate):
-    waits = [pacing.reserve("provisioning") for _ in range(4)]
-    # 4 calls at 4/s: the first goes now, the next ones a quarter second apart each.
-    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
-    assert waits[0] == pytest.approx(0, abs=0.05)  # slots: 1 / (rate × HEADROOM)
-    assert all(gap == pytest.approx(1 / (rate * pacing.HEADROOM), abs=0.05) for gap in gaps)
+def test_slots_are_one_over_rate_apart(settings):
+    settings.PROVIDER_RATE_PER_SECOND = 0.5  # slots ~2 s apart: a busy machine cannot blur them
+    settings.PACING_MAX_WAIT_SECONDS = 10.0
+    slots = []
+    for _ in range(4):
+        pacing.reserve("provisioning")
+        slots.append(Pace.objects.get(provider="provisioning").next_slot_at)
+    gaps = [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
+    assert gaps == pytest.approx([1 / (0.5 * pacing.HEADROOM)] * 3, abs=0.001)  # slots: 1 / (rate × HEADROOM)
 
 
 @pytest.mark.django_db
 def test_a_slot_further_than_max_wait_is_not_reserved(rate):
-    for _ in range(5):  # fills the next 1.25 s
+    for _ in range(12):  # fills the next 3 s: well past the 1 s allowed, however slow the machine
         pacing.reserve("provisioning")
     before = pacing.next_free_slot("provisioning")
     assert pacing.reserve("provisioning") is None
