@@ -121,6 +121,11 @@ CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code wo
                       "and stops after a few wrong tries. Check both and try again, or reach us as below and "
                       "we'll read you a fresh one. You can always log in with your password too.")
 CODE_LOGIN_OK = _("You're signed in. Here is where your account stands.")
+VERIFY_CONFIRM = Message(
+    title=_("Confirm your email address"),
+    happened=_("This link confirms that {address} is yours."),
+    next=_("Press the button to confirm it. Nothing changes until you do."),
+)
 VERIFY_LINK_BAD = Message(
     title=_("This link no longer works"),
     happened=_("This confirmation link has expired, was already used, or was replaced by a newer one."),

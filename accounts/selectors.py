@@ -16,6 +16,7 @@ from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, 
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.messages import STATES, in_words
 from accounts.models import EmailDelivery, EmailKind, User, normalize_email
+from accounts.tokens import split_verification_token, verification_tokens
 from provisioning import breaker
 from provisioning.durable import StepStatus
 from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
@@ -80,6 +81,19 @@ class Overview:
 
 def user_by_email(*, email: str) -> User | None:
     return User.objects.filter(email=normalize_email(email)).first()
+
+
+def verification_link_account(*, token: str, lock: bool = False) -> User | None:
+    """The active account a verification link is good for now, or None for a link that
+    is malformed, expired, used or replaced. Never raises. ``lock`` takes the account's
+    row lock (inside the caller's transaction), for the service that confirms."""
+    parsed = split_verification_token(token)
+    if parsed is None:
+        return None
+    pk, raw = parsed
+    accounts = User.objects.select_for_update() if lock else User.objects
+    account = accounts.filter(pk=pk, is_active=True).first()
+    return account if account is not None and verification_tokens.check_token(account, raw) else None
 
 
 def latest_verification(account: User) -> EmailDelivery | None:

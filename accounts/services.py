@@ -15,9 +15,8 @@ from accounts import codes
 from accounts.emails import email_queue
 from accounts.logging import mask_email
 from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, SignInCode, User, normalize_email
-from accounts.selectors import State, account_overview, latest_verification
+from accounts.selectors import State, account_overview, latest_verification, verification_link_account
 from accounts.signals import account_closed
-from accounts.tokens import split_verification_token, verification_tokens
 from provisioning import durable
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
@@ -232,16 +231,14 @@ def _mask(address: str) -> str:
 
 
 def email_verify(*, token: str) -> User | None:
-    """Confirm the address a verification link was sent to. Returns the account, or
-    None for a link that is malformed, expired, used or replaced. Single use: the
-    token covers the verified flag, so it dies the moment it works."""
-    parsed = split_verification_token(token)
-    if parsed is None:
-        return None
-    pk, raw = parsed
+    """Confirm the address a verification link was sent to (the confirm button on the
+    link's page: a GET only shows that page, since mail scanners open every link).
+    Returns the account, or None for a link that is malformed, expired, used or
+    replaced. Single use: the token covers the verified flag, so it dies the moment
+    it works."""
     with transaction.atomic():
-        account = User.objects.select_for_update().filter(pk=pk, is_active=True).first()
-        if account is None or not verification_tokens.check_token(account, raw):
+        account = verification_link_account(token=token, lock=True)
+        if account is None:
             return None
         return account_mark_verified(account=account, actor="the person", why="verification link")
 

@@ -25,7 +25,7 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.ratelimit import failure_record, failures_paused, rate_limited, success_record, too_many_requests
-from accounts.selectors import account_overview
+from accounts.selectors import account_overview, verification_link_account
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
@@ -181,8 +181,19 @@ def setup_resend_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def verify_view(request: HttpRequest, token: str) -> HttpResponse:
-    """Use the link, then redirect, so the token never stays in the address bar (or
-    in a Referer header sent from the next page)."""
+    """GET shows the link's page with one confirm button; only its POST confirms.
+    Corporate mail scanners (Safe Links, Mimecast, Proofpoint) open every link in
+    every email: confirming on GET would let a squatter's address at victim@corp be
+    verified by the victim's own gateway. After the POST we redirect, so the token
+    does not stay in the address bar (the page itself loads nothing from elsewhere,
+    and Referrer-Policy is same-origin)."""
+    if request.method != "POST":
+        account = verification_link_account(token=token)
+        if account is None:
+            return redirect("accounts:verify_failed")
+        entry = words.VERIFY_CONFIRM
+        return render(request, "accounts/verify_confirm.html", {
+            "entry": entry, "happened": str(entry.happened).format(address=account.email)})
     account = email_verify(token=token)
     if account is None:
         return redirect("accounts:verify_failed")

@@ -89,7 +89,7 @@ def test_a_verified_account_is_never_warned_or_removed(client, signup_data, driv
     client.post("/signup/", signup_data)
     drive()
     link = re.search(r"http://127\.0\.0\.1:8000(/verify/\S+/)", mail.outbox[0].body).group(1)
-    client.get(link)
+    client.post(link)
     assert user_by_email(email="ada@example.com").email_verified
     days_pass(60)
     assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"

@@ -114,12 +114,12 @@ def test_a_verification_link_works_once(ada, drive):
     (link,) = [m for m in mail.outbox if "/verify/" in m.body]
     path = re.search(r"/verify/[^/\s]+/", link.body).group(0)
 
-    first = Client().get(path)
+    first = Client().post(path)
     ada.refresh_from_db()
     assert first.status_code == 302 and first["Location"] == "/login/"
     assert ada.email_verified
 
-    again = Client().get(path)
+    again = Client().post(path)
     assert again.status_code == 302 and again["Location"] == "/verify/"
 
 

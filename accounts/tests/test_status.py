@@ -140,7 +140,7 @@ def test_unverified_once_the_workspace_is_ready(ada, drive):
 
 def test_active_once_the_address_is_confirmed(ada, drive):
     drive()
-    ada.get(verification_link(ADDRESS))
+    ada.post(verification_link(ADDRESS))
 
     data = status(ada)
     assert data["state"] == "active"
@@ -173,7 +173,7 @@ def test_the_home_page_shows_the_workspace_and_a_verify_banner_until_confirmed(a
     assert "Please confirm your email address." in home and 'action="/setup/resend/"' in home
     assert "sbx-" in home  # the workspace the provider made
 
-    ada.get(verification_link(ADDRESS))
+    ada.post(verification_link(ADDRESS))
     home = page_text(ada.get("/"))
     assert "Please confirm your email address." not in home
     assert "Your workspace is ready." in home

@@ -2,6 +2,8 @@
 (`POST /setup/email/`) and sending the link again (`POST /setup/resend/`)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client
@@ -57,7 +59,7 @@ def test_the_link_from_the_email_verifies_and_leaves_no_token_in_the_address_bar
     [(html, _)] = message.alternatives
     assert link in html  # the HTML part carries the same link
 
-    response = client.get(link)
+    response = client.post(link)
 
     assert response.status_code == 302
     assert response["Location"] == "/"  # the workspace is ready: into the app
@@ -68,10 +70,26 @@ def test_the_link_from_the_email_verifies_and_leaves_no_token_in_the_address_bar
     assert str(words.VERIFIED) in page_text(client.get(response["Location"]))
 
 
+def test_opening_the_link_shows_a_confirm_button_and_changes_nothing(ada):
+    """Mail scanners open every link: only the button on the page confirms."""
+    _, account = ada
+    link = verification_link(ADDRESS)
+
+    for _ in range(3):  # a scanner, a preview, the person
+        page = Client().get(link)
+        assert page.status_code == 200
+        assert str(words.VERIFY_CONFIRM.title) in page_text(page)
+        assert re.search(r'<form method="post" action="">.*<button[^>]*type="submit"', page.content.decode(), re.S)
+
+    assert not verified(account)
+    assert not Event.objects.filter(account=account, to_state="verified").exists()
+    assert Client().post(link).status_code == 302 and verified(account)
+
+
 def test_the_link_works_without_being_logged_in(ada):
     _, account = ada
 
-    response = Client().get(verification_link(ADDRESS))
+    response = Client().post(verification_link(ADDRESS))
 
     assert response.status_code == 302 and response["Location"] == "/login/"
     assert verified(account)
@@ -80,7 +98,7 @@ def test_the_link_works_without_being_logged_in(ada):
 def test_a_used_link_explains_itself_and_the_account_stays_verified(ada):
     client, account = ada
     link = verification_link(ADDRESS)
-    client.get(link)
+    client.post(link)
     verified_at = User.objects.get(pk=account.pk).email_verified_at
 
     explains_bad_link(client, link)
@@ -102,7 +120,7 @@ def test_a_link_of_the_default_lifetime_still_works(ada, settings):
     client, account = ada
     settings.EMAIL_VERIFICATION_TIMEOUT = 3 * 24 * 3600
 
-    client.get(verification_link(ADDRESS))
+    client.post(verification_link(ADDRESS))
 
     assert verified(account)
 
@@ -158,7 +176,7 @@ def test_correcting_the_address_kills_the_old_link_and_sends_a_fresh_one(ada, dr
     explains_bad_link(client, old_link)
     drive()
     new_link = verification_link("ada.lovelace@example.com")
-    client.get(new_link)
+    client.post(new_link)
     assert verified(account)
 
 
@@ -192,13 +210,13 @@ def test_correcting_an_undeliverable_address_heals_the_account(sandbox, drive):
     drive()
 
     assert client.get("/setup/status.json").json()["state"] == "unverified"
-    client.get(verification_link(ADDRESS))
+    client.post(verification_link(ADDRESS))
     assert client.get("/setup/status.json").json()["state"] == "active"
 
 
 def test_correcting_is_refused_once_verified(ada):
     client, account = ada
-    client.get(verification_link(ADDRESS))
+    client.post(verification_link(ADDRESS))
     deliveries = EmailDelivery.objects.count()
 
     response = client.post("/setup/email/", {"email": "someone.else@example.com"}, follow=True)
@@ -271,13 +289,13 @@ def test_resend_double_click_after_delivery_sends_one_more_email(ada, drive):
     assert EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION).count() == 2
     drive()
     assert len(sent_to(ADDRESS, subject="Confirm")) == 1
-    client.get(verification_link(ADDRESS))
+    client.post(verification_link(ADDRESS))
     assert verified(account)
 
 
 def test_resend_once_verified_sends_nothing(ada):
     client, account = ada
-    client.get(verification_link(ADDRESS))
+    client.post(verification_link(ADDRESS))
     count = EmailDelivery.objects.count()
 
     response = client.post("/setup/resend/", follow=True)
@@ -334,7 +352,7 @@ def test_no_dead_link_is_sent_after_the_address_is_confirmed(ada, sandbox, drive
     sandbox("email", "error")
     client.post("/setup/resend/")
     drive(max_passes=1)  # the second link is still owed
-    client.get(first_link)
+    client.post(first_link)
     assert verified(account)
     sandbox("email", "ok")
 
