@@ -170,12 +170,12 @@ class SignInCode(models.Model):
     """A one-time sign-in code that support reads out over the phone after confirming
     who the person is (DESIGN principle 3: recovery never depends on email alone).
 
-    Only an HMAC of the code is stored (``accounts.codes``). A code is live while it is
+    Only a password hash of the code is stored (``accounts.codes``). A code is live while it is
     unused, not revoked and not expired; it dies when used, when a newer code is
     issued for the account, or after SIGNIN_CODE_MAX_TRIES wrong tries."""
 
     account = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signin_codes")
-    code_hash = models.CharField(max_length=64)
+    code_hash = models.CharField(max_length=128)  # a password hash (accounts.codes.hash_code)
     # One click in the console issues one code, however often it is submitted.
     idempotency_key = models.CharField(max_length=100, unique=True)
     issued_by = models.CharField(max_length=100)

@@ -333,25 +333,28 @@ def email_mark_bounced(*, esp: str, event_id: str | None, recipient: str | None,
 
 def signin_code_issue(*, account: User, actor: str, idempotency_key: str) -> tuple[SignInCode, str]:
     """Issue a one-time sign-in code for support to read out over the phone, and return
-    it with the plain code, which is stored nowhere. It lives SIGNIN_CODE_TIMEOUT
-    seconds and replaces any code still live for the account.
+    it with the plain code, which is stored nowhere (``accounts.codes``): the caller
+    shows it once. It lives SIGNIN_CODE_TIMEOUT seconds and replaces any code still
+    live for the account.
 
-    Idempotent per ``idempotency_key`` (one console click): issuing again with the same
-    key returns the same code row and the same plain code, creating nothing. Raises
-    CodeRefused for a closed or staff account. The caller checks permissions."""
+    Idempotent per ``idempotency_key`` (one console click, kept as a digest): issuing
+    again with the same key returns the same code row and an empty code, creating
+    nothing. Raises CodeRefused for a closed or staff account. The caller checks
+    permissions."""
     if not account.is_active or account.is_staff or account.is_superuser:
         raise CodeRefused(account.pk)
-    code = codes.derive_code(idempotency_key)
+    click = codes.click_digest(idempotency_key)
     now = timezone.now()
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=account.pk).first()  # one issuer at a time
-        existing = SignInCode.objects.filter(idempotency_key=idempotency_key, account=account).first()
+        existing = SignInCode.objects.filter(idempotency_key=click, account=account).first()
         if existing is not None:
-            return existing, code
+            return existing, ""
         SignInCode.objects.filter(account=account, used_at__isnull=True, revoked_at__isnull=True).update(
             revoked_at=now)
+        code = codes.new_code()
         issued = SignInCode.objects.create(
-            account=account, code_hash=codes.hash_code(account.pk, code), idempotency_key=idempotency_key,
+            account=account, code_hash=codes.hash_code(account.pk, code), idempotency_key=click,
             issued_by=actor[:100], expires_at=now + timedelta(seconds=settings.SIGNIN_CODE_TIMEOUT))
         event_record(account_id=account.pk, subject="sign-in code", to_state="issued", actor=actor,
                      why=f"one-time sign-in code issued, valid {settings.SIGNIN_CODE_TIMEOUT // 60} minutes")

@@ -164,8 +164,9 @@ def mark_verified(*, actor: User, account: User | None, ticket: Ticket | None = 
 
 def issue_signin_code(*, actor: User, account: User | None, ticket: Ticket | None = None,
                       action_key: str) -> ActionResult:
-    """Issue a one-time sign-in code. A resubmitted click shows the same code again
-    while it is unused (it is derived from the click), and never issues a second.
+    """Issue a one-time sign-in code, shown once. A resubmitted click never issues a
+    second and cannot show the first again (it is stored nowhere): it says one was
+    issued, and a fresh click issues a fresh code.
     Raises accounts.services.StaffAccount for a staff account, CodeRefused for a
     closed one."""
     def run(locked: Ticket | None) -> ActionResult:
@@ -177,12 +178,11 @@ def issue_signin_code(*, actor: User, account: User | None, ticket: Ticket | Non
                   action_key=action_key, run=run)
     if not result.repeated or account is None:
         return result
-    issued = signin_code_of_click(account=account, action_key=action_key)
-    if issued is None:
+    code_row = signin_code_of_click(account=account, action_key=action_key)
+    if code_row is None:
         return result
-    code_row, code = issued
     if code_row.is_live:
-        return ActionResult(False, str(words.RESULTS["signin_code_again"]), code=code, repeated=True)
+        return ActionResult(False, str(words.RESULTS["signin_code_again"]), repeated=True)
     return ActionResult(False, str(words.RESULTS["signin_code_gone"]), repeated=True)
 
 

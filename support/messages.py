@@ -143,7 +143,9 @@ RESULTS = {
     "mark_verified_done": _("Address {address} marked verified (identity confirmed by phone)."),
     "mark_verified_noop": _("The address was already verified."),
     "signin_code_done": _("One-time sign-in code issued; it works until {until} (UTC)."),
-    "signin_code_again": _("That click already issued this code; it is shown again, still unused."),
+    "signin_code_again": _("That click already issued a code, still unused. It was shown once and is kept "
+                           "nowhere, so it can't be shown again: if they don't have it, issue a new one (the "
+                           "earlier code then stops working)."),
     "signin_code_gone": _("That click already issued a code, which has since been used or replaced. "
                           "Issue a new one if they still need it."),
     "reply_done": _("Reply queued to {address}."),

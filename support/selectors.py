@@ -179,11 +179,10 @@ def reply_address(ticket: Ticket) -> str:
     return latest or (ticket.account.email if ticket.account else ticket.email)
 
 
-def signin_code_of_click(*, account: User, action_key: str) -> tuple[SignInCode, str] | None:
-    """The code one console click issued for this account, with its plain code
-    (derived again from the click's key), or None if that click issued none."""
-    issued = SignInCode.objects.filter(account=account, idempotency_key=action_key).first()
-    return None if issued is None else (issued, codes.derive_code(action_key))
+def signin_code_of_click(*, account: User, action_key: str) -> SignInCode | None:
+    """The code one console click issued for this account (never its plain code,
+    which is stored nowhere), or None if that click issued none."""
+    return SignInCode.objects.filter(account=account, idempotency_key=codes.click_digest(action_key)).first()
 
 
 # --- One ticket ---------------------------------------------------------------------------

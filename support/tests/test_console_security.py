@@ -9,6 +9,7 @@ import re
 import uuid
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.core.management import call_command
 from django.test import Client
@@ -247,3 +248,27 @@ def test_a_superuser_is_protected_like_staff(support_user, stranded):
             act(actor=support_user, account=account, ticket=None, action_key=uuid.uuid4().hex, **extra)
     account.refresh_from_db()
     assert account.email == "boss@example.com" and not account.email_verified
+
+
+# --- 8. Nothing stored rebuilds a sign-in code ----------------------------------------------------
+
+def test_no_row_holds_a_live_code_or_anything_it_is_derived_from(console, stranded):
+    """Database + SECRET_KEY used to print live codes: they were an HMAC of the click's
+    key, kept in clear. Now the code is random, the key is kept as a digest, and the
+    code only as a salted password hash."""
+    account = stranded(email="ada@example.com")
+    ticket = Ticket.objects.get(account=account)
+    key = uuid.uuid4().hex
+    page = console.post(f"/admin/support/ticket/{ticket.pk}/do/signin_code/", {"action_key": key})
+    code = re.search(r'class="signin-code"[^>]*>(\d{4} \d{4})<', page.content.decode())[1].replace(" ", "")
+
+    stored = []
+    for model in apps.get_models():
+        for row in model.objects.values_list():
+            stored.extend(str(value) for value in row)
+    everything = "\n".join(stored)
+    assert key not in everything and code not in everything
+
+    row = SignInCode.objects.get(account=account)
+    assert row.code_hash.startswith(("argon2", "md5$", "pbkdf2"))  # a salted password hash, not an HMAC
+    assert Client().post("/login/code/", {"email": account.email, "code": code}).status_code == 302
