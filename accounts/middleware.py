@@ -119,3 +119,18 @@ class DatabaseUnavailableMiddleware:
         logger.error("database unavailable: %s %s: %s", request.method, safe_path(request.path),
                      str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
         return service_unavailable(request)
+
+
+class PermissionsPolicyMiddleware:
+    """``Permissions-Policy`` on every response (``settings.PERMISSIONS_POLICY``):
+    camera, microphone, location and the like are switched off for our pages and
+    anything they could embed. Django has no setting for it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.PERMISSIONS_POLICY:
+            response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
