@@ -13,6 +13,7 @@ from django.test import Client
 from accounts.models import User
 from accounts.selectors import account_overview
 from support.models import ConsoleAction, ConsoleActionKind, Ticket
+from support.tests.conftest import signed_in_to_console
 
 
 def page(console: Client, account: User) -> str:
@@ -82,8 +83,7 @@ def test_staff_access_is_for_superusers_only(register, console, db):
     assert console.get(f"/admin/accounts/user/{account.pk}/staff/").status_code == 404
 
     boss = User.objects.create_superuser("boss@support.example", "a superuser password 1")
-    superuser = Client()
-    superuser.force_login(boss)
+    superuser = signed_in_to_console(boss)
     assert "Staff access" in page(superuser, account)
     form = superuser.get(f"/admin/accounts/user/{account.pk}/staff/")
     assert form.status_code == 200 and 'name="groups"' in form.content.decode()
