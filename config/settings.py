@@ -280,7 +280,7 @@ RATE_LIMITS = {
     "login_code": {"per_ip": (20, 900), "failures_per_email_and_ip": (10, 900), "failures_per_email": (30, 900)},
     # The support console's sign-in (support.console): whoever gets in can act for any
     # customer, so fewer tries than the person's own login.
-    "console_login": {"per_ip": (20, 900), "per_email": (5, 900)},
+    "console_login": {"per_ip": (20, 900), "failures_per_email_and_ip": (5, 900), "failures_per_email": (20, 900)},
     # Its second step (a code from the app or a backup code), on top of django-otp's
     # own slow-down after each wrong code.
     "console_second_factor": {"per_ip": (20, 900), "per_email": (10, 900)},

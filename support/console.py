@@ -71,13 +71,14 @@ class SupportConsole(admin.AdminSite):
 
     def login(self, request, extra_context=None):
         """Two steps. The password: Django's admin login, rate-limited like every other
-        login (DESIGN), per client address and per account typed
-        (``RATE_LIMITS["console_login"]``, the project's limiter, shared by every
+        login (DESIGN): per client address, and per account typed counting failures
+        only (``RATE_LIMITS["console_login"]``, the project's limiter, shared by every
         process), with a 429 in the console's look before any password is checked.
         Then the second factor (support.console_auth), or setting one up."""
         if console_auth.awaiting_second_factor(request):
             return console_auth.second_factor_step(self, request)
-        return console_auth.password_step_paused(request) or super().login(request, extra_context)
+        return console_auth.password_step(lambda request: super(SupportConsole, self).login(request, extra_context),
+                                          request)
 
     def get_urls(self):
         return [path("second-factor/", console_auth.enrol_view(self), name="second_factor_enrol"),

@@ -33,12 +33,26 @@ def awaiting_second_factor(request: HttpRequest) -> bool:
     return user.is_authenticated and user.is_active and user.is_staff and not user.is_verified()
 
 
-def password_step_paused(request: HttpRequest) -> HttpResponse | None:
-    """The 429 for a password POST past the allowance, or None to go on."""
+def password_step(site_login, request: HttpRequest) -> HttpResponse:
+    """Django's admin login (``site_login``), rate-limited like the person's login
+    (``accounts.ratelimit``): every POST counts per client address; per account only
+    failures count, so the right password from the support person's own browser
+    always works (it carries the limiter's known-device cookie) while guessing
+    pauses. A paused POST gets the console's 429 before any password is checked."""
     if request.method != "POST":
-        return None
-    retry_after = ratelimit.limit(request, "console_login", email=request.POST.get("username", ""))
-    return None if retry_after is None else console_paused(request, retry_after)
+        return site_login(request)
+    email = request.POST.get("username", "")
+    wait = ratelimit.limit(request, "console_login")
+    if wait is None:
+        wait = ratelimit.failures_paused(request, "console_login", email=email)
+    if wait is not None:
+        return console_paused(request, wait)
+    response = site_login(request)
+    if response.status_code == 302 and request.user.is_authenticated:
+        ratelimit.success_record(request, response, "console_login", email=email)
+    else:
+        ratelimit.failure_record(request, "console_login", email=email)
+    return response
 
 
 def second_factor_step(site, request: HttpRequest) -> HttpResponse:
