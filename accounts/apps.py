@@ -11,10 +11,11 @@ class AccountsConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from accounts import checks, emails, logging, receivers  # noqa: F401 (checks registers)
-        from provisioning.signals import workspace_ready
+        from provisioning.signals import workspace_ready, workspace_removed
 
         emails.register_step_kind()
         workspace_ready.connect(receivers.on_workspace_ready, dispatch_uid="accounts.all_set")
+        workspace_removed.connect(receivers.on_workspace_removed, dispatch_uid="accounts.purge_finish")
         tracking.connect(receivers.on_email_tracking, dispatch_uid="accounts.email_bounced")
         user_logged_in.connect(logging.bind_account_on_login, dispatch_uid="accounts.log_account")
         post_migrate.connect(_ensure_schedule, sender=self)

@@ -18,6 +18,15 @@ def on_workspace_ready(*, account_id: int, waited: bool, **kwargs) -> None:
                         key=str(account_id))
 
 
+@logged_receiver("could not delete abandoned signup {account_id} after its workspace was removed "
+                 "(the next purge run will)")
+def on_workspace_removed(*, account_id: int, **kwargs) -> None:
+    """An abandoned signup's workspace is gone at the provider: delete the account."""
+    from accounts.flows.purge import abandoned_signup_finish
+
+    abandoned_signup_finish(account_id=account_id)
+
+
 # Not wrapped in logged_receiver: an error here must answer the ESP with a 500 so it
 # delivers the event again (email_mark_bounced is idempotent per event id); it is the
 # only receiver of this signal, so there is no other receiver for it to stop.

@@ -19,7 +19,7 @@ from accounts.models import EmailDelivery, EmailKind, User, normalize_email
 from accounts.tokens import split_verification_token, verification_tokens
 from provisioning import breaker
 from provisioning.durable import StepStatus
-from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
+from provisioning.models import Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
 
 
 class State:
@@ -258,24 +258,56 @@ def accounts_with_failed_steps(*, code: str | None = None) -> list[User]:
 SIGNUP_SESSION = timedelta(minutes=10)
 
 
+# What keeps an account from the purge, registered by the apps above us (support:
+# an open ticket), each a filter expression on accounts.
+_purge_holds: list[Callable[[], Exists | Q]] = []
+
+
+def register_purge_hold(hold: Callable[[], Exists | Q]) -> None:
+    if hold not in _purge_holds:
+        _purge_holds.append(hold)
+
+
 def abandoned_signups(*, joined_before: datetime) -> QuerySet[User]:
     """Accounts never verified and never used, that joined before ``joined_before``:
-    no login since the one signup makes. Staff, closed accounts and accounts waiting
-    on our team (workspace step failed: support owns those) are never included."""
-    return (
+    no login since the one signup makes. Never included: staff, closed accounts,
+    accounts something is still happening to (a workspace step or an email pending
+    or running), accounts waiting on our team (workspace step failed), and accounts
+    a registered hold keeps (an open ticket: support is handling them)."""
+    live = (StepStatus.PENDING, StepStatus.RUNNING)
+    queryset = (
         User.objects.filter(email_verified_at__isnull=True, is_active=True, is_staff=False,
                             is_superuser=False, date_joined__lt=joined_before)
         .filter(Q(last_login__isnull=True) | Q(last_login__lte=F("date_joined") + SIGNUP_SESSION))
-        .exclude(provisioning_request__status=StepStatus.FAILED)
-        .order_by("date_joined", "pk")
+        .exclude(provisioning_request__status__in=[StepStatus.FAILED, *live])
+        .exclude(Exists(EmailDelivery.objects.filter(account=OuterRef("pk"), status__in=live)))
     )
+    for hold in _purge_holds:
+        queryset = queryset.exclude(hold())
+    return queryset.order_by("date_joined", "pk")
 
 
-def abandon_warning_sent(*, sent_before: datetime | None = None) -> Exists:
-    """For filtering accounts: an abandoned-signup warning went to the account's
-    current address (before ``sent_before``, when given)."""
-    warnings = EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.ABANDON_WARNING,
-                                            to_address=OuterRef("email"))
-    if sent_before is not None:
-        warnings = warnings.filter(created_at__lte=sent_before)
-    return Exists(warnings)
+def abandon_warning_sent() -> Exists:
+    """For filtering accounts: an abandoned-signup warning was queued for the
+    account's current address (whatever became of it: it is queued once)."""
+    return Exists(EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.ABANDON_WARNING,
+                                               to_address=OuterRef("email")))
+
+
+def abandon_warning_delivered(*, sent_before: datetime) -> Exists:
+    """For filtering accounts: the warning reached the account's current address
+    before ``sent_before``: sent and not bounced since. A warning that failed or
+    bounced warned nobody, so it never starts the clock."""
+    return Exists(EmailDelivery.objects.filter(
+        account=OuterRef("pk"), kind=EmailKind.ABANDON_WARNING, to_address=OuterRef("email"),
+        status=StepStatus.SUCCEEDED, bounced_at__isnull=True, completed_at__lte=sent_before))
+
+
+def accounts_being_removed() -> QuerySet[User]:
+    """Abandoned signups whose removal has begun (closed, their workspace's removal
+    at the provider owed), oldest first, with their latest removal step's status as
+    ``removal_status``."""
+    latest = (DeprovisionRequest.objects.filter(account=OuterRef("pk"))
+              .order_by("-created_at", "-pk").values("status")[:1])
+    return (User.objects.filter(is_active=False, workspace_removals__isnull=False).distinct()
+            .annotate(removal_status=Subquery(latest)).order_by("date_joined", "pk"))

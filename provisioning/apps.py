@@ -8,9 +8,10 @@ class ProvisioningConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from provisioning import heal, services  # noqa: F401 (heal connects its receiver)
+        from provisioning import heal, removal, services  # noqa: F401 (heal connects its receiver)
 
         services.register_step_kind()
+        removal.register_step_kind()
         post_migrate.connect(_ensure_schedule, sender=self)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import requests
 from django.conf import settings
@@ -28,12 +29,21 @@ class WorkspaceOrder:
     idempotency_key: str
 
 
+@dataclass(frozen=True)
+class WorkspaceRemoval:
+    external_id: str  # the provider's id of the workspace
+    idempotency_key: str
+
+
 class LocalBackend:
     """The workspace lives in our own database: nothing to call, never fails. The
     service records the Workspace row when the step succeeds."""
 
     def create_workspace(self, order: WorkspaceOrder) -> str:
         return "local-" + hashlib.sha256(order.idempotency_key.encode()).hexdigest()[:16]
+
+    def delete_workspace(self, removal: WorkspaceRemoval) -> str:
+        return "removed"  # the Workspace row is deleted when the step succeeds
 
 
 class HttpBackend:
@@ -69,6 +79,22 @@ class HttpBackend:
         raise refusal(response.status_code, body=response.text[:200],
                       retry_after=_retry_after(response.headers.get("Retry-After")))
 
+    def delete_workspace(self, removal: WorkspaceRemoval) -> str:
+        """DELETE {PROVISIONING_URL}/workspaces/{id}: 204 removed, 404 already gone
+        (a repeat after a lost answer); both are success. Other answers are
+        classified as for a creation (``refusal``)."""
+        try:
+            response = requests.delete(f"{self.url}/workspaces/{quote(removal.external_id, safe='')}",
+                                       headers={"Idempotency-Key": removal.idempotency_key}, timeout=self.timeout)
+        except requests.Timeout:
+            raise TransientError("timeout", f"The provider did not answer within {self.timeout:g} s.")
+        except requests.RequestException as error:
+            raise TransientError("connection", f"The request to the provider failed ({type(error).__name__}).")
+        if response.status_code in (200, 202, 204, 404):
+            return "already gone" if response.status_code == 404 else "removed"
+        raise refusal(response.status_code, body=response.text[:200],
+                      retry_after=_retry_after(response.headers.get("Retry-After")))
+
 
 # Our credentials (401, 407 at our proxy), our permissions (403) or our
 # configuration (404: PROVISIONING_URL points at the wrong place) are wrong: every
@@ -87,7 +113,6 @@ def refusal(status: int, *, body: str = "", retry_after: float | None = None) ->
                                                f"(HTTP {status}).")
     detail = f"The provider refused the request (HTTP {status})" + (f": {body}" if body else ".")
     return PermanentError(f"http_{status}", detail)
-
 
 def _workspace_id(response: requests.Response) -> str:
     """The id in a success answer, checked here rather than trusted: a non-empty
@@ -130,11 +155,7 @@ class SandboxBackend:
                 SandboxMode.RELAY_DENIED: 403}
 
     def create_workspace(self, order: WorkspaceOrder) -> str:
-        outcome = sandbox_outcome("provisioning")
-        if outcome == SandboxMode.TIMEOUT:
-            raise TransientError("timeout", "The provider did not answer in time.")
-        if outcome in self.STATUSES:
-            raise refusal(self.STATUSES[outcome])
+        outcome = self._outcome()
         external_id, created = self._create(order.idempotency_key)
         if outcome == SandboxMode.LATE and created:
             # "Late": creating took too long, so the answer was lost, but the work is
@@ -142,6 +163,26 @@ class SandboxBackend:
             # real API does; timing that out too would make "late" a plain outage.
             raise TransientError("timeout", "The provider did not answer in time.")
         return external_id
+
+    def delete_workspace(self, removal: WorkspaceRemoval) -> str:
+        """Delete what the sandbox "created", in the same failure modes; deleting
+        what is already gone succeeds, like a 404 from the real API."""
+        outcome = self._outcome()
+        removed, _ = SandboxWorkspace.objects.filter(external_id=removal.external_id).delete()
+        if outcome == SandboxMode.LATE and removed:
+            raise TransientError("timeout", "The provider did not answer in time.")  # done, answer lost
+        return "removed" if removed else "already gone"
+
+    def _outcome(self) -> str:
+        """Count a call; raise what its failure mode makes of it (classified as the
+        HTTP backend classifies that status), else return the mode ("ok" or "late")
+        for the caller to act on."""
+        outcome = sandbox_outcome("provisioning")
+        if outcome == SandboxMode.TIMEOUT:
+            raise TransientError("timeout", "The provider did not answer in time.")
+        if outcome in self.STATUSES:
+            raise refusal(self.STATUSES[outcome])
+        return outcome
 
     def _create(self, key: str) -> tuple[str, bool]:
         try:

@@ -152,3 +152,21 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeprovisionRequest(Step):
+    """The durable record that a workspace is to be removed at the provider (an
+    abandoned signup being purged, accounts.flows.purge). The account is deleted
+    only once this step has succeeded; the row outlives it (``account`` becomes
+    null) as the record that the provider's workspace is gone."""
+
+    account = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="workspace_removals")
+    # The provider's id of the workspace (Workspace.external_id when the removal began).
+    external_id = models.CharField(max_length=100)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="deprov_due_idx")]
+
+    def __str__(self) -> str:
+        return f"remove workspace {self.external_id}: {self.status}"

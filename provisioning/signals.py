@@ -25,6 +25,9 @@ workspace_ready = Signal()
 # A provider's circuit opened (an outage began) or closed. Sent with: provider.
 breaker_opened = Signal()
 breaker_closed = Signal()
+# A workspace was removed at the provider and its row deleted (an abandoned signup
+# being purged). Sent with: account_id.
+workspace_removed = Signal()
 
 
 def announce_on_commit(signal: Signal, *, sender, **kwargs) -> None:

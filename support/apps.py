@@ -10,7 +10,7 @@ class SupportConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from accounts.selectors import register_ticket_lookup
+        from accounts.selectors import register_purge_hold, register_ticket_lookup
         from accounts.signals import account_closed
         from provisioning.signals import breaker_closed, breaker_opened, step_exhausted, workspace_ready
         from support import receivers, selectors
@@ -22,6 +22,7 @@ class SupportConfig(AppConfig):
         breaker_closed.connect(receivers.on_breaker_closed, dispatch_uid="support.incident_recovered")
         account_closed.connect(receivers.on_account_closed, dispatch_uid="support.resolve_closed")
         register_ticket_lookup(selectors.open_ticket_reference)
+        register_purge_hold(selectors.has_open_ticket)
         post_migrate.connect(_ensure_schedule, sender=self)
 
 

@@ -60,6 +60,12 @@ def open_ticket_reference(account_id: int) -> str | None:
             .values_list("reference", flat=True).first())
 
 
+def has_open_ticket() -> Exists:
+    """For filtering accounts: one has an unresolved ticket (registered with
+    accounts.selectors, so the abandoned-signup purge leaves it to support)."""
+    return Exists(Ticket.objects.filter(account=OuterRef("pk"), status__in=UNRESOLVED))
+
+
 def accounts_needing_a_ticket(*, limit: int = 200) -> list[User]:
     """Accounts in ``needs_support`` that no ticket speaks for, oldest first: none is
     unresolved, and none was resolved after the failure that put the account there.

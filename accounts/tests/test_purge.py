@@ -19,7 +19,7 @@ from accounts.flows.purge import SCHEDULE_NAME, abandoned_signups_purge
 from accounts.models import EmailDelivery, EmailKind, User
 from accounts.selectors import user_by_email
 from conftest import PASSWORD
-from provisioning.models import Event, Workspace
+from provisioning.models import DeprovisionRequest, Event, SandboxWorkspace, Workspace
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def days_pass(days: float) -> None:
     delta = timedelta(days=days)
     User.objects.update(date_joined=F("date_joined") - delta, last_login=F("last_login") - delta)
-    EmailDelivery.objects.update(created_at=F("created_at") - delta)
+    EmailDelivery.objects.update(created_at=F("created_at") - delta, completed_at=F("completed_at") - delta)
 
 
 @pytest.fixture
@@ -65,9 +65,15 @@ def test_abandoned_signup_is_warned_then_removed_and_the_address_is_free(client,
 
     days_pass(1)  # day 30, 7 days after the warning
     with caplog.at_level("INFO", logger="accounts.flows.purge"):
-        assert abandoned_signups_purge().removed == ["a***@example.com"]
+        report = abandoned_signups_purge()
+        # First the workspace goes at the provider; the account is closed meanwhile.
+        assert (report.removed, report.removing) == ([], ["a***@example.com"])
+        assert not User.objects.get(pk=signed_up.pk).is_active
+        assert SandboxWorkspace.objects.exists()
+        drive()
     assert not User.objects.filter(pk=signed_up.pk).exists()
     assert not Workspace.objects.exists() and not EmailDelivery.objects.exists()
+    assert not SandboxWorkspace.objects.exists()  # removed at the provider too
     removal = Event.objects.get(to_state="removed")
     assert removal.account is None and "a***@example.com" in removal.why and str(signed_up.pk) in removal.why
     assert any("abandoned signup removed" in r.getMessage() for r in caplog.records)
@@ -98,10 +104,11 @@ def test_a_verified_account_is_never_warned_or_removed(client, signup_data, driv
 def test_removal_waits_a_week_after_a_late_warning(signed_up, drive):
     days_pass(40)  # first seen long after day 30 (say, the feature was just deployed)
     assert abandoned_signups_purge().warned == ["a***@example.com"]
+    drive()
     days_pass(6.9)
-    assert abandoned_signups_purge().removed == []
+    assert abandoned_signups_purge().removing == []
     days_pass(0.2)
-    assert abandoned_signups_purge().removed == ["a***@example.com"]
+    assert abandoned_signups_purge().removing == ["a***@example.com"]
 
 
 def test_an_account_waiting_on_our_team_is_left_to_support(client, signup_data, sandbox, drive):
@@ -112,7 +119,7 @@ def test_an_account_waiting_on_our_team_is_left_to_support(client, signup_data, 
     assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
 
 
-def test_the_command_dry_run_lists_and_changes_nothing(signed_up):
+def test_the_command_dry_run_lists_and_changes_nothing(signed_up, drive):
     days_pass(31)
     out = io.StringIO()
     call_command("purge_abandoned_signups", "--dry-run", stdout=out)
@@ -120,6 +127,7 @@ def test_the_command_dry_run_lists_and_changes_nothing(signed_up):
     assert not EmailDelivery.objects.filter(kind=EmailKind.ABANDON_WARNING).exists()
 
     call_command("purge_abandoned_signups", stdout=out)
+    drive()
     days_pass(7)
     out = io.StringIO()
     call_command("purge_abandoned_signups", "--dry-run", stdout=out)
@@ -133,3 +141,87 @@ def test_it_runs_daily_on_its_own(signed_up):
     days_pass(31)
     task = async_task(schedule.func)  # what the scheduler does (inline in tests)
     assert result(task) == "warned 1: a***@example.com; removed 0: -"
+
+
+def _warned_a_week_ago(drive) -> None:
+    days_pass(23)
+    assert abandoned_signups_purge().warned == ["a***@example.com"]
+    drive()  # the warning goes out
+
+
+def test_an_account_support_is_handling_is_never_removed(client, signed_up, drive):
+    from support.models import Ticket
+    from support.services import ticket_resolve
+
+    _warned_a_week_ago(drive)
+    client.post("/help/", {"email": "ada@example.com", "message": "Please keep my account, I'll be back"})
+    drive()  # our acknowledgement goes out
+    days_pass(30)
+
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+    assert User.objects.get(pk=signed_up.pk).is_active
+
+    ticket_resolve(ticket=Ticket.objects.get(), actor="support (test)")  # support is done with it
+    assert abandoned_signups_purge().removing == ["a***@example.com"]
+
+
+def test_an_account_with_a_step_still_under_way_is_never_warned_or_removed(client, signup_data, sandbox, drive):
+    sandbox("provisioning", "timeout")
+    client.post("/signup/", signup_data)
+    drive(max_passes=1)  # the workspace step is still retrying
+    days_pass(60)
+
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+
+
+@pytest.mark.parametrize("fate", ["bounced", "refused"])
+def test_an_account_whose_warning_never_reached_it_is_never_removed(signed_up, sandbox, drive, fate):
+    from accounts.services import email_mark_bounced
+
+    days_pass(23)
+    if fate == "refused":
+        sandbox("email", "reject")
+    assert abandoned_signups_purge().warned == ["a***@example.com"]
+    drive()
+    if fate == "bounced":
+        email_mark_bounced(esp="test", event_id="bounce-1", recipient="ada@example.com", event_type="bounced")
+    warning = EmailDelivery.objects.get(kind=EmailKind.ABANDON_WARNING)
+    assert warning.bounced_at is not None if fate == "bounced" else warning.status == "failed"
+    days_pass(30)
+
+    assert str(abandoned_signups_purge()) == "warned 0: -; removed 0: -"
+    assert User.objects.get(pk=signed_up.pk).is_active
+
+
+def test_the_workspace_goes_at_the_http_provider_before_the_account(client, signup_data, settings, drive):
+    from provisioning.tests.fake_provider import FakeProvider
+
+    with FakeProvider() as provider:
+        settings.PROVISIONING_BACKEND = "http"
+        settings.PROVISIONING_URL = provider.url
+        settings.PROVISIONING_TIMEOUT = 0.5
+        client.post("/signup/", signup_data)
+        drive()
+        client.post("/logout/")
+        account = user_by_email(email=signup_data["email"])
+        [workspace_id] = provider.workspaces.values()
+        _warned_a_week_ago(drive)
+        days_pass(7)
+
+        provider.mode = "error"  # the provider is down while we remove it
+        assert abandoned_signups_purge().removing == ["a***@example.com"]
+        drive()
+        assert DeprovisionRequest.objects.get().status == "failed"
+        assert User.objects.filter(pk=account.pk, is_active=False).exists()  # kept, closed
+        assert provider.removed == []
+
+        provider.mode = "ok"  # the next day's run tries again
+        assert abandoned_signups_purge().removing == ["a***@example.com"]
+        drive()
+
+    assert provider.removed == [workspace_id]
+    assert not User.objects.filter(pk=account.pk).exists()
+    keys = {r["idempotency_key"] for r in provider.requests if r["method"] == "DELETE"}
+    assert keys == {DeprovisionRequest.objects.get().idempotency_key}
+    assert DeprovisionRequest.objects.get().account is None  # the record outlives the account
+    assert abandoned_signups_purge().removed == []

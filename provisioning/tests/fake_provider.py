@@ -16,10 +16,14 @@ The API (see "HTTP provisioning provider" in DESIGN.md)::
     Idempotency-Key: <stable per account>
     {"account_id": "...", "company": "...", "owner_email": "..."}
 
+    DELETE /workspaces/<id>
+    Idempotency-Key: <stable per removal>
+
 Each request is decided in this order:
 
-1. a path other than ``/workspaces`` -> 404; a method other than POST -> 405;
-2. no ``Idempotency-Key`` header, or a body that is not a JSON object -> 400;
+1. a path other than ``/workspaces`` or ``/workspaces/<id>`` -> 404; a method other
+   than POST (on ``/workspaces``) or DELETE (on ``/workspaces/<id>``) -> 405;
+2. no ``Idempotency-Key`` header, or a POST body that is not a JSON object -> 400;
 3. the optional rate limit (``rate_limit_per_second``) -> 429, ``Retry-After: 1``;
 4. failures queued by :meth:`FakeProvider.fail_times` -> that status;
 5. the current :attr:`FakeProvider.mode`:
@@ -34,6 +38,10 @@ Each request is decided in this order:
    ``"reject"``        422 ``{"error": "invalid company"}``
    ``"conflict"``      409 ``{"id": <the key's id, created now if new>}``
    ``"rate_limited"``  429 with ``Retry-After: <retry_after>``
+
+   A DELETE in ``"ok"``, ``"hang"`` or ``"conflict"`` removes the workspace: 204, or
+   404 if no workspace has that id (already removed, or never created); ``"hang"``
+   removes it before the sleep. The other modes answer a DELETE as they do a POST.
 
 Steps 1-2 consume nothing; a request refused at step 3 does not consume a queued
 failure. Every request is recorded in :attr:`FakeProvider.requests`.
@@ -130,6 +138,7 @@ class FakeProvider:
         self.workspace_id: Any = MINT
         self._requests: list[RequestRecord] = []
         self._workspaces: dict[str, str] = {}
+        self._removed: list[str] = []
         self._failures: deque[int] = deque()
         self._accepted_times: deque[float] = deque()
 
@@ -215,6 +224,7 @@ class FakeProvider:
         with self._lock:
             self._requests.clear()
             self._workspaces.clear()
+            self._removed.clear()
             self._failures.clear()
             self._accepted_times.clear()
 
@@ -231,6 +241,12 @@ class FakeProvider:
         """A snapshot of the workspaces created: idempotency key -> workspace id."""
         with self._lock:
             return dict(self._workspaces)
+
+    @property
+    def removed(self) -> list[str]:
+        """The ids of the workspaces removed by DELETE, in order."""
+        with self._lock:
+            return list(self._removed)
 
     @property
     def created_count(self) -> int:
@@ -289,6 +305,8 @@ class FakeProvider:
         body: dict[str, Any] | None,
     ) -> _Reply:
         """Choose the answer; the caller holds the lock."""
+        if path.startswith(WORKSPACES_PATH + "/") and len(path) > len(WORKSPACES_PATH) + 1:
+            return self._decide_delete(now, method, path[len(WORKSPACES_PATH) + 1:], key)
         if path != WORKSPACES_PATH:
             return _Reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
         if method != "POST":
@@ -328,6 +346,29 @@ class FakeProvider:
         return _Reply(
             HTTPStatus.SERVICE_UNAVAILABLE, {"error": "unavailable"}
         )  # "error"
+
+    def _decide_delete(self, now: float, method: str, workspace_id: str, key: str | None) -> _Reply:
+        if method != "DELETE":
+            return _Reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed"}, {"Allow": "DELETE"})
+        if not key:
+            return _Reply(HTTPStatus.BAD_REQUEST, {"error": "missing Idempotency-Key"})
+        if self._over_rate_limit(now):
+            return _Reply(HTTPStatus.TOO_MANY_REQUESTS, {"error": "rate limited"}, {"Retry-After": "1"})
+        if self._failures:
+            return self._failure(self._failures.popleft())
+        mode = self._mode
+        if mode in ("ok", "hang", "conflict"):
+            owner = next((k for k, v in self._workspaces.items() if v == workspace_id), None)
+            if owner is None:
+                return _Reply(HTTPStatus.NOT_FOUND, {"error": "no such workspace"})
+            del self._workspaces[owner]
+            self._removed.append(workspace_id)
+            return _Reply(HTTPStatus.NO_CONTENT, {}, delay=self.hang_seconds if mode == "hang" else 0.0)
+        if mode == "reject":
+            return _Reply(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": "cannot remove"})
+        if mode == "rate_limited":
+            return self._failure(HTTPStatus.TOO_MANY_REQUESTS)
+        return _Reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "unavailable"})  # "error"
 
     def _failure(self, status: int) -> _Reply:
         if status == HTTPStatus.TOO_MANY_REQUESTS:
@@ -393,7 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if reply.delay > 0:
             provider._stopping.wait(reply.delay)
-        data = json.dumps(reply.body).encode()
+        data = b"" if reply.status == HTTPStatus.NO_CONTENT else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

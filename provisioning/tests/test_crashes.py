@@ -143,7 +143,7 @@ def test_crash_between_commit_and_enqueue_is_found_by_the_dispatcher(transaction
         StepStatus.PENDING, 0, StepStatus.PENDING, 0)
     assert not OrmQ.objects.exists()  # ...and nothing was ever enqueued
 
-    assert reconcile().dispatched == {"workspace": 1, "email": 1}
+    assert reconcile().dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
     request.refresh_from_db()
     assert request.status == StepStatus.SUCCEEDED
     assert [m.to for m in mail.outbox] == [["grace@example.com"]]

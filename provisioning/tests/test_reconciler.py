@@ -42,10 +42,10 @@ def test_a_pass_dispatches_due_steps_once(register):
     first = reconcile(enqueue=queue)
     second = reconcile(enqueue=queue)
 
-    assert first.dispatched == {"workspace": 1, "email": 1}
+    assert first.dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
     assert ("workspace", request.pk) in queue.tasks
     assert len(queue.tasks) == 2  # the second pass knew they were queued
-    assert second.dispatched == {"workspace": 0, "email": 0}
+    assert second.dispatched == {"workspace": 0, "workspace_removal": 0, "email": 0}
     request.refresh_from_db()
     assert request.status == StepStatus.PENDING
     assert request.dispatched_until > timezone.now()
@@ -62,7 +62,7 @@ def test_a_lost_task_is_dispatched_again(register, settings, client):
     # pass, this time with a working queue, dispatches it again.
     report = reconcile()
 
-    assert report.dispatched == {"workspace": 1, "email": 1}
+    assert report.dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
     request.refresh_from_db()
     assert (request.status, request.attempts) == (StepStatus.SUCCEEDED, 1)
     assert Workspace.objects.filter(owner=account).count() == 1
@@ -109,7 +109,7 @@ def test_a_crash_between_commit_and_enqueue_is_found_by_the_next_pass(
 
     report = reconcile()
 
-    assert report.dispatched == {"workspace": 1, "email": 1}
+    assert report.dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
     request = ProvisioningRequest.objects.get()
     assert request.status == StepStatus.SUCCEEDED
     assert Workspace.objects.filter(owner=request.account).count() == 1
@@ -123,7 +123,8 @@ def test_the_schedule_exists_after_migrate_and_its_task_runs_a_pass(register):
     assert (schedule.schedule_type, schedule.repeats) == (Schedule.MINUTES, -1)
     account, request = register()
 
-    assert getattr(tasks, schedule.func.rsplit(".", 1)[1])() == "workspace: 1 dispatched; email: 1 dispatched"
+    assert getattr(tasks, schedule.func.rsplit(".", 1)[1])() == (
+        "workspace: 1 dispatched; workspace_removal: 0 dispatched; email: 1 dispatched")
 
     request.refresh_from_db()
     assert request.status == StepStatus.SUCCEEDED
@@ -139,5 +140,6 @@ def test_manage_py_reconcile_prints_what_it_did(register):
     call_command("reconcile", stdout=out)
     call_command("reconcile", stdout=out)
 
-    assert out.getvalue().splitlines() == ["workspace: 1 dispatched; email: 1 dispatched",
-                                           "workspace: 0 dispatched; email: 0 dispatched"]
+    assert out.getvalue().splitlines() == [
+        "workspace: 1 dispatched; workspace_removal: 0 dispatched; email: 1 dispatched",
+        "workspace: 0 dispatched; workspace_removal: 0 dispatched; email: 0 dispatched"]
