@@ -246,6 +246,11 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
 # A number people can call, published wherever a page says "call us" (the 429 page,
 # the call-back form). Empty (the default): no page offers a number.
 SUPPORT_PHONE = env.str("SUPPORT_PHONE", default="")
+# After an incident closes, its "sorry for the wait" emails are queued this many
+# accounts per transaction, and a task does at most this many batches before handing
+# over to the next one (it must stay well inside Q_CLUSTER's 90 s timeout).
+INCIDENT_APOLOGY_BATCH = env.int("INCIDENT_APOLOGY_BATCH", default=500)
+INCIDENT_APOLOGY_BATCHES_PER_TASK = env.int("INCIDENT_APOLOGY_BATCHES_PER_TASK", default=20)
 
 # --- Abandoned signups (accounts.flows.purge) ------------------------------------------
 # Accounts never verified and never used are removed after this many days, so a

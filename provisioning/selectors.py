@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from provisioning import durable
 from provisioning.durable import StepStatus
@@ -32,12 +32,14 @@ def outage_backlog(provider: str) -> int:
     return sum(_waiting(kind).count() for kind in _kinds_of(provider))
 
 
-def outage_waiting_accounts(provider: str) -> set[int]:
-    """Ids of the accounts with a step of this provider in that backlog."""
-    ids: set[int] = set()
+def outage_waiting(provider: str, *, account: str = "pk") -> Q:
+    """For filtering rows by the account in field ``account``: the account has a step
+    of this provider in that backlog. An expression, not a list of ids (see
+    ``outage_waited``)."""
+    waiting = Q(pk__in=[])
     for kind in _kinds_of(provider):
-        ids.update(_waiting(kind).filter(account_id__isnull=False).values_list("account_id", flat=True))
-    return ids
+        waiting |= Q(Exists(_waiting(kind).filter(account_id=OuterRef(account))))
+    return waiting
 
 
 def _touched(kind: durable.StepKind, since: datetime, statuses):
@@ -47,19 +49,13 @@ def _touched(kind: durable.StepKind, since: datetime, statuses):
             .filter(Q(status__in=OPEN) | Q(status__in=statuses, updated_at__gte=since)))
 
 
-def outage_affected_accounts(provider: str, since: datetime) -> list[int]:
-    """Ids of the accounts whose steps for this provider waited on an error since
-    ``since`` (still waiting, or since drained), oldest first, without repeats."""
-    ids: set[int] = set()
+def outage_waited(provider: str, since: datetime, *, drained: bool = False) -> Q:
+    """For filtering accounts (by ``pk``): a step of theirs for this provider waited on
+    an error since ``since`` (still waiting, or since done); with ``drained``, one
+    such step has since succeeded. An expression, not a list of ids: an outage can
+    touch more accounts than a query may carry parameters (SQLite: 32,766)."""
+    waited = Q(pk__in=[])
     for kind in _kinds_of(provider):
-        ids.update(_touched(kind, since, [StepStatus.SUCCEEDED]).values_list("account_id", flat=True))
-    return sorted(ids)
-
-
-def outage_drained_accounts(provider: str, since: datetime) -> list[int]:
-    """Of those, the accounts with a step that has since succeeded."""
-    ids: set[int] = set()
-    for kind in _kinds_of(provider):
-        ids.update(_touched(kind, since, [StepStatus.SUCCEEDED]).filter(status=StepStatus.SUCCEEDED)
-                   .values_list("account_id", flat=True))
-    return sorted(ids)
+        steps = _touched(kind, since, [StepStatus.SUCCEEDED]).filter(account_id=OuterRef("pk"))
+        waited |= Q(Exists(steps.filter(status=StepStatus.SUCCEEDED) if drained else steps))
+    return waited

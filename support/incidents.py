@@ -25,13 +25,7 @@ from accounts.emails import email_queue
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
-from provisioning.selectors import (
-    open_circuits,
-    outage_affected_accounts,
-    outage_backlog,
-    outage_drained_accounts,
-    outage_waiting_accounts,
-)
+from provisioning.selectors import open_circuits, outage_backlog, outage_waited, outage_waiting
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -45,6 +39,7 @@ from support.models import (
     Ticket,
     TicketStatus,
 )
+from support.selectors import apology_recipients
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +76,8 @@ def incident_absorb_tickets(*, incident: Incident) -> int:
     from support.services import ticket_account_ready  # services imports this module
 
     reason = {Provider.PROVISIONING: Reason.WORKSPACE_FAILED, Provider.EMAIL: Reason.EMAIL_FAILED}[incident.provider]
-    tickets = Ticket.objects.filter(status__in=UNRESOLVED, reason=reason,
-                                    account_id__in=outage_waiting_accounts(incident.provider))
+    tickets = Ticket.objects.filter(outage_waiting(incident.provider, account="account_id"),
+                                    status__in=UNRESOLVED, reason=reason)
     absorbed = 0
     for ticket in tickets.select_related("account").order_by("pk"):
         with transaction.atomic():
@@ -134,23 +129,62 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
         now = timezone.now()
         # The failures that opened the circuit happened up to a window before it opened.
         since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
-        affected = outage_affected_accounts(provider, since)
-        drained = outage_drained_accounts(provider, since)
+        affected = User.objects.filter(outage_waited(provider, since)).count()
+        drained = User.objects.filter(outage_waited(provider, since, drained=True)).count()
         Incident.objects.filter(pk=incident.pk).update(
-            status=IncidentStatus.CLOSED, ended_at=now, affected=len(affected), drained=len(drained),
-            peak_backlog=Greatest(F("peak_backlog"), len(affected)))
+            status=IncidentStatus.CLOSED, ended_at=now, affected=affected, drained=drained,
+            peak_backlog=Greatest(F("peak_backlog"), affected), apologies_pending=True, apology_cursor=0)
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CLOSED, text=str(
             words.INCIDENT_CLOSED).format(
                 started=timezone.localtime(incident.started_at).isoformat(timespec="seconds"),
                 ended=timezone.localtime(now).isoformat(timespec="seconds"),
-                affected=len(affected), drained=len(drained)))
-        # Only to those whose step is done: "you're all set" would be untrue for a
-        # step that then failed for another reason (that one is a ticket's matter).
-        for account in User.objects.filter(pk__in=drained, is_active=True):
-            email_queue(account=account, kind=EmailKind.ALL_SET, key=str(account.pk))
+                affected=affected, drained=drained))
+        # The apologies go in batches, each its own short transaction, from a task of
+        # their own: an outage can strand more people than one transaction (or one
+        # task's 90 s) should hold. If the enqueue fails, the sweep picks them up.
+        transaction.on_commit(lambda: enqueue_apologies(incident.pk), robust=True)
     incident.refresh_from_db()
-    log.warning("incident closed: %s outage, %d affected, %d drained", provider, len(affected), len(drained))
+    log.warning("incident closed: %s outage, %d affected, %d drained", provider, affected, drained)
     return incident
+
+
+def enqueue_apologies(incident_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("support.tasks.apologize", incident_id, group="apologies")
+
+
+def incident_apologize(*, incident_id: int, batches: int | None = None) -> bool:
+    """Queue the closed incident's "you're all set — sorry for the wait" emails, at
+    most ``batches`` batches (INCIDENT_APOLOGY_BATCHES_PER_TASK) of
+    INCIDENT_APOLOGY_BATCH accounts (``apology_recipients``). Each batch is one
+    transaction that queues its emails and moves the incident's cursor past them,
+    so a task killed between batches resumes after the last one done, and one
+    killed inside a batch leaves nothing of it. Each person gets the email once
+    whatever happens: its key is the account, shared with accounts.receivers.
+    Returns True if some remain (call again), False when none do."""
+    size = max(1, settings.INCIDENT_APOLOGY_BATCH)
+    for _ in range(batches or settings.INCIDENT_APOLOGY_BATCHES_PER_TASK):
+        with transaction.atomic():
+            incident = Incident.objects.select_for_update().filter(pk=incident_id, apologies_pending=True).first()
+            if incident is None:
+                return False
+            batch = list(apology_recipients(incident=incident).filter(pk__gt=incident.apology_cursor)[:size])
+            for account in batch:
+                email_queue(account=account, kind=EmailKind.ALL_SET, key=str(account.pk))
+            done = len(batch) < size
+            Incident.objects.filter(pk=incident.pk).update(
+                apologies_pending=not done, apology_cursor=batch[-1].pk if batch else incident.apology_cursor)
+        if done:
+            return False
+    return True
+
+
+def incidents_apologize() -> int:
+    """Carry on with the apologies of every closed incident that still owes some
+    (their task was lost or killed). Returns how many incidents still owe some."""
+    pending = Incident.objects.filter(apologies_pending=True).order_by("pk").values_list("pk", flat=True)
+    return sum(incident_apologize(incident_id=pk) for pk in list(pending))
 
 
 def incidents_close_if_drained() -> list[Incident]:
@@ -164,13 +198,15 @@ def incidents_match_breakers() -> dict[str, int]:
     """Make open incidents and open circuits agree, whatever announcement was lost:
     open the incident of every provider whose circuit is open without one (dated
     from the opening), and run the close check for every open incident. Run by the
-    scheduled sweep after each pass; idempotent. Returns the counts."""
+    scheduled sweep after each pass, which also carries on with apologies a lost or
+    killed task left owed (``incidents_apologize``); idempotent. Returns the counts."""
     opened = 0
     for provider, since in sorted(open_circuits().items()):
         if provider in Provider.values and open_incident(provider) is None:
             incident_open(provider=provider, started_at=since)
             opened += 1
-    return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained())}
+    return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained()),
+            "incidents_owing_apologies": incidents_apologize()}
 
 
 def incident_attach_exhausted(*, step, account_id: int | None) -> Incident | None:

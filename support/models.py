@@ -203,6 +203,11 @@ class Incident(models.Model):
     # Set when it closes: the accounts that waited, and those whose step has since succeeded.
     affected = models.PositiveIntegerField(default=0)
     drained = models.PositiveIntegerField(default=0)
+    # The apologies owed once it closed, queued in batches of accounts in id order
+    # (support.incidents.incident_apologize): whether some remain, and the last account
+    # id done, so a task killed between batches resumes where it stopped.
+    apologies_pending = models.BooleanField(default=False)
+    apology_cursor = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -395,6 +395,25 @@ class OpenIncident:
     waiting: int  # live: steps still waiting on the provider
 
 
+def apology_recipients(*, incident: Incident) -> QuerySet[User]:
+    """Who is owed "you're all set — sorry for the wait" for a closed incident: open
+    accounts whose workspace exists now, and whose setup really waited on this
+    outage: their workspace step (a workspace outage) or their verification email (an
+    email outage) hit an error and then succeeded between the failures that opened
+    the circuit (a breaker window before it opened) and the close. Not someone whose
+    workspace failed for good (that is a ticket's matter), nor a long-active person
+    whose password-reset email was late (their setup never waited). In account id
+    order, for batching."""
+    since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+    steps = (EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION) if incident.provider == "email"
+             else ProvisioningRequest.objects.all())
+    waited = (steps.filter(account=OuterRef("pk"), status=StepStatus.SUCCEEDED, completed_at__gte=since,
+                           completed_at__lte=incident.ended_at)
+              .exclude(last_error_code__in=["", "cancelled"]))
+    return (User.objects.filter(Exists(waited), is_active=True, is_staff=False, workspace__isnull=False)
+            .order_by("pk"))
+
+
 def open_incidents() -> list[OpenIncident]:
     """Open incidents, oldest first, each with its live backlog: one query, plus one
     count per step kind of each open incident's provider (none when all is well)."""

@@ -10,3 +10,14 @@ def sweep() -> str:
     from support.services import ticket_sweep
 
     return str(ticket_sweep() | incidents_match_breakers())
+
+
+def apologize(incident_id: int) -> str:
+    """Queue a closed incident's apologies, a bounded number of batches per task;
+    hand the rest to a fresh task (the sweep also carries on if this one is lost)."""
+    from support.incidents import enqueue_apologies, incident_apologize
+
+    more = incident_apologize(incident_id=incident_id)
+    if more:
+        enqueue_apologies(incident_id)
+    return "more to come" if more else "done"

@@ -217,3 +217,83 @@ def test_the_sweep_opens_the_incident_a_lost_breaker_announcement_never_did(sign
     assert "'incidents_opened': 0" in sweep()
     assert Incident.objects.count() == 1
     assert Ticket.objects.count() == 0
+
+
+def _recover_without_announcements(sandbox, settings, provider: str) -> None:
+    """The provider is back and the backlog drains, but every after-commit
+    announcement is lost (the test's transaction never commits): no receiver sends an
+    apology or closes the incident. Only the close check, run by hand, is left."""
+    from provisioning.reconciler import reconcile
+
+    sandbox(provider, "ok")
+    settings.BREAKER_PROBE_SECONDS = 0
+    for _ in range(20):
+        if not any(reconcile().dispatched.values()):
+            break
+
+
+def test_a_large_incident_apologises_in_batches_and_resumes_after_a_killed_task(
+        sign_up, down, drive, sandbox, settings):
+    from accounts.models import EmailDelivery
+    from support.incidents import incident_apologize, incidents_close_if_drained
+
+    settings.INCIDENT_APOLOGY_BATCH = 3
+    settings.INCIDENT_APOLOGY_BATCHES_PER_TASK = 1  # each task ends after one batch, as a killed one would
+    down("provisioning")
+    emails = sign_up(10)
+    drive(max_passes=5)
+    _recover_without_announcements(sandbox, settings, "provisioning")
+    assert Workspace.objects.count() == 10
+    assert not EmailDelivery.objects.filter(kind="all_set").exists()
+
+    [incident] = incidents_close_if_drained()  # its apology task is never run: lost with the commit
+    assert (incident.status, incident.apologies_pending, incident.drained) == (IncidentStatus.CLOSED, True, 10)
+
+    def owed() -> Counter:
+        return Counter(EmailDelivery.objects.filter(kind="all_set").values_list("to_address", flat=True))
+
+    assert incident_apologize(incident_id=incident.pk) is True
+    assert sum(owed().values()) == 3
+    assert incident_apologize(incident_id=incident.pk) is True
+    assert sum(owed().values()) == 6
+    for _ in range(4):  # the sweep carries on, one batch a pass here, and then has nothing to do
+        sweep()
+    assert owed() == Counter({email: 1 for email in emails})
+    incident.refresh_from_db()
+    assert not incident.apologies_pending
+    assert incident_apologize(incident_id=incident.pk) is False
+
+    drive()
+    assert apologies() == Counter({email: 1 for email in emails})
+
+
+def test_the_apology_goes_only_to_those_whose_setup_waited_and_is_now_ready(
+        signup_data, sign_up, down, recover, drive, sandbox, committed):
+    """An email outage. A long-active person's password-reset email waits through it,
+    and a person whose workspace the provider refused for good had their
+    verification email wait: neither is "all set" because of this outage."""
+    from accounts.selectors import user_by_email
+    from accounts.services import account_mark_verified
+
+    (long_active,) = sign_up(1, prefix="veteran")
+    drive()
+    account_mark_verified(account=user_by_email(email=long_active), actor="test", why="clicked the link")
+    mail.outbox.clear()
+
+    down("email")
+    sandbox("provisioning", "reject")
+    (refused,) = sign_up(1, prefix="refused")
+    drive(max_passes=2)
+    sandbox("provisioning", "ok")
+    waited = sign_up(5, prefix="waited")
+    assert Client().post("/password-reset/", {"email": long_active}).status_code in (200, 302)
+    drive(max_passes=5)
+    assert Incident.objects.get(provider="email").status == IncidentStatus.OPEN
+
+    recover("email")
+
+    incident = Incident.objects.get(provider="email")
+    assert incident.status == IncidentStatus.CLOSED and not incident.apologies_pending
+    assert apologies() == Counter({email: 1 for email in waited})
+    assert any(long_active in m.to for m in mail.outbox)  # the reset email itself did go out
+    assert any(refused in m.to for m in mail.outbox)  # and so did the verification email
