@@ -137,7 +137,12 @@ class EmailDelivery(Step):
 
     class Meta:
         verbose_name_plural = "email deliveries"
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="email_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="email_due_idx"),
+            # Bounce webhooks find the emails sent to an address (accounts.selectors.
+            # deliveries_sent_to): without it, each webhook read the whole table.
+            models.Index(fields=["to_address"], name="email_to_address_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to account {self.account_id}: {self.status}"

@@ -221,6 +221,14 @@ def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "l
         default=Value(State.ACTIVE), output_field=CharField())})
 
 
+def deliveries_sent_to(*, address: str) -> QuerySet[EmailDelivery]:
+    """Emails that went out (sent, or given up on) to ``address``, lowercased, and
+    are not yet marked bounced: what a bounce webhook marks. Emails still queued are
+    sent later and speak for themselves. Backed by the index on ``to_address``."""
+    return EmailDelivery.objects.filter(to_address=address, bounced_at__isnull=True,
+                                        status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED])
+
+
 def account_timeline(*, account: User) -> list[Event]:
     return list(Event.objects.filter(account=account).order_by("created_at", "pk"))
 

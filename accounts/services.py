@@ -15,7 +15,13 @@ from accounts import codes
 from accounts.emails import email_queue
 from accounts.logging import mask_email
 from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, SignInCode, User, normalize_email
-from accounts.selectors import State, account_overview, latest_verification, verification_link_account
+from accounts.selectors import (
+    State,
+    account_overview,
+    deliveries_sent_to,
+    latest_verification,
+    verification_link_account,
+)
 from accounts.signals import account_closed
 from provisioning import durable
 from provisioning.durable import StepStatus
@@ -315,12 +321,7 @@ def email_mark_bounced(*, esp: str, event_id: str | None, recipient: str | None,
             event = EmailWebhookEvent.objects.create(
                 esp=esp[:32], event_id=event_id[:200], event_type=event_type,
                 recipient=mask_email(address), account=account)
-            # Only emails that went out can bounce; one still queued is sent later
-            # and speaks for itself.
-            marked = EmailDelivery.objects.filter(
-                to_address=address, bounced_at__isnull=True,
-                status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED],
-            ).update(bounced_at=timezone.now())
+            marked = deliveries_sent_to(address=address).update(bounced_at=timezone.now())
             if account is not None and marked:
                 event_record(account_id=account.pk, subject="email", from_state="sent",
                              to_state="bounced", why=f"{esp} reported the address {event_type}",

@@ -160,3 +160,20 @@ def test_only_the_configured_esps_webhook_answers(client, webhook_secret, accoun
     assert _post(client, _postmark()).status_code == 200
     assert account_overview(account=account).state == "email_undeliverable"
 
+
+@pytest.mark.django_db
+def test_the_bounce_lookup_reads_the_address_index_not_the_whole_table():
+    """What a bounce webhook marks is found through the index on ``to_address``. On
+    PostgreSQL sequential scans are priced out for this transaction, so a missing
+    index shows as a Seq Scan whatever the table's size; on SQLite the plan without
+    it reads the due index for every sent email, i.e. nearly the whole table."""
+    from django.db import connection
+
+    from accounts.selectors import deliveries_sent_to
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = deliveries_sent_to(address="ada@example.com").explain()
+
+    assert "email_to_address_idx" in plan, plan
