@@ -5,6 +5,11 @@ No access log: the app writes one line per request itself, naming the route rath
 than the raw path (tokens in URLs stay out of the logs)."""
 import os
 
+# Keep database connections for a minute (config/settings.py): sync workers are a
+# fixed number of single-threaded processes, so at most WEB_CONCURRENCY connections.
+# Set before the app loads in the workers, which inherit the environment.
+os.environ.setdefault("CONN_MAX_AGE", "60")
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 timeout = 30

@@ -115,13 +115,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
-# Keep a connection for a minute rather than one per request (DATABASE_URL's
-# ?conn_max_age= overrides): django-q2's ORM broker calls close_old_connections()
-# before every enqueue, which with CONN_MAX_AGE=0 reconnects once per task, so twice
-# per signup and once per step in a dispatcher pass (bench/dispatcher_plan.py: a pass
-# enqueuing 200 steps took 5.1 s instead of 0.9 s). Health checks replace a connection
-# the database has dropped.
-DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+# Persistent connections only where the number of threads is bounded. Django keeps a
+# connection per thread, and runserver answers each request on a new thread: with a
+# max age every request left a connection open behind it (a scan held 95 of
+# PostgreSQL's 100). So none by default, and the servers with a fixed number of
+# threads ask for a minute: gunicorn's sync workers (config/gunicorn.py) and qcluster's
+# workers (the Procfiles). There it pays: django-q2's ORM broker calls
+# close_old_connections() before every enqueue, which with CONN_MAX_AGE=0 reconnects
+# once per task, twice per signup and once per step in a dispatcher pass
+# (bench/dispatcher_plan.py: a pass enqueuing 200 steps took 5.1 s instead of 0.9 s).
+# DATABASE_URL's ?conn_max_age= wins over CONN_MAX_AGE. Health checks replace a
+# connection the database has dropped.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # No JIT compilation: our queries are short, and the planner's cost estimate for

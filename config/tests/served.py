@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,13 @@ def production_env(*, static_root: Path | str, **overrides: str) -> dict[str, st
     })
     env.update(overrides)
     return env
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, for a server that cannot pick its own."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from config.tests.served import ServedApp, manage, production_env
+from config.tests.served import ServedApp, free_port, manage, production_env
 
 DOWN_DATABASE = "postgres://postgres@127.0.0.1:1/unreachable"  # nothing listens on port 1
 DOWN_REDIS = "redis://127.0.0.1:1/0"
@@ -38,12 +38,6 @@ def prepared(tmp_path_factory):
     return root
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url():
     """A real Redis server of our own, on a free port."""
@@ -51,7 +45,7 @@ def redis_url():
     if binary is None:
         yield None
         return
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
