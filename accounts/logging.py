@@ -23,7 +23,8 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 account_id: ContextVar[int | None] = ContextVar("account_id", default=None)
 
 # local@domain.tld; the local part keeps its first character.
-_EMAIL = re.compile(r"(?P<first>[\w.%+-])[\w.%+-]*@(?P<domain>[\w-]+(?:\.[\w-]+)+)")
+# Combining marks count as part of a local part: 'İ' lower-cased is 'i' and U+0307.
+_EMAIL = re.compile(r"(?P<first>[\w.%+-])[\w.%+\u0300-\u036f-]*@(?P<domain>[\w-]+(?:\.[\w-]+)+)")
 # Phone numbers: international (+ and 8-15 digits, with the usual separators),
 # North-American style groups, or a bare run of 10-15 digits. Dates, times,
 # durations and ids with dots or letters around them are left alone.

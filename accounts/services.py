@@ -320,7 +320,9 @@ def email_mark_bounced(*, esp: str, event_id: str | None, recipient: str | None,
         with transaction.atomic():
             event = EmailWebhookEvent.objects.create(
                 esp=esp[:32], event_id=event_id[:200], event_type=event_type,
-                recipient=mask_email(address), account=account)
+                # Truncated like the other fields: a reported address may be longer
+                # than any we store.
+                recipient=mask_email(address)[:254], account=account)
             marked = deliveries_sent_to(address=address).update(bounced_at=timezone.now())
             if account is not None and marked:
                 event_record(account_id=account.pk, subject="email", from_state="sent",

@@ -177,3 +177,9 @@ def test_the_bounce_lookup_reads_the_address_index_not_the_whole_table():
     plan = deliveries_sent_to(address="ada@example.com").explain()
 
     assert "email_to_address_idx" in plan, plan
+
+def test_a_bounce_for_an_address_that_grows_when_lower_cased_is_recorded_masked(client, webhook_secret, db):
+    """'İ' lower-cased is 'i' and a combining dot: the address was stored unmasked, and
+    at 272 characters PostgreSQL refused it (a 500, retried by the ESP for days)."""
+    assert _post(client, _postmark(email="İ" * 130 + "@example.com")).status_code == 200
+    assert EmailWebhookEvent.objects.get().recipient == "i***@example.com"
