@@ -33,6 +33,9 @@ KIND = "email"
 # The code for "this address cannot receive mail": the account becomes
 # email_undeliverable and the person can correct the address.
 RECIPIENT_REJECTED = "recipient_rejected"
+# The code for "this email is no longer wanted" (the address changed or was
+# confirmed first): it never speaks for the account.
+CANCELLED = "cancelled"
 
 
 def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
@@ -148,9 +151,9 @@ def _refuse_unwanted_link(delivery: EmailDelivery) -> None:
     confirmed: the link would be dead on arrival."""
     account = delivery.account
     if account.email_verified:
-        raise PermanentError("cancelled", "The address was confirmed before this link was sent.")
+        raise PermanentError(CANCELLED, "The address was confirmed before this link was sent.")
     if delivery.to_address != account.email:
-        raise PermanentError("cancelled", "The address was corrected before this link was sent.")
+        raise PermanentError(CANCELLED, "The address was corrected before this link was sent.")
 
 
 def _refuse_unsafe_reset(delivery: EmailDelivery) -> None:
@@ -159,7 +162,7 @@ def _refuse_unsafe_reset(delivery: EmailDelivery) -> None:
     closed account."""
     account = delivery.account
     if account is None or not account.is_active or delivery.to_address != account.email:
-        raise PermanentError("cancelled", "The address changed or the account closed before the reset link was sent.")
+        raise PermanentError(CANCELLED, "The address changed or the account closed before the reset link was sent.")
 
 
 def _perform(delivery: EmailDelivery) -> str:
@@ -184,7 +187,7 @@ def _failed(delivery: EmailDelivery) -> None:
     event_record(account_id=delivery.account_id, subject="email", from_state=StepStatus.RUNNING,
                  to_state=StepStatus.FAILED,
                  why=f"{delivery.kind} email: {delivery.last_error_code}: {delivery.last_error_detail}")
-    if delivery.last_error_code not in (RECIPIENT_REJECTED, "cancelled"):
+    if delivery.last_error_code not in (RECIPIENT_REJECTED, CANCELLED):
         announce_on_commit(step_exhausted, sender=EmailDelivery, kind=KIND, step=delivery,
                            account_id=delivery.account_id)
 

@@ -3,9 +3,17 @@
 Each entry says what happened, owns it when it is on us, says what happens next
 and when, and what (if anything) the person can do (DESIGN principle 4). Templates,
 the status JSON, emails and tests all read from here; read them aloud when editing.
+
+Words about one account are chosen from its ``Facts`` (derived once, in
+``accounts.selectors.account_overview``) by ``say``, and only there. A sentence that
+claims something names the fact that backs it (``Claim``): asked to speak without
+that fact, it refuses (``FalseClaim``), so a page cannot render "we've sent" for an
+email no server accepted, a time the schedule does not back, or "our support team
+has it" without a ticket.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,67 +34,298 @@ class Message:
         return " ".join(str(part).format(**values) for part in (self.happened, self.next) if part)
 
 
-STATES: dict[str, Message] = {
-    "setting_up": Message(
-        title=_("Setting up your workspace"),
-        happened=_("Your account is saved and we're creating your workspace."),
-        next=_("This usually takes under a minute; this page updates by itself."),
-    ),
-    "delayed": Message(
-        title=_("Your workspace is taking longer than it should"),
-        happened=_("Your account is saved. Setting up your workspace hit a problem on our side, "
-                   "and we're retrying on our own."),
-        next=_("Next try {when}. You don't need to do anything; you can close this page and "
-               "log in any time to check."),
-    ),
-    "outage": Message(
-        title=_("Your workspace is waiting on a problem on our side"),
-        happened=_("Your account is saved. A service we use to create workspaces is having an "
-                   "outage that affects everyone signing up right now; it is not anything you did."),
-        next=_("We'll finish your workspace as soon as it recovers and email you when it's ready. "
-               "Nothing is needed from you; you can log in any time to check."),
-    ),
-    # Delayed because the email provider is down while the workspace is ready.
-    "email_outage": Message(
-        title=_("Your confirmation email is waiting on a problem on our side"),
-        happened=_("Your account is saved and your workspace is ready. The service we use to send "
-                   "email is having an outage right now; it is not anything you did."),
-        next=_("We'll send your confirmation link to {address} as soon as it recovers. You can use "
-               "your workspace in the meantime; there is nothing you need to do."),
-    ),
-    "needs_support": Message(
-        title=_("A person is on it"),
-        happened=_("Your account is saved, but our automatic retries couldn't finish setting it "
-                   "up. That's on us, and a member of our team now has it."),
-        next=_("You'll hear from us within {reply_hours} hours{reference}. You can still log in "
-               "any time, and you don't need to sign up again."),
-        action=_("Add a note for our team"),
-    ),
-    "email_undeliverable": Message(
-        title=_("We can't reach your email address"),
-        happened=_("Your account is saved, but our email to {address} was refused."),
-        next=_("If the address has a typo, correct it below and we'll send a fresh link straight "
-               "away. Everything else keeps working in the meantime."),
-        action=_("Correct my email address"),
-    ),
-    "unverified": Message(
-        title=_("Please confirm your email address"),
-        happened=_("Your workspace is ready. We've sent a confirmation link to {address}."),
-        next=_("Confirming lets you invite colleagues and receive billing emails. "
-               "Didn't get it? We can send it again."),
-        action=_("Send the link again"),
-    ),
-    "active": Message(
-        title=_("You're all set"),
-        happened=_("Your workspace is ready and your email address is confirmed."),
-        next="",
-    ),
-    "disabled": Message(
-        title=_("This account is closed"),
-        happened=_("This account has been closed."),
-        next=_("If you think that's a mistake, contact us and we'll look into it."),
-    ),
+# --- Facts: what the database holds about one account --------------------------------------
+
+class EmailFact:
+    """Where the confirmation email to the current address stands, as words may tell it."""
+
+    VERIFIED = "verified"  # the address is confirmed
+    SENT = "sent"  # a mail server or ESP accepted it
+    SENDING = "sending"  # first try still to come or running, on time
+    RETRYING = "retrying"  # at least one try failed; the next one is scheduled
+    LATE = "late"  # due, and no worker has picked it up in time
+    HELD = "held"  # waiting behind our email provider's outage
+    UNDELIVERABLE = "undeliverable"  # the address refused it, or it bounced
+    STOPPED = "stopped"  # our retries ran out
+    NONE = "none"  # no confirmation email is owed to this address
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One account as the database holds it now. Built only by
+    ``accounts.selectors.account_overview``; every sentence below reads only these."""
+
+    state: str
+    address: str
+    verified: bool
+    workspace: str  # pending | ready | failed
+    workspace_attempts: int  # tries made, the one running included
+    workspace_failures: int  # tries that failed (a try still running has not)
+    workspace_next: datetime | None  # the scheduled next try, while pending
+    workspace_overdue: bool  # due, and no worker picked it up within a reconcile interval
+    outage: str  # the provider whose open outage this account waits on, or ""
+    email: str  # an EmailFact
+    email_failures: int
+    email_next: datetime | None
+    email_sent_at: datetime | None  # when a server accepted the latest link
+    ticket: str | None  # the open ticket's reference
+    reply_hours: int
+    now: datetime
+
+    @property
+    def workspace_on_time(self) -> bool:
+        return (self.workspace == "pending" and not self.workspace_failures and not self.workspace_overdue
+                and not self.outage)
+
+    @property
+    def next_try_scheduled(self) -> bool:
+        return (self.workspace == "pending" and self.workspace_next is not None and not self.workspace_overdue
+                and not self.outage)
+
+
+class FalseClaim(AssertionError):
+    """A sentence was asked for without the fact that backs it: a bug, never shown."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A sentence that claims something, with the test of the facts that back it."""
+
+    name: str
+    text: str
+    backed: Callable[[Facts], bool]
+
+    def say(self, facts: Facts, **values) -> str:
+        if not self.backed(facts):
+            raise FalseClaim(f"{self.name} is not backed by {facts}")
+        return str(self.text).format(**values)
+
+
+def _sent(f: Facts) -> bool:
+    return f.email in (EmailFact.SENT, EmailFact.VERIFIED)
+
+
+# The claims a page, the JSON or an email may make about one account. Each names the
+# fact it needs; ``say`` below is the only caller.
+SENT = Claim("sent", _("We've sent a confirmation link to {address}."), _sent)
+SENDING = Claim("sending", _("We're sending a confirmation link to {address}; it usually arrives within a "
+                             "minute."), lambda f: f.email == EmailFact.SENDING)
+EMAIL_TROUBLE = Claim("email trouble", _(
+    "We're having trouble sending your confirmation email to {address}. That's on our side, not your "
+    "address, and we're retrying on our own: next try {when}."),
+    lambda f: f.email == EmailFact.RETRYING and f.email_next is not None and f.email_next > f.now)
+EMAIL_LATE = Claim("email late", _(
+    "Sending your confirmation email to {address} is taking longer than it should. That's on our side; "
+    "it will go out on its own, and this page shows when it has."),
+    lambda f: f.email in (EmailFact.LATE, EmailFact.RETRYING))
+UNDER_A_MINUTE = Claim("under a minute", _("This usually takes under a minute; this page updates by itself."),
+                       lambda f: f.workspace_on_time)
+NEXT_TRY = Claim("next try", _("Next try {when}."), lambda f: f.next_try_scheduled)
+SUPPORT_HAS_IT = Claim("support has it", _(
+    "It has been passed to our support team, who answer within {reply_hours} hours (reference {reference})."),
+    lambda f: bool(f.ticket))
+
+
+# --- Words for one account, chosen from its facts -----------------------------------------
+
+TITLES = {
+    "setting_up": _("Setting up your workspace"),
+    "delayed": _("Your workspace is taking longer than it should"),
+    "outage": _("Your workspace is waiting on a problem on our side"),
+    "email_outage": _("Your confirmation email is waiting on a problem on our side"),
+    "email_delayed": _("Your confirmation email is taking longer than it should"),
+    "needs_support": _("Passed to our support team"),
+    "retries_ran_out": _("Our automatic retries ran out"),
+    "email_undeliverable": _("We can't reach your email address"),
+    "unverified": _("Please confirm your email address"),
+    "active": _("You're all set"),
+    "disabled": _("This account is closed"),
 }
+
+WORKSPACE_READY = _("Your workspace is ready.")
+WORKSPACE_CREATING = _("We're creating your workspace.")
+WORKSPACE_RETRYING = _("Setting up your workspace hit a problem on our side, and we're retrying on our own.")
+WORKSPACE_LATE = _("Setting up your workspace is taking longer than it should. That's on our side; it carries on "
+                   "by itself, and this page updates when it's done.")
+WORKSPACE_OUTAGE = _("A service we use to create workspaces is having an outage that affects everyone signing up "
+                     "right now; it is not anything you did. We'll finish your workspace as soon as it recovers.")
+WORKSPACE_STOPPED = _("Our automatic retries couldn't finish setting up your workspace. That's on us.")
+EMAIL_STOPPED = _("Our automatic retries couldn't send your confirmation email to {address}. That's on us.")
+EMAIL_OUTAGE = _("The service we use to send email is having an outage right now; it is not anything you did. "
+                 "We'll send your confirmation link to {address} as soon as it recovers.")
+EMAIL_REFUSED = _("Our email to {address} was refused.")
+EMAIL_REFUSED_NEXT = _("If the address has a typo, correct it below and we'll send a fresh link straight away. "
+                       "Everything else keeps working in the meantime.")
+EMAIL_NONE = _("No confirmation link is on its way to {address} yet: ask for one below.")
+NOTHING_TO_DO_FOR_WORKSPACE = _("There's nothing you need to do for your workspace; you can close this page and "
+                                "log in any time to check.")
+USE_IT_MEANWHILE = _("You can use your workspace in the meantime.")
+WRITE_TO_SUPPORT = _("Write to us below and our support team will answer within {reply_hours} hours.")
+STILL_LOG_IN = _("You can still log in any time, and you don't need to sign up again.")
+WHY_CONFIRM = _("Confirming lets you invite colleagues and receive billing emails.")
+DIDNT_GET_IT = _("Didn't get it? Check your spam folder, or we can send it again.")
+ALL_DONE = _("Your workspace is ready and your email address is confirmed.")
+CLOSED = _("This account has been closed. If you think that's a mistake, contact us and we'll look into it.")
+
+# How each fact reads on the status page's lines.
+WORKSPACE_WORDS = {
+    "pending": _("being created"),
+    "late": _("being created, later than it should"),
+    "ready": _("ready"),
+    "failed": _("stopped: our automatic retries ran out"),
+    "failed_ticket": _("stopped: passed to our support team"),
+}
+EMAIL_WORDS = {
+    EmailFact.VERIFIED: _("confirmed"),
+    EmailFact.SENT: _("confirmation link sent"),
+    EmailFact.SENDING: _("sending the confirmation link"),
+    EmailFact.RETRYING: _("we're having trouble sending it; next try {when}"),
+    EmailFact.LATE: _("sending it is taking longer than it should"),
+    EmailFact.HELD: _("waiting for our email service to recover"),
+    EmailFact.UNDELIVERABLE: _("we couldn't deliver to this address"),
+    EmailFact.STOPPED: _("we couldn't send it: our retries ran out"),
+    EmailFact.NONE: _("no link on its way yet"),
+}
+
+# A link a server accepted this recently is not offered again yet: a second after a
+# healthy signup, "send it again" and "correct your address" would only confuse.
+RESEND_OFFER_AFTER = timedelta(minutes=2)
+_TROUBLE = (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD, EmailFact.STOPPED, EmailFact.NONE)
+
+
+@dataclass(frozen=True)
+class Said:
+    """Everything one page or the status JSON says about an account."""
+
+    title: str
+    message: str  # the status JSON's "message"; the lede of /setup/
+    workspace: str  # the workspace line
+    tries: str  # "2 tries so far", or ""
+    email: str  # the email line
+    banner: str  # the home page's email banner ("" once confirmed)
+    offer_resend: bool
+    offer_correct: bool
+
+    def as_json(self) -> dict:
+        return {"title": self.title, "workspace": self.workspace, "tries": self.tries, "email": self.email,
+                "offer": {"resend": self.offer_resend, "correct_email": self.offer_correct}}
+
+
+def _join(*parts) -> str:
+    return " ".join(str(part) for part in parts if part)
+
+
+def email_sentence(f: Facts) -> str:
+    """Where the confirmation email stands, in one or two sentences."""
+    address = f.address
+    if f.email == EmailFact.SENT:
+        return _join(SENT.say(f, address=address), WHY_CONFIRM, DIDNT_GET_IT if offer_resend(f) else "")
+    if f.email == EmailFact.SENDING:
+        return _join(SENDING.say(f, address=address), WHY_CONFIRM)
+    if f.email == EmailFact.RETRYING and f.email_next is not None and f.email_next > f.now:
+        return _join(EMAIL_TROUBLE.say(f, address=address, when=in_words(f.email_next, now=f.now)), USE_IT_MEANWHILE)
+    if f.email in (EmailFact.RETRYING, EmailFact.LATE):
+        return _join(EMAIL_LATE.say(f, address=address), USE_IT_MEANWHILE)
+    if f.email == EmailFact.HELD:
+        return _join(str(EMAIL_OUTAGE).format(address=address), USE_IT_MEANWHILE)
+    if f.email == EmailFact.UNDELIVERABLE:
+        return _join(str(EMAIL_REFUSED).format(address=address), EMAIL_REFUSED_NEXT)
+    if f.email == EmailFact.STOPPED:
+        return _join(str(EMAIL_STOPPED).format(address=address), _support(f), USE_IT_MEANWHILE)
+    if f.email == EmailFact.NONE:
+        return str(EMAIL_NONE).format(address=address)
+    return ""
+
+
+def _support(f: Facts) -> str:
+    if f.ticket:
+        return SUPPORT_HAS_IT.say(f, reply_hours=f.reply_hours, reference=f.ticket)
+    return str(WRITE_TO_SUPPORT).format(reply_hours=f.reply_hours)
+
+
+def offer_resend(f: Facts) -> bool:
+    """"Send the link again" only once it can help: after trouble, or a while after
+    a server accepted the last link. Not for a refused address (correct it instead)."""
+    if f.verified or f.email in (EmailFact.UNDELIVERABLE, EmailFact.SENDING, EmailFact.HELD):
+        return False
+    if f.email == EmailFact.SENT:
+        return bool(f.email_failures) or f.email_sent_at is None or f.now - f.email_sent_at >= RESEND_OFFER_AFTER
+    return f.email in _TROUBLE
+
+
+def offer_correct(f: Facts) -> bool:
+    """"Correct your address" after the first failure or after a delay, never while
+    the first link is on time."""
+    if f.verified:
+        return False
+    return f.email in (EmailFact.UNDELIVERABLE, *_TROUBLE) or bool(f.email_failures) or offer_resend(f)
+
+
+def _title_and_message(f: Facts) -> tuple[str, str]:
+    state = f.state
+    if state == "disabled":
+        return TITLES["disabled"], str(CLOSED)
+    if state == "active":
+        return TITLES["active"], str(ALL_DONE)
+    if f.workspace == "pending":
+        if f.outage:
+            return TITLES["outage"], _join(WORKSPACE_OUTAGE, NOTHING_TO_DO_FOR_WORKSPACE)
+        if f.workspace_on_time:
+            return TITLES["setting_up"], _join(WORKSPACE_CREATING, UNDER_A_MINUTE.say(f))
+        if f.next_try_scheduled:
+            when = in_words(f.workspace_next, now=f.now)
+            title = TITLES["delayed" if state == "delayed" else "setting_up"]
+            return title, _join(WORKSPACE_RETRYING, NEXT_TRY.say(f, when=when), NOTHING_TO_DO_FOR_WORKSPACE)
+        return TITLES["delayed"], _join(WORKSPACE_LATE, NOTHING_TO_DO_FOR_WORKSPACE)
+    if f.workspace == "failed":
+        title = TITLES["needs_support" if f.ticket else "retries_ran_out"]
+        return title, _join(WORKSPACE_STOPPED, _support(f), STILL_LOG_IN)
+    # The workspace is ready: what is left is the email.
+    if f.email == EmailFact.STOPPED:
+        return TITLES["needs_support" if f.ticket else "retries_ran_out"], _join(WORKSPACE_READY, email_sentence(f))
+    if f.email == EmailFact.UNDELIVERABLE:
+        return TITLES["email_undeliverable"], email_sentence(f)
+    if f.email == EmailFact.HELD:
+        return TITLES["email_outage"], _join(WORKSPACE_READY, email_sentence(f))
+    if f.email in (EmailFact.RETRYING, EmailFact.LATE):
+        return TITLES["email_delayed"], _join(WORKSPACE_READY, email_sentence(f))
+    return TITLES["unverified"], _join(WORKSPACE_READY, email_sentence(f))
+
+
+def say(f: Facts) -> Said:
+    """The words for one account: the only place they are chosen."""
+    title, message = _title_and_message(f)
+    if f.workspace == "failed":
+        workspace = WORKSPACE_WORDS["failed_ticket" if f.ticket else "failed"]
+    elif f.workspace == "pending" and not f.workspace_on_time and not f.next_try_scheduled:
+        workspace = WORKSPACE_WORDS["late"]
+    else:
+        workspace = WORKSPACE_WORDS[f.workspace]
+    attempts = f.workspace_attempts
+    tries = (ngettext("%(n)d try so far", "%(n)d tries so far", attempts) % {"n": attempts}
+             if f.workspace == "pending" and attempts else "")
+    email = str(EMAIL_WORDS[f.email]).format(when=in_words(f.email_next, now=f.now))
+    banner = "" if f.verified else email_sentence(f)
+    return Said(title=str(title), message=message, workspace=str(workspace), tries=tries, email=email,
+                banner=banner, offer_resend=offer_resend(f), offer_correct=offer_correct(f))
+
+
+def resend_answer(f: Facts) -> str:
+    """What "send the link again" answers, from the facts just after it. Never points
+    at the person's spam folder unless a server accepted the link."""
+    if f.email == EmailFact.SENT:
+        return str(RESENT_SENT).format(address=f.address)
+    if f.email == EmailFact.SENDING:
+        return str(RESENT_SENDING).format(address=f.address)
+    return str(RESENT_TROUBLE).format(address=f.address)
+
+
+RESENT_SENT = _("We've sent a fresh confirmation link to {address}. If it isn't in your inbox in a few minutes, "
+                "check your spam folder.")
+RESENT_SENDING = _("We're sending a fresh confirmation link to {address}.")
+RESENT_TROUBLE = _("We'll send a fresh confirmation link to {address} as soon as we can: sending email is having "
+                   "trouble on our side right now. This page shows when it has gone.")
+
 
 # Answers to things people do.
 LOGIN_FAILED = _("That email and password don't match an account we can open. Check them and try "
@@ -112,11 +351,15 @@ EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fr
 EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "
                 "for typos; if that other account is yours, log in to it instead, or contact us and "
                 "we'll sort it out. Your current address still works.")
-EMAIL_RESENT = _("We've queued a fresh confirmation link to {address}. It usually arrives within a "
-                 "minute; check your spam folder if it doesn't.")
 EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
                            "Contact us if you need to move your account to a new address.")
 VERIFIED = _("Thanks, your email address is confirmed.")
+# A used link opened by the person it confirmed, signed in: nothing failed.
+VERIFY_ALREADY_DONE = Message(
+    title=_("Your address is already confirmed"),
+    happened=_("{address} is confirmed, so this link has nothing left to do."),
+    next=_("Everything that needs a confirmed address works for you now."),
+)
 CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {minutes} minutes, "
                       "and stops after a few wrong tries. Check both and try again, or reach us as below and "
                       "we'll read you a fresh one. You can always log in with your password too.")
@@ -234,31 +477,6 @@ EMAIL_SUBJECTS = {
     "support": _("A message from our support team"),
     "abandon_warning": _("Is this your account? It will be removed in a week"),
 }
-
-# How each fact reads on the status page (and in its live updates).
-WORKSPACE_WORDS = {
-    "pending": _("being created"),
-    "ready": _("ready"),
-    "failed": _("stopped: a person on our team has it"),
-}
-EMAIL_WORDS = {
-    "verified": _("confirmed"),
-    "pending": _("sending the confirmation link"),
-    "sent": _("confirmation link sent"),
-    "failed": _("we couldn't deliver to this address"),
-    "bounced": _("we couldn't deliver to this address"),
-}
-
-
-def status_words() -> dict:
-    """The words the status page's script needs, rendered into the page as JSON."""
-    return {
-        "titles": {state: str(entry.title) for state, entry in STATES.items()},
-        "workspace": {k: str(v) for k, v in WORKSPACE_WORDS.items()},
-        "email": {k: str(v) for k, v in EMAIL_WORDS.items()},
-        "tries": str(_("tries so far")),
-    }
-
 
 def in_seconds_words(seconds: float) -> str:
     """A wait in seconds as a person says it: "in about 5 minutes"."""

@@ -7,17 +7,30 @@ status JSON, ``manage.py account_status`` and the support console all read it he
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
 
-from accounts.emails import RECIPIENT_REJECTED
-from accounts.messages import STATES, in_words
+from accounts.emails import CANCELLED, RECIPIENT_REJECTED
+from accounts.messages import EmailFact, Facts, Said, say
 from accounts.models import EmailDelivery, EmailKind, User, normalize_email
 from accounts.tokens import split_verification_token, verification_tokens
-from provisioning import breaker
 from provisioning.durable import StepStatus
 from provisioning.models import Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
 
@@ -56,12 +69,20 @@ class Overview:
     delivery_status: str  # pending | sent | failed | bounced
     outage: bool
     ticket: str | None
-    message: str = ""
-    title: str = ""
-    steps: list = field(default_factory=list)
+    facts: Facts
+    said: Said
+
+    @property
+    def message(self) -> str:
+        return self.said.message
+
+    @property
+    def title(self) -> str:
+        return self.said.title
 
     def as_json(self) -> dict:
-        """The `/setup/status.json` contract, exactly as in DESIGN."""
+        """The `/setup/status.json` contract, exactly as in DESIGN, extended with
+        ``said``: the page's other words, so live updates need no words of their own."""
         return {
             "state": self.state,
             "workspace": {
@@ -76,6 +97,7 @@ class Overview:
             },
             "ticket": self.ticket,
             "message": self.message,
+            "said": self.said.as_json(),
         }
 
 
@@ -96,13 +118,51 @@ def verification_link_account(*, token: str, lock: bool = False) -> User | None:
     return account if account is not None and verification_tokens.check_token(account, raw) else None
 
 
-def latest_verification(account: User) -> EmailDelivery | None:
-    """The verification email that speaks for the account's address now. Cancelled ones
-    (a link no longer wanted) never do: the one before them still tells the truth."""
-    return (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION,
-                                         to_address=account.email)
-            .exclude(last_error_code="cancelled")
-            .order_by("-created_at", "-pk").first())
+# --- The facts, each defined once --------------------------------------------------------
+
+def verification_emails(*, account, address) -> QuerySet[EmailDelivery]:
+    """The verification emails that speak for an account's address now, newest first:
+    the one definition every page, the JSON, the emails and the console read
+    (``account`` and ``address`` may be ``OuterRef``s, for subqueries). Cancelled ones
+    (a link no longer wanted) never speak: the one before them still tells the truth."""
+    return (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION, to_address=address)
+            .exclude(last_error_code=CANCELLED).order_by("-created_at", "-pk"))
+
+
+def latest_verification_of(prefix: str = "") -> QuerySet[EmailDelivery]:
+    """``verification_emails`` for the account of each row of an outer query, for
+    ``Subquery(latest_verification_of("account__").values(...)[:1])``."""
+    return verification_emails(account=OuterRef(f"{prefix}pk"), address=OuterRef(f"{prefix}email"))
+
+
+def latest_verification(account: User, *, now: datetime | None = None) -> EmailDelivery | None:
+    """The verification email that speaks for the account's address now, with its
+    ``overdue`` flag."""
+    return (verification_emails(account=account, address=account.email)
+            .annotate(overdue=_flag(step_overdue(now=now or timezone.now()))).first())
+
+
+# The scheduler wakes about every 30 s (django-q2): the floor under any interval.
+SCHEDULER_TICK_SECONDS = 30
+
+
+def step_overdue(*, prefix: str = "", now: datetime) -> Q:
+    """A step no worker picked up in time: due for longer than one reconcile interval
+    (plus the scheduler's tick), or running past its lease (its worker died). Whatever
+    the cause (no worker, a stopped scheduler, a long queue), no page may promise a
+    time for it then."""
+    late = now - timedelta(seconds=settings.RECONCILE_EVERY_SECONDS + SCHEDULER_TICK_SECONDS)
+    return (Q(**{f"{prefix}status": StepStatus.PENDING, f"{prefix}next_attempt_at__lt": late})
+            | Q(**{f"{prefix}status": StepStatus.RUNNING, f"{prefix}lease_expires_at__lt": now}))
+
+
+def _flag(q: Q) -> ExpressionWrapper:
+    return ExpressionWrapper(q, output_field=BooleanField())
+
+
+def open_breakers() -> set[str]:
+    """The providers whose circuit is open (an outage) now. One query."""
+    return set(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", flat=True))
 
 
 def _workspace_status(request: ProvisioningRequest | None) -> str:
@@ -119,101 +179,113 @@ def _delivery_status(account: User, delivery: EmailDelivery | None) -> str:
     return {StepStatus.SUCCEEDED: "sent", StepStatus.FAILED: "failed"}.get(delivery.status, "pending")
 
 
-def _state(account: User, request, delivery, delivery_status: str, outage: bool) -> str:
-    workspace = _workspace_status(request)
-    unverified = not account.email_verified
-    email_exhausted = (unverified and delivery is not None and delivery.status == StepStatus.FAILED
-                       and delivery.last_error_code not in (RECIPIENT_REJECTED, "cancelled"))
-    if not account.is_active:
-        return State.DISABLED
-    if workspace == "pending":
-        failed_attempts = request.attempts - (1 if request.status == StepStatus.RUNNING else 0)
-        slow = request.last_error_code and failed_attempts >= settings.DELAYED_AFTER_ATTEMPTS
-        return State.DELAYED if (slow or outage) else State.SETTING_UP
-    if workspace == "failed" or email_exhausted:
-        return State.NEEDS_SUPPORT
-    if unverified and (delivery_status == "bounced" or (
-            delivery is not None and delivery.status == StepStatus.FAILED
-            and delivery.last_error_code == RECIPIENT_REJECTED)):
-        return State.EMAIL_UNDELIVERABLE
-    if unverified and outage:
-        return State.DELAYED
-    return State.UNVERIFIED if unverified else State.ACTIVE
+def _failures(step) -> int:
+    """Tries that failed: a try still running has not (yet), nor the one that
+    succeeded (its last error stays as history)."""
+    if step is None or not step.last_error_code:
+        return 0
+    not_failed = 1 if step.status in (StepStatus.RUNNING, StepStatus.SUCCEEDED) else 0
+    return max(0, step.attempts - not_failed)
+
+
+def _email_fact(account: User, delivery: EmailDelivery | None, email_down: bool) -> str:
+    if account.email_verified:
+        return EmailFact.VERIFIED
+    if delivery is None:
+        return EmailFact.NONE
+    if delivery.bounced_at or (delivery.status == StepStatus.FAILED and delivery.last_error_code == RECIPIENT_REJECTED):
+        return EmailFact.UNDELIVERABLE
+    if delivery.status == StepStatus.FAILED:
+        return EmailFact.STOPPED
+    if delivery.status == StepStatus.SUCCEEDED:
+        return EmailFact.SENT
+    if email_down:
+        return EmailFact.HELD
+    if delivery.overdue:
+        return EmailFact.LATE
+    return EmailFact.RETRYING if _failures(delivery) else EmailFact.SENDING
 
 
 def account_overview(*, account: User) -> Overview:
-    """Everything the status page, the status JSON and the console show about one
-    account. Three queries (request, latest verification email, breakers) plus the
-    ticket lookup."""
-    request = ProvisioningRequest.objects.filter(account=account).first()
-    delivery = latest_verification(account)
+    """Everything the status page, the status JSON, the home page and the console show
+    about one account: its facts, derived here once, and the words chosen from them
+    (``accounts.messages.say``). The lifecycle state is the database's
+    (``with_lifecycle_state``), so lists and this page can never disagree. Five
+    queries (breakers, request, latest verification email, state, ticket)."""
+    now = timezone.now()
+    breakers = open_breakers()
+    request = (ProvisioningRequest.objects.filter(account=account)
+               .annotate(overdue=_flag(step_overdue(now=now))).first())
+    delivery = latest_verification(account, now=now)
+    state = (with_lifecycle_state(User.objects.filter(pk=account.pk), now=now, breakers=breakers)
+             .values_list("lifecycle_state", flat=True).get())
     delivery_status = _delivery_status(account, delivery)
     workspace = _workspace_status(request)
-    outage = ((workspace == "pending" and breaker.is_open("provisioning"))
-              or (workspace == "ready" and delivery_status == "pending"
-                  and not account.email_verified and breaker.is_open("email")))
+    outage = ""
+    if workspace == "pending" and "provisioning" in breakers:
+        outage = "provisioning"
+    elif workspace == "ready" and delivery_status == "pending" and not account.email_verified and "email" in breakers:
+        outage = "email"
     ticket = next(filter(None, (lookup(account.pk) for lookup in _ticket_lookups)), None)
-    state = _state(account, request, delivery, delivery_status, outage)
     next_at = request.next_attempt_at if request and workspace == "pending" else None
-    if state == State.DELAYED and outage:  # the words name the provider that is down
-        entry = STATES["outage" if workspace == "pending" else "email_outage"]
-    else:
-        entry = STATES[state]
-    message = entry.sentence(
-        when=in_words(next_at), address=account.email, reply_hours=settings.SUPPORT_REPLY_HOURS,
-        reference=f" (reference {ticket})" if ticket else "")
+    open_delivery = delivery is not None and delivery.is_open
+    facts = Facts(
+        state=state, address=account.email, verified=account.email_verified, workspace=workspace,
+        workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
+        workspace_next=next_at, workspace_overdue=bool(request is not None and request.overdue),
+        outage=outage, email=_email_fact(account, delivery, open_delivery and "email" in breakers),
+        email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
+        email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,
+        ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now)
     return Overview(
         account=account, state=state, workspace_status=workspace,
         workspace_attempts=request.attempts if request else 0, next_attempt_at=next_at,
-        request=request, delivery=delivery, delivery_status=delivery_status, outage=outage,
-        ticket=ticket, message=message, title=str(entry.title),
+        request=request, delivery=delivery, delivery_status=delivery_status, outage=bool(outage),
+        ticket=ticket, facts=facts, said=say(facts),
     )
 
 
-def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "lifecycle_state") -> QuerySet:
-    """Annotate each row with its account's overall state, computed by the database,
-    so lists, filters and counts over many accounts cost one query whatever their
-    number (the console's queue, user list and dashboard). ``prefix`` reaches the
-    account from another model ("account__" from a ticket); rows without an account
-    get None.
-
-    The same rules as ``_state`` above, in the same order; change both together
-    (accounts/tests/test_state_expression.py checks that they agree)."""
+def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "lifecycle_state",
+                         now: datetime | None = None, breakers: set[str] | None = None) -> QuerySet:
+    """Annotate each row with its account's overall state, computed by the database:
+    the one definition of the lifecycle state (DESIGN's table, in its order), read by
+    ``account_overview`` for one account and by the console's lists, filters and
+    counts over many (one query whatever their number). ``prefix`` reaches the account
+    from another model ("account__" from a ticket); rows without an account get None."""
     p = prefix
-    open_breakers = set(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", flat=True))
-    # The latest verification email to the current address (as latest_verification
-    # picks it), reduced to what decides the state: exhausted (needs support),
-    # undeliverable, sent, other, else pending.
-    latest = (EmailDelivery.objects
-              .filter(account=OuterRef(f"{p}pk"), kind=EmailKind.VERIFICATION, to_address=OuterRef(f"{p}email"))
-              .exclude(last_error_code="cancelled")
-              .order_by("-created_at", "-pk")
+    now = now or timezone.now()
+    breakers = open_breakers() if breakers is None else breakers
+    # The latest verification email, reduced to what decides the state: exhausted
+    # (needs support), undeliverable, sent, other, else pending.
+    latest = (latest_verification_of(p)
               .annotate(verdict=Case(
-                  When(Q(status=StepStatus.FAILED) & ~Q(last_error_code__in=[RECIPIENT_REJECTED, "cancelled"]),
+                  When(Q(status=StepStatus.FAILED) & ~Q(last_error_code=RECIPIENT_REJECTED),
                        then=Value("exhausted")),
                   When(Q(bounced_at__isnull=False) | Q(status=StepStatus.FAILED, last_error_code=RECIPIENT_REJECTED),
                        then=Value("undeliverable")),
                   When(status=StepStatus.SUCCEEDED, then=Value("sent")),
-                  When(status=StepStatus.FAILED, then=Value("other")),
                   default=Value("pending"), output_field=CharField()))
               .values("verdict")[:1])
     ws = f"{p}provisioning_request__"
     pending = Q(**{f"{ws}status__in": [StepStatus.PENDING, StepStatus.RUNNING]})
-    # A running attempt has not failed yet, so it takes one more attempt to be "slow".
+    # Slow: several tries failed (a running try has not failed yet, so it takes one
+    # more). Overdue: no worker picked the step up in time. Either breaks the promise
+    # of "under a minute".
     slow = ~Q(**{f"{ws}last_error_code": ""}) & (
         Q(**{f"{ws}status": StepStatus.PENDING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS})
         | Q(**{f"{ws}status": StepStatus.RUNNING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS + 1}))
+    delayed = Q() if "provisioning" in breakers else (slow | step_overdue(prefix=ws, now=now))
     unverified = Q(**{f"{p}email_verified_at__isnull": True})
     verdict = f"_{name}_email"
     email_pending = Q(**{f"{verdict}__isnull": True}) | Q(**{verdict: "pending"})
     whens = [When(Q(**{f"{p}pk__isnull": True}), then=Value(None))] if p else []
     whens += [When(Q(**{f"{p}is_active": False}), then=Value(State.DISABLED)),
-             When(pending & (Q() if "provisioning" in open_breakers else slow), then=Value(State.DELAYED)),
+             When(pending & delayed, then=Value(State.DELAYED)),
              When(pending, then=Value(State.SETTING_UP)),
              When(Q(**{f"{ws}status": StepStatus.FAILED}) | (unverified & Q(**{verdict: "exhausted"})),
                   then=Value(State.NEEDS_SUPPORT)),
              When(unverified & Q(**{verdict: "undeliverable"}), then=Value(State.EMAIL_UNDELIVERABLE))]
-    if "email" in open_breakers:
+    if "email" in breakers:
         whens.append(When(unverified & email_pending, then=Value(State.DELAYED)))
     whens.append(When(unverified, then=Value(State.UNVERIFIED)))
     return queryset.alias(**{verdict: Subquery(latest, output_field=CharField())}).annotate(**{name: Case(
@@ -244,10 +316,7 @@ def accounts_with_failed_steps(*, code: str | None = None) -> list[User]:
     deliveries are history: a link cancelled because the address was corrected, or
     one refused before a resend succeeded, leaves nothing to retry."""
     failed = StepStatus.FAILED
-    latest = (EmailDelivery.objects.filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
-                                           to_address=OuterRef("email"))
-              .exclude(last_error_code="cancelled")
-              .order_by("-created_at", "-pk"))
+    latest = latest_verification_of()
     workspace = Q(provisioning_request__status=failed)
     email = Q(email_verified_at__isnull=True, latest_verification_status=failed)
     if code is not None:

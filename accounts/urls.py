@@ -15,6 +15,7 @@ urlpatterns = [
     path("setup/email/", views.setup_email_view, name="setup_email"),
     path("setup/resend/", views.setup_resend_view, name="setup_resend"),
     path("verify/", views.verify_failed_view, name="verify_failed"),
+    path("verify/done/", views.verify_done_view, name="verify_done"),
     path("verify/<str:token>/", views.verify_view, name="verify"),
     path("password-reset/", views.password_reset_view, name="password_reset"),
     path("password-reset/sent/", views.password_reset_sent_view, name="password_reset_sent"),

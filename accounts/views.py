@@ -126,13 +126,11 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 def _render_setup(request: HttpRequest, email_form: ChangeEmailForm, status: int = 200) -> HttpResponse:
     overview = account_overview(account=request.user)
-    email_key = "verified" if request.user.email_verified else overview.delivery_status
     return render(request, "accounts/setup.html", {
-        "overview": overview, "email_form": email_form,
+        "overview": overview, "said": overview.said, "email_form": email_form,
+        # A form with an error stays open whatever the facts say.
+        "offer_correct": overview.said.offer_correct or bool(email_form.errors),
         "reply_hours": settings.SUPPORT_REPLY_HOURS,
-        "workspace_words": words.WORKSPACE_WORDS[overview.workspace_status],
-        "email_words": words.EMAIL_WORDS[email_key],
-        "status_words": words.status_words(),
     }, status=status)
 
 
@@ -175,7 +173,8 @@ def setup_resend_view(request: HttpRequest) -> HttpResponse:
         messages.info(request, words.VERIFIED)
     else:
         verification_send(account=request.user)
-        messages.success(request, words.EMAIL_RESENT.format(address=request.user.email))
+        # Told from the facts just after asking, so the answer agrees with the page.
+        messages.success(request, words.resend_answer(account_overview(account=request.user).facts))
     return redirect("accounts:setup")
 
 
@@ -196,6 +195,9 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
             "entry": entry, "happened": str(entry.happened).format(address=account.email)})
     account = email_verify(token=token)
     if account is None:
+        if request.user.is_authenticated and request.user.email_verified:
+            # A used link, opened again by someone already confirmed: nothing failed.
+            return redirect("accounts:verify_done")
         return redirect("accounts:verify_failed")
     messages.success(request, words.VERIFIED)
     if request.user.is_authenticated and request.user.pk == account.pk:
@@ -208,12 +210,21 @@ def verify_failed_view(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+def verify_done_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.email_verified:
+        return redirect("accounts:verify_failed")
+    entry = words.VERIFY_ALREADY_DONE
+    return render(request, "accounts/verify_failed.html", {
+        "entry": entry, "happened": str(entry.happened).format(address=request.user.email), "done": True})
+
+
+@login_required
 @never_cache
 def home_view(request: HttpRequest) -> HttpResponse:
     overview = account_overview(account=request.user)
     if overview.workspace_status != "ready":
         return redirect("accounts:setup")
-    return render(request, "accounts/home.html", {"overview": overview})
+    return render(request, "accounts/home.html", {"overview": overview, "said": overview.said})
 
 
 # The address a reset link was asked for, kept in the session to echo it on the next

@@ -30,7 +30,15 @@ from django.utils.timesince import timesince
 from accounts import codes
 from accounts.emails import RECIPIENT_REJECTED
 from accounts.models import EmailDelivery, EmailKind, SignInCode, User
-from accounts.selectors import Overview, State, account_deliveries, account_overview, with_lifecycle_state
+from accounts.selectors import (
+    Overview,
+    State,
+    account_deliveries,
+    account_overview,
+    latest_verification,
+    latest_verification_of,
+    with_lifecycle_state,
+)
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
 from provisioning.selectors import outage_backlog
@@ -73,11 +81,7 @@ def accounts_needing_a_ticket(*, limit: int = 200) -> list[User]:
     failing again (its ``completed_at`` moves past the resolution) or a message,
     which opens a ticket by itself. The failure's time is the failed workspace
     step's, else the failed verification email's (the facts that make the state)."""
-    verification_failed_at = (EmailDelivery.objects
-                              .filter(account=OuterRef("pk"), kind=EmailKind.VERIFICATION,
-                                      to_address=OuterRef("email"))
-                              .exclude(last_error_code="cancelled")
-                              .order_by("-created_at", "-pk").values("completed_at")[:1])
+    verification_failed_at = latest_verification_of().values("completed_at")[:1]
     failed_at = Case(When(provisioning_request__status=StepStatus.FAILED,
                           then=F("provisioning_request__completed_at")),
                      default=Subquery(verification_failed_at), output_field=DateTimeField())
@@ -96,10 +100,7 @@ def ticket_queue() -> QuerySet[Ticket]:
     and the person's last message. Ordered open first, then by priority, then
     longest waiting."""
     last_message = ContactMessage.objects.filter(ticket=OuterRef("pk")).order_by("-created_at", "-pk")
-    verification = (EmailDelivery.objects
-                    .filter(account=OuterRef("account"), kind=EmailKind.VERIFICATION,
-                            to_address=OuterRef("account__email"))
-                    .order_by("-created_at", "-pk"))
+    verification = latest_verification_of("account__")
     waiting_callback = CallbackRequest.objects.filter(ticket=OuterRef("pk"), status=CallbackStatus.REQUESTED)
     queue = Ticket.objects.select_related("account", "account__provisioning_request").annotate(
         status_rank=Case(When(status=TicketStatus.OPEN, then=Value(0)),
@@ -160,7 +161,7 @@ def failure_words(ticket: Ticket) -> str:
         if not hasattr(ticket, "email_status"):
             _load_email_facts(ticket)
         code = ticket.email_error_code or ""
-        if ticket.email_status == StepStatus.FAILED and code not in (RECIPIENT_REJECTED, "cancelled"):
+        if ticket.email_status == StepStatus.FAILED and code != RECIPIENT_REJECTED:
             return str(words.FAILED_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
                                                   detail=ticket.email_error)
         if ticket.email_bounced_at or code == RECIPIENT_REJECTED:
@@ -169,8 +170,7 @@ def failure_words(ticket: Ticket) -> str:
 
 
 def _load_email_facts(ticket: Ticket) -> None:
-    latest = (EmailDelivery.objects.filter(account=ticket.account, kind=EmailKind.VERIFICATION,
-                                           to_address=ticket.account.email).order_by("-created_at", "-pk").first())
+    latest = latest_verification(ticket.account)
     ticket.email_status = latest.status if latest else None
     ticket.email_attempts = latest.attempts if latest else 0
     ticket.email_error_code = latest.last_error_code if latest else ""

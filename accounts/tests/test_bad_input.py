@@ -143,7 +143,7 @@ def test_the_status_json_keeps_its_shape_whatever_the_query(client, query):
     response = client.get("/setup/status.json", query)
     assert response.status_code == 200
     body = json.loads(response.content)
-    assert set(body) == {"state", "workspace", "email", "ticket", "message"}
+    assert set(body) == {"state", "workspace", "email", "ticket", "message", "said"}  # DESIGN, extended
     assert set(body["workspace"]) == {"status", "attempts", "next_attempt_at"}
     assert set(body["email"]) == {"address", "verified", "delivery"}
     assert Client().get("/setup/status.json", query).status_code == 401

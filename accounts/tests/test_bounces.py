@@ -81,7 +81,7 @@ def test_bounce_makes_the_address_undeliverable_once(client, webhook_secret, acc
     status = _status(client)
     assert status["state"] == "email_undeliverable"
     assert status["email"]["delivery"] == "bounced"
-    assert "our email to ada@example.com was refused" in status["message"]
+    assert "Our email to ada@example.com was refused" in status["message"]
 
 
 def test_the_person_corrects_the_address_after_a_bounce(client, webhook_secret, account, drive):

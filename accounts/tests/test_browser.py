@@ -129,7 +129,7 @@ def test_person_signs_up_during_an_outage_and_finds_their_way_in(browser, live_s
     # The status page answers the doubt first: the account is saved.
     expect(page).to_have_url(live_server.url + "/setup/")
     expect(page.locator("#status")).to_contain_text("Your account is saved.")
-    expect(page.locator("#status-title")).to_have_text(str(words.STATES["setting_up"].title))
+    expect(page.locator("#status-title")).to_have_text(str(words.TITLES["setting_up"]))
     expect(page.locator("#workspace-words")).to_have_text(str(words.WORKSPACE_WORDS["pending"]))
     expect(page.locator("#ready-action")).to_be_hidden()
     shot(page, "setup-setting-up")
@@ -139,7 +139,7 @@ def test_person_signs_up_during_an_outage_and_finds_their_way_in(browser, live_s
     reconcile()
     reconcile()
     expect(page.locator("#status-title")).to_have_text(
-        str(words.STATES["delayed"].title), timeout=LIVE_UPDATE_TIMEOUT_MS)
+        str(words.TITLES["delayed"]), timeout=LIVE_UPDATE_TIMEOUT_MS)
     expect(page.locator("#status-message")).to_contain_text("on our side")
     expect(page.locator("#workspace-meta")).to_contain_text("3")
     shot(page, "setup-delayed")
@@ -152,7 +152,7 @@ def test_person_signs_up_during_an_outage_and_finds_their_way_in(browser, live_s
     shot(phone, "login-phone")
     phone.get_by_role("button", name="Log in").click()
     expect(phone).to_have_url(live_server.url + "/setup/")
-    expect(phone.locator("#status-title")).to_have_text(str(words.STATES["delayed"].title))
+    expect(phone.locator("#status-title")).to_have_text(str(words.TITLES["delayed"]))
     shot(phone, "setup-delayed-phone")
 
     # ...and the sandbox heals: the next pass creates the workspace and the page turns ready.
@@ -160,7 +160,7 @@ def test_person_signs_up_during_an_outage_and_finds_their_way_in(browser, live_s
     sandbox("email", "ok")
     reconcile()
     expect(page.locator("#status-title")).to_have_text(
-        str(words.STATES["unverified"].title), timeout=LIVE_UPDATE_TIMEOUT_MS)
+        str(words.TITLES["unverified"]), timeout=LIVE_UPDATE_TIMEOUT_MS)
     expect(page.locator("#workspace-words")).to_have_text(str(words.WORKSPACE_WORDS["ready"]))
     expect(page.locator("#email-words")).to_have_text(str(words.EMAIL_WORDS["sent"]))
     expect(page.get_by_role("link", name="Open my workspace")).to_be_visible()
@@ -182,7 +182,7 @@ def test_person_signs_up_during_an_outage_and_finds_their_way_in(browser, live_s
     again.get_by_role("button", name="Create account").click()
     expect(again).to_have_url(live_server.url + "/setup/")
     expect(again.locator(".notices")).to_contain_text(str(words.WELCOME_BACK))
-    expect(again.locator("#status-title")).to_have_text(str(words.STATES["unverified"].title))
+    expect(again.locator("#status-title")).to_have_text(str(words.TITLES["unverified"]))
     shot(again, "signup-welcome-back")
 
     # Corrects the mistyped address from the status page; a fresh link goes to the new one.

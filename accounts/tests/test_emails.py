@@ -143,7 +143,7 @@ def test_transient_errors_until_attempts_run_out_need_support(smtp, drive, setti
     assert delivery.status == StepStatus.FAILED
     assert delivery.attempts == 3 and delivery.last_error_code == "smtp_4xx"
     assert state(client) == "needs_support"
-    assert "A person is on it" in client.get("/setup/").content.decode()
+    assert "Passed to our support team" in client.get("/setup/").content.decode()
 
 
 # --- Classification (Anymail, for ESPs) -----------------------------------------------------

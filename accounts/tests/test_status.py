@@ -8,7 +8,8 @@ from datetime import datetime
 import pytest
 from django.test import Client
 
-from accounts.messages import STATES
+from accounts import messages as words
+from accounts.messages import TITLES
 from accounts.tests.factories import page_text, sign_up, verification_link
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ ADDRESS = "ada@example.com"
 
 def check_contract(data: dict) -> None:
     """Exactly DESIGN's keys, with DESIGN's types."""
-    assert set(data) == {"state", "workspace", "email", "ticket", "message"}
+    assert set(data) == {"state", "workspace", "email", "ticket", "message", "said"}  # DESIGN's, extended
     assert set(data["workspace"]) == {"status", "attempts", "next_attempt_at"}
     assert set(data["email"]) == {"address", "verified", "delivery"}
     assert data["state"] in {"setting_up", "delayed", "needs_support", "email_undeliverable",
@@ -32,6 +33,8 @@ def check_contract(data: dict) -> None:
     assert data["email"]["delivery"] in {"pending", "sent", "failed", "bounced"}
     assert data["ticket"] is None or type(data["ticket"]) is str
     assert type(data["message"]) is str and data["message"]
+    assert set(data["said"]) == {"title", "workspace", "tries", "email", "offer"}
+    assert set(data["said"]["offer"]) == {"resend", "correct_email"}
 
 
 def status(client: Client) -> dict:
@@ -44,15 +47,16 @@ def status(client: Client) -> dict:
     return data
 
 
-def check_page(client: Client, state: str) -> None:
-    """The status page says the account is saved, then the state's own words."""
+def check_page(client: Client, state: str, title: str | None = None) -> None:
+    """The status page says the account is saved, once, then the same words as the
+    status JSON."""
+    data = status(client)
     response = client.get("/setup/")
     assert response.status_code == 200
     text = page_text(response)
-    assert "Your account is saved" in text
-    entry = STATES[state]
-    assert str(entry.title) in text
-    assert str(entry.happened).format(address=ADDRESS) in text
+    assert text.count("Your account is saved") == 1
+    assert str(TITLES[title or state]) in text
+    assert data["message"] in text
     assert f'data-state="{state}"' in text
 
 
@@ -70,7 +74,7 @@ def test_setting_up(ada):
                                  "next_attempt_at": data["workspace"]["next_attempt_at"]}
     assert data["email"] == {"address": ADDRESS, "verified": False, "delivery": "pending"}
     assert data["ticket"] is None
-    assert data["message"] == STATES["setting_up"].sentence()
+    assert str(words.UNDER_A_MINUTE.text) in data["message"]
     check_page(ada, "setting_up")
 
 
@@ -85,8 +89,8 @@ def test_delayed_after_several_failed_attempts(ada, sandbox, drive, settings):
     assert data["workspace"]["status"] == "pending"
     assert data["workspace"]["attempts"] == 4
     assert data["workspace"]["next_attempt_at"] is not None  # the person is told when
-    assert data["message"].startswith(str(STATES["delayed"].happened))
-    assert "Next try" in data["message"]
+    assert data["message"].startswith(str(words.WORKSPACE_RETRYING))
+    assert "Next try" in data["message"] and str(words.UNDER_A_MINUTE.text) not in data["message"]
     check_page(ada, "delayed")
     assert "4 tries so far" in page_text(ada.get("/setup/"))
 
@@ -100,6 +104,8 @@ def test_one_failed_attempt_is_still_setting_up(ada, sandbox, drive, settings):
     data = status(ada)
     assert data["state"] == "setting_up"
     assert data["workspace"]["attempts"] == 1
+    assert str(words.UNDER_A_MINUTE.text) not in data["message"]  # a try failed: only the schedule's time
+    assert "Next try" in data["message"]
 
 
 def test_needs_support_when_the_provider_refuses_for_good(ada, sandbox, drive):
@@ -112,6 +118,7 @@ def test_needs_support_when_the_provider_refuses_for_good(ada, sandbox, drive):
     assert data["workspace"]["status"] == "failed"
     assert data["workspace"]["next_attempt_at"] is None
     check_page(ada, "needs_support")
+    assert data["ticket"] and data["ticket"] in data["message"]
 
 
 def test_email_undeliverable_when_the_address_is_refused(ada, sandbox, drive):
@@ -145,9 +152,9 @@ def test_active_once_the_address_is_confirmed(ada, drive):
     data = status(ada)
     assert data["state"] == "active"
     assert data["email"] == {"address": ADDRESS, "verified": True, "delivery": "sent"}
-    assert data["message"] == STATES["active"].sentence()
+    assert data["message"] == str(words.ALL_DONE)
     response = ada.get("/setup/")
-    assert str(STATES["active"].title) in page_text(response)
+    assert str(TITLES["active"]) in page_text(response)
     assert 'action="/setup/email/"' not in response.content.decode()  # nothing left to correct
 
 
@@ -170,7 +177,9 @@ def test_the_home_page_shows_the_workspace_and_a_verify_banner_until_confirmed(a
     drive()
 
     home = page_text(ada.get("/"))
-    assert "Please confirm your email address." in home and 'action="/setup/resend/"' in home
+    assert "Please confirm your email address." in home
+    assert f"We've sent a confirmation link to {ADDRESS}." in home  # the server accepted it
+    assert 'action="/setup/resend/"' not in home  # not offered a second after it was sent
     assert "sbx-" in home  # the workspace the provider made
 
     ada.post(verification_link(ADDRESS))
@@ -193,8 +202,8 @@ def test_a_provisioning_outage_is_told_as_one(ada, sandbox, drive, settings):
 
     data = status(ada)
     assert data["state"] == "delayed"
-    assert data["message"] == STATES["outage"].sentence()
-    assert str(STATES["outage"].title) in page_text(ada.get("/setup/"))
+    assert data["message"].startswith(str(words.WORKSPACE_OUTAGE))
+    check_page(ada, "delayed", title="outage")
 
 
 def test_an_email_outage_is_not_told_as_a_workspace_problem(ada, sandbox, drive, settings):
@@ -206,7 +215,7 @@ def test_an_email_outage_is_not_told_as_a_workspace_problem(ada, sandbox, drive,
     data = status(ada)
     assert data["workspace"]["status"] == "ready"
     assert data["state"] == "delayed"
-    assert data["message"] == STATES["email_outage"].sentence(address=ADDRESS)
+    assert str(words.EMAIL_OUTAGE).format(address=ADDRESS) in data["message"]
+    check_page(ada, "delayed", title="email_outage")
     page = page_text(ada.get("/setup/"))
-    assert str(STATES["email_outage"].title) in page
     assert "create workspaces" not in data["message"] and "create workspaces" not in page

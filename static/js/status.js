@@ -1,13 +1,12 @@
 // Live progress for /setup/: polls /setup/status.json and updates the page in place,
 // so the person watches setup finish without reloading. Without JavaScript the page
-// refreshes itself (a <noscript> meta refresh). Words come from the server
-// (#status-words), so this file holds no copy of its own.
+// refreshes itself (a <noscript> meta refresh). Every word comes from the server
+// (the JSON's "message" and "said", chosen from the account's facts and pluralised
+// there), so this file holds no words and cannot make a claim of its own.
 (function () {
   "use strict";
   var card = document.getElementById("status");
-  var wordsEl = document.getElementById("status-words");
-  if (!card || !wordsEl || !window.fetch) return;
-  var words = JSON.parse(wordsEl.textContent);
+  if (!card || !window.fetch) return;
   var url = card.getAttribute("data-status-url");
   var settled = { active: true, disabled: true };
 
@@ -16,30 +15,42 @@
     if (el && typeof value === "string" && el.textContent !== value) el.textContent = value;
   }
 
+  function show(id, visible) {
+    var el = document.getElementById(id);
+    if (el) el.hidden = !visible;
+  }
+
   function stepClass(id, status, done) {
     var el = document.getElementById(id);
     if (el) el.className = "step step-" + status + (done ? " done" : "");
   }
 
   function apply(data) {
+    var said = data.said || {};
     var state = data.state;
     if (state !== card.getAttribute("data-state")) {
-      // The server's title stays until the state changes (it knows, for instance,
-      // whether "delayed" is an outage, which the JSON does not say).
       card.className = card.className.replace(/state-[a-z_]+/, "state-" + state);
       card.setAttribute("data-state", state);
-      text("status-title", words.titles[state]);
     }
+    text("status-title", said.title);
     text("status-message", data.message);
     var ws = data.workspace;
-    text("workspace-words", words.workspace[ws.status]);
-    text("workspace-meta", ws.status === "pending" && ws.attempts > 0 ? ws.attempts + " " + words.tries : "");
+    text("workspace-words", said.workspace);
+    text("workspace-meta", said.tries || "");
     stepClass("step-workspace", ws.status, ws.status === "ready");
     var email = data.email;
-    text("email-words", email.verified ? words.email.verified : words.email[email.delivery]);
+    // Another tab may have corrected the address: show the one the account has now.
+    text("email-address", email.address);
+    text("email-words", said.email);
     stepClass("step-email", email.delivery, email.verified);
-    var ready = document.getElementById("ready-action");
-    if (ready) ready.hidden = ws.status !== "ready";
+    show("ready-action", ws.status === "ready");
+    var offer = said.offer || {};
+    var correct = document.getElementById("correct-form");
+    // A form the person is typing in, or that shows an error, stays open.
+    var keepCorrect = correct && (correct.contains(document.activeElement) || correct.querySelector(".has-error"));
+    show("resend-form", !email.verified && offer.resend);
+    show("correct-form", !email.verified && (offer.correct_email || keepCorrect));
+    show("email-actions", !email.verified && (offer.resend || offer.correct_email || keepCorrect));
     var ticket = document.getElementById("status-ticket-line");
     if (ticket) {
       ticket.hidden = !data.ticket;

@@ -58,7 +58,7 @@ def test_support_reruns_provisioning_and_the_person_sees_it_ready(browser, live_
     expect(person).to_have_url(live_server.url + "/setup/")
     reconcile()  # the worker: a permanent refusal fails at once, and a ticket opens
     expect(person.locator("#status-title")).to_have_text(
-        str(words.STATES["needs_support"].title), timeout=LIVE_UPDATE_TIMEOUT_MS)
+        str(words.TITLES["needs_support"]), timeout=LIVE_UPDATE_TIMEOUT_MS)
     [ticket] = Ticket.objects.all()
     assert ticket.status == TicketStatus.OPEN
     expect(person.locator("#status")).to_contain_text(ticket.reference)
@@ -131,7 +131,7 @@ def test_support_reruns_provisioning_and_the_person_sees_it_ready(browser, live_
 
     # ...and the person's page, never reloaded, turns ready.
     expect(person.locator("#status-title")).to_have_text(
-        str(words.STATES["unverified"].title), timeout=LIVE_UPDATE_TIMEOUT_MS)
+        str(words.TITLES["unverified"]), timeout=LIVE_UPDATE_TIMEOUT_MS)
     expect(person.locator("#workspace-words")).to_have_text(str(words.WORKSPACE_WORDS["ready"]))
     expect(person.get_by_role("link", name="Open my workspace")).to_be_visible()
     assert person.evaluate("window.__marker") == 1, "the status page reloaded instead of updating in place"

@@ -54,7 +54,7 @@ def test_the_status_page_says_a_person_is_on_it_with_the_reference(stranded):
     assert status["state"] == "needs_support"
     assert status["ticket"] == ticket.reference
     assert f"within {settings.SUPPORT_REPLY_HOURS} hours (reference {ticket.reference})" in status["message"]
-    assert "A person is on it" in page and ticket.reference in page
+    assert "Passed to our support team" in page and ticket.reference in page
 
 
 def test_an_exhausted_verification_email_opens_a_ticket(register, sandbox, drive, settings):
