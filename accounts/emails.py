@@ -132,6 +132,8 @@ def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
         uid = urlsafe_base64_encode(force_bytes(account.pk))
         context["reset_url"] = settings.SITE_URL + reverse(
             "accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(account)])
+    if delivery.kind == EmailKind.ALL_SET:
+        context["apology"] = _apology(account)
     context.setdefault("login_url", settings.SITE_URL + reverse("accounts:login"))
     text = render_to_string(f"emails/{delivery.kind}.txt", context)
     html = render_to_string(f"emails/{delivery.kind}.html", context)
@@ -141,6 +143,17 @@ def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
     )
     message.attach_alternative(html, "text/html")
     return message
+
+
+def _apology(account) -> str:
+    """The apology's words, from the account's facts now (a late import: the
+    selectors read this module's error codes)."""
+    from accounts.messages import apology
+    from accounts.selectors import account_overview, emails_sent_after_waiting
+
+    overview = account_overview(account=account)
+    return apology(overview.facts, workspace_waited=bool(overview.request and overview.request.last_error_code),
+                   emails_sent_after_waiting=emails_sent_after_waiting(account=account))
 
 
 def _refuse_unwanted_link(delivery: EmailDelivery) -> None:

@@ -301,6 +301,14 @@ def deliveries_sent_to(*, address: str) -> QuerySet[EmailDelivery]:
                                         status__in=[StepStatus.SUCCEEDED, StepStatus.FAILED])
 
 
+def emails_sent_after_waiting(*, account: User) -> list[str]:
+    """The kinds of the account's emails (the apology aside) that waited on an error
+    and that a server has since accepted, oldest first."""
+    return list(EmailDelivery.objects.filter(account=account, status=StepStatus.SUCCEEDED)
+                .exclude(last_error_code="").exclude(kind=EmailKind.ALL_SET)
+                .order_by("created_at", "pk").values_list("kind", flat=True))
+
+
 def account_timeline(*, account: User) -> list[Event]:
     return list(Event.objects.filter(account=account).order_by("created_at", "pk"))
 

@@ -12,7 +12,10 @@ from accounts.messages import Message
 
 # --- To the person ------------------------------------------------------------------
 HELP_INTRO = _("Tell us what's wrong and a person on our team will reply by email within {reply_hours} hours. "
-               "If you signed up, your account is saved whatever happened.")
+               "If you signed up, logging in with the password you chose always shows where your account stands.")
+# Signed in, the account exists: saying it is saved is a fact.
+HELP_INTRO_SIGNED_IN = _("Tell us what's wrong and a person on our team will reply by email within {reply_hours} "
+                         "hours. Your account is saved, and your account details are attached for you.")
 # Shown after /help/, identical for a registered and an unknown address (only the
 # reference differs, and references are random: see support.models).
 HELP_RECEIVED = Message(
@@ -188,12 +191,18 @@ OUTAGE_WHAT = {
     "provisioning": _("setting up new workspaces"),
     "email": _("sending emails (such as confirmation links)"),
 }
-# Shown after /help/ to everyone while an incident is open, whether or not the address
-# has an account (the outage is everyone's, so saying so reveals nothing about anyone).
-HELP_DURING_INCIDENT = _("We know about it: {what} is having a problem on our side right now, and it affects "
-                         "everyone who signed up recently, not just you. Your message is attached to it. You don't "
-                         "need to do anything: your account is saved, everything waiting will go through by itself "
-                         "once it's fixed, and we'll email you when it's done.")
+# After /help/ while an incident is open. To a signed-in person whose account really
+# waits on that outage (accounts.messages.Facts: its step is held behind it):
+HELP_DURING_INCIDENT = _("We know about it: {what} is having a problem on our side right now, and your account is "
+                         "waiting on it along with everyone who signed up recently. Your message is attached to it. "
+                         "Your account is saved, and what is waiting will go through by itself once it's fixed; "
+                         "we'll email you when it's done.")
+# To everyone else, the same whatever the address typed (so it reveals nothing about
+# anyone): the outage is a fact, a claim about their account is not.
+HELP_INCIDENT_NOTICE = _("Right now {what} is having a problem on our side, and we know about it. If you were "
+                         "signing up, log in with the password you chose to see where your account stands.")
+# On the ticket's timeline: what /help/ answered, word for word.
+HELP_TOLD = _("/help/ answered: {answer}")
 INCIDENT_OPENED = _("The {provider} stopped answering: its circuit breaker opened. Affected signups wait "
                     "without using up their retries; nobody gets a ticket of their own.")
 INCIDENT_RECOVERED = _("The {provider} recovered; draining {n} waiting.")

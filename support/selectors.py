@@ -29,6 +29,7 @@ from django.utils.timesince import timesince
 
 from accounts import codes
 from accounts.emails import RECIPIENT_REJECTED
+from accounts.messages import EmailFact
 from accounts.models import EmailDelivery, EmailKind, SignInCode, User
 from accounts.selectors import (
     Overview,
@@ -420,3 +421,36 @@ def open_incidents() -> list[OpenIncident]:
     return [OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
                          outage_backlog(incident.provider))
             for incident in Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk")]
+
+
+# --- What /help/ answers --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HelpAnswer:
+    happened: str
+    next: str
+    incident: str  # about an open outage, or ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(part for part in (self.happened, self.next, self.incident) if part)
+
+
+def help_answer(*, contact: ContactMessage, signed_in_as: User | None) -> HelpAnswer:
+    """What /help/ tells the person who wrote ``contact``, chosen from facts. Logged
+    out, the answer is the same whatever the address typed (only the random
+    reference differs). The outage wording that says the account is saved and will
+    go through by itself is said only to a signed-in person whose account really
+    waits on that outage."""
+    entry = words.HELP_RECEIVED
+    incident = ""
+    if contact.incident is not None:
+        provider = contact.incident.provider
+        what = words.OUTAGE_WHAT.get(provider, provider)
+        waiting = False
+        if signed_in_as is not None:
+            facts = account_overview(account=signed_in_as).facts
+            waiting = facts.outage == provider or (provider == "email" and facts.email == EmailFact.HELD)
+        incident = str(words.HELP_DURING_INCIDENT if waiting else words.HELP_INCIDENT_NOTICE).format(what=what)
+    return HelpAnswer(happened=str(entry.happened), incident=incident, next=str(entry.next).format(
+        email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS))

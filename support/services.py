@@ -29,7 +29,7 @@ from support.models import (
     TicketEvent,
     TicketStatus,
 )
-from support.selectors import accounts_needing_a_ticket
+from support.selectors import accounts_needing_a_ticket, help_answer
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,9 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
     unmatched ticket for the address. Either way the caller shows the same answer
     with the ticket's reference (random, so it reveals nothing). An acknowledgement
     goes to the typed address through the outbox. While an incident is open the
-    message is attached to it (``contact.incident``), whoever wrote it, so the
-    caller can say so to everyone alike."""
+    message is attached to it (``contact.incident``), whoever wrote it. What the
+    caller is to answer (``contact.answer``, ``support.selectors.help_answer``) is
+    written on the ticket's timeline, so support sees what the person was told."""
     email = normalize_email(email)
     account = signed_in_as
     if account is None:
@@ -169,6 +170,9 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
         contact = ContactMessage.objects.create(ticket=ticket, account=account, email=email, message=message,
                                                 signed_in=signed_in_as is not None)
         incident_attach_message(contact=contact)
+        contact.answer = help_answer(contact=contact, signed_in_as=signed_in_as)
+        TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE,
+                                   text=str(words.HELP_TOLD).format(answer=contact.answer.text))
         email_queue(account=account, kind=EmailKind.SUPPORT, key=f"ack:{contact.pk}", to_address=email,
                     context={"body": str(words.ACK_BODY).format(reply_hours=settings.SUPPORT_REPLY_HOURS),
                              "reference": ticket.reference})

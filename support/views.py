@@ -23,7 +23,8 @@ def help_view(request: HttpRequest) -> HttpResponse:
     not thrown away: the form comes back with it (HTTP 429), to send later."""
     user = request.user if request.user.is_authenticated and not request.user.is_staff else None
     form = ContactForm(request.POST or None, initial={"email": user.email} if user else None)
-    context = {"form": form, "intro": str(words.HELP_INTRO).format(reply_hours=settings.SUPPORT_REPLY_HOURS)}
+    intro = words.HELP_INTRO_SIGNED_IN if user else words.HELP_INTRO
+    context = {"form": form, "intro": str(intro).format(reply_hours=settings.SUPPORT_REPLY_HOURS)}
     if request.method != "POST":
         return render(request, "support/help.html", context)
     if (wait := limit(request, "help", email=request.POST.get("email", ""))) is not None:
@@ -33,13 +34,10 @@ def help_view(request: HttpRequest) -> HttpResponse:
         return render(request, "support/help.html", context, status=400)
     contact = contact_message_receive(email=form.cleaned_data["email"], message=form.cleaned_data["message"],
                                       signed_in_as=user)
-    entry = words.HELP_RECEIVED
-    incident = contact.incident  # open for everyone alike: saying so reveals nothing about the address
+    answer = contact.answer  # chosen from facts, and written on the ticket (support.selectors.help_answer)
     return render(request, "support/help_sent.html", {
-        "entry": entry, "reference": contact.ticket.reference,
-        "next": str(entry.next).format(email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS),
-        "incident": str(words.HELP_DURING_INCIDENT).format(what=words.OUTAGE_WHAT[incident.provider])
-        if incident else ""})
+        "entry": words.HELP_RECEIVED, "reference": contact.ticket.reference, "happened": answer.happened,
+        "next": answer.next, "incident": answer.incident})
 
 
 @never_cache

@@ -301,3 +301,91 @@ def test_signup_and_errors_read_well_on_a_phone(browser, live_server, shot):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "signup-errors-phone")
 
+
+
+# --- Every person-facing page: axe-core, desktop and phone -----------------------------------
+
+def _axe_clean(page: Page, name: str) -> None:
+    """axe-core (the copy shipped in the axe-playwright-python package: nothing is
+    fetched at run time) finds no violation on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
+
+
+def test_every_person_facing_page_passes_axe_on_desktop_and_phone(browser, live_server, sandbox, shot):
+    desktop, phone = _new_page(browser), _new_page(browser, PHONE)
+
+    def check(name: str, path: str | None = None) -> None:
+        for page, suffix in ((desktop, ""), (phone, "-phone")):
+            if path is not None:
+                page.goto(live_server.url + path)
+            _axe_clean(page, name + suffix)
+            shot(page, name + suffix)
+
+    for name, path in (("signup", "/signup/"), ("login", "/login/"), ("login-code", "/login/code/"),
+                       ("help", "/help/"), ("password-reset", "/password-reset/"),
+                       ("verify-link-expired", "/verify/")):
+        check(name, path)
+
+    # Signs up while both providers fail: email times out, workspaces error.
+    sandbox("provisioning", "error")
+    sandbox("email", "timeout")
+    desktop.goto(live_server.url + "/signup/")
+    _fill_signup(desktop, email=CORRECTED)
+    desktop.get_by_role("button", name="Create account").click()
+    expect(desktop).to_have_url(live_server.url + "/setup/")
+    phone.goto(live_server.url + "/login/")
+    phone.get_by_label("Email").fill(CORRECTED)
+    phone.get_by_label("Password").fill(PASSWORD)
+    phone.get_by_role("button", name="Log in").click()
+    expect(phone).to_have_url(live_server.url + "/setup/")
+    # The first tries ran as the signup committed, and failed: no "under a minute", and
+    # the email line owns the delay.
+    check("setup-setting-up", "/setup/")
+    reconcile()
+    desktop.goto(live_server.url + "/setup/")
+    expect(desktop.locator("#status-message")).not_to_contain_text("under a minute")
+    expect(desktop.locator("#email-words")).to_contain_text("trouble sending")
+    check("setup-retrying", "/setup/")
+
+    reconcile()
+    reconcile()
+    check("setup-delayed", "/setup/")
+
+    sandbox("provisioning", "ok")
+    reconcile()  # the workspace is ready; the email still times out
+    desktop.goto(live_server.url + "/setup/")
+    expect(desktop.locator("#status-message")).not_to_contain_text("We've sent")
+    check("setup-email-trouble", "/setup/")
+    check("home-email-trouble", "/")
+    expect(desktop.locator("#email-banner")).to_contain_text("trouble sending")
+
+    sandbox("email", "ok")
+    reconcile()
+    check("setup-ready", "/setup/")
+    check("home-unverified", "/")
+
+    desktop.get_by_role("link", name="Help").first.click()
+    desktop.get_by_label("Message").fill("Just checking in.")
+    desktop.get_by_role("button", name="Send to our team").click()
+    _axe_clean(desktop, "help-sent")
+    shot(desktop, "help-sent")
+
+    [link] = _verification_links(CORRECTED)
+    desktop.goto(link)
+    expect(desktop).to_have_url(live_server.url + "/")
+    check("home")
+    desktop.goto(link)  # the used link, opened again while signed in and confirmed
+    expect(desktop.get_by_role("heading", level=1)).to_have_text(str(words.VERIFY_ALREADY_DONE.title))
+    _axe_clean(desktop, "verify-already-confirmed")
+    shot(desktop, "verify-already-confirmed")
+
+    anonymous = _new_page(browser)
+    anonymous.goto(live_server.url + "/password-reset/")
+    anonymous.get_by_label("Email").fill(CORRECTED)
+    anonymous.get_by_role("button").last.click()
+    expect(anonymous).to_have_url(live_server.url + "/password-reset/sent/")
+    _axe_clean(anonymous, "password-reset-sent")
+    shot(anonymous, "password-reset-sent")

@@ -250,7 +250,7 @@ def test_a_person_who_waited_gets_one_all_set_email(sandbox, drive, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         drive()
 
-    [sorry] = sent_to(ADDRESS, subject="You're all set")
+    [sorry] = sent_to(ADDRESS, subject="Sorry for the wait")
     text, html = parts(sorry)
     assert "/login/" in text and "/login/" in html
     assert EmailDelivery.objects.filter(kind=EmailKind.ALL_SET).count() == 1
@@ -264,7 +264,7 @@ def test_a_person_who_did_not_wait_gets_no_apology(drive, django_capture_on_comm
         drive()
     drive()
 
-    assert sent_to(ADDRESS, subject="You're all set") == []
+    assert sent_to(ADDRESS, subject="Sorry for the wait") == []
     assert len(sent_to(ADDRESS, subject="Confirm")) == 1
 
 

@@ -219,3 +219,41 @@ def test_an_email_outage_is_not_told_as_a_workspace_problem(ada, sandbox, drive,
     check_page(ada, "delayed", title="email_outage")
     page = page_text(ada.get("/setup/"))
     assert "create workspaces" not in data["message"] and "create workspaces" not in page
+
+
+def test_a_healthy_signup_asks_nothing_of_the_person(ada, drive):
+    drive()
+
+    page = ada.get("/setup/").content.decode()
+
+    # The link was accepted a moment ago: no "send it again", no "correct your address".
+    assert 'id="email-actions" hidden' in page
+    assert status(ada)["said"]["offer"] == {"resend": False, "correct_email": False}
+
+
+def test_an_email_timing_out_is_owned_and_never_called_sent(ada, sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 10
+    settings.RETRY_BASE_SECONDS = 60
+    sandbox("email", "timeout")
+
+    drive(max_passes=3)
+
+    data = status(ada)
+    page = page_text(ada.get("/setup/"))
+    home = page_text(ada.get("/"))
+    for text in (data["message"], data["said"]["email"], page, home):
+        assert "We've sent" not in text and "confirmation link sent" not in text
+        assert "trouble sending" in text
+    assert data["said"]["offer"]["resend"] and data["said"]["offer"]["correct_email"]
+    answer = page_text(ada.post("/setup/resend/", follow=True))
+    assert "spam" not in answer  # our failure, not their inbox
+
+
+def test_live_updates_pluralise_on_the_server(ada, sandbox, drive, settings):
+    settings.PROVISIONING_MAX_ATTEMPTS = 50
+    sandbox("provisioning", "error")
+
+    drive(max_passes=1)
+    assert status(ada)["said"]["tries"] == "1 try so far"
+    drive(max_passes=1)
+    assert status(ada)["said"]["tries"] == "2 tries so far"

@@ -12,7 +12,7 @@ from support.services import ticket_sweep
 
 
 def _all_set_emails(address: str) -> list:
-    return [m for m in mail.outbox if address in m.to and m.subject.startswith("You're all set")]
+    return [m for m in mail.outbox if address in m.to and m.subject.startswith("Sorry for the wait")]
 
 
 def test_the_ticket_resolves_itself_when_the_workspace_becomes_ready(stranded, sandbox, drive, committed):

@@ -36,7 +36,7 @@ def test_a_stuck_person_asks_for_a_call_and_it_tops_the_queue(browser, live_serv
     expect(person).to_have_url(live_server.url + "/setup/")
     reconcile()  # the worker: the refusal stops the step, and a ticket opens
     expect(person.locator("#status-title")).to_have_text(
-        str(words.STATES["needs_support"].title), timeout=LIVE_UPDATE_TIMEOUT_MS)
+        str(words.TITLES["needs_support"]), timeout=LIVE_UPDATE_TIMEOUT_MS)
 
     person.reload()
     offer = person.locator("#callback")

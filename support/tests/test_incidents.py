@@ -160,10 +160,12 @@ def test_writing_to_help_during_an_incident_attaches_the_message_and_says_so_to_
     answers = [Client().post("/help/", {"email": email, "message": "Is something broken?"})
                for email in (known, "nobody@elsewhere.example")]
 
-    told = str(words.HELP_DURING_INCIDENT).format(what=words.OUTAGE_WHAT["provisioning"])
+    # Logged out, nobody is told an account of theirs is saved: the outage is the fact.
+    told = str(words.HELP_INCIDENT_NOTICE).format(what=words.OUTAGE_WHAT["provisioning"])
     for answer in answers:
         assert answer.status_code == 200
         assert told in text(answer)
+        assert "account is saved" not in text(answer).lower()
     # The same answer for a registered and an unknown address (the reference and the
     # address they typed aside).
     same = [re.sub(r"SUP-\d{6}", "SUP-", text(answer)).replace(email, "ADDRESS")
@@ -297,3 +299,20 @@ def test_the_apology_goes_only_to_those_whose_setup_waited_and_is_now_ready(
     assert apologies() == Counter({email: 1 for email in waited})
     assert any(long_active in m.to for m in mail.outbox)  # the reset email itself did go out
     assert any(refused in m.to for m in mail.outbox)  # and so did the verification email
+
+
+def test_help_tells_a_signed_in_account_waiting_on_the_outage_so_and_the_ticket_records_it(
+        sign_up, down, drive):
+    down("provisioning")
+    (waiting,) = sign_up(1, prefix="waiting")
+    sign_up(4)
+    drive(max_passes=5)
+    person = Client()
+    person.post("/login/", {"email": waiting, "password": "correct horse battery staple"})
+
+    answer = text(person.post("/help/", {"email": waiting, "message": "Where is my workspace?"}))
+
+    told = str(words.HELP_DURING_INCIDENT).format(what=words.OUTAGE_WHAT["provisioning"])
+    assert told in answer
+    ticket = Ticket.objects.get(account__email=waiting)
+    assert ticket.events.filter(text__contains=told).exists()  # support sees what they were told

@@ -1,15 +1,12 @@
-"""Every user-facing word about an account's state and our failures, in one place.
+"""Words about one account, chosen from its facts: the status page, its JSON, the
+home page's banner, the resend answer and the apology email read them here.
 
-Each entry says what happened, owns it when it is on us, says what happens next
-and when, and what (if anything) the person can do (DESIGN principle 4). Templates,
-the status JSON, emails and tests all read from here; read them aloud when editing.
-
-Words about one account are chosen from its ``Facts`` (derived once, in
-``accounts.selectors.account_overview``) by ``say``, and only there. A sentence that
-claims something names the fact that backs it (``Claim``): asked to speak without
-that fact, it refuses (``FalseClaim``), so a page cannot render "we've sent" for an
-email no server accepted, a time the schedule does not back, or "our support team
-has it" without a ticket.
+``Facts`` (built only by ``accounts.selectors.account_overview``) is what the
+database holds now; ``say`` chooses every sentence from it. A sentence that claims
+something names the fact that backs it (``Claim``): asked to speak without that
+fact, it refuses (``FalseClaim``), so no page can render "we've sent" for an email
+no server accepted, a time the schedule does not back, or "our support team has
+it" without a ticket (accounts/tests/test_truth_table.py).
 """
 from __future__ import annotations
 
@@ -17,22 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-
-@dataclass(frozen=True)
-class Message:
-    title: str
-    happened: str
-    next: str
-    action: str = ""
-
-    def sentence(self, **values) -> str:
-        """The one-sentence form (status JSON, banners): what happened + what next."""
-        return " ".join(str(part).format(**values) for part in (self.happened, self.next) if part)
-
+from accounts.messages.when import in_words
 
 # --- Facts: what the database holds about one account --------------------------------------
 
@@ -113,7 +98,7 @@ SENDING = Claim("sending", _("We're sending a confirmation link to {address}; it
 EMAIL_TROUBLE = Claim("email trouble", _(
     "We're having trouble sending your confirmation email to {address}. That's on our side, not your "
     "address, and we're retrying on our own: next try {when}."),
-    lambda f: f.email == EmailFact.RETRYING and f.email_next is not None and f.email_next > f.now)
+    lambda f: f.email == EmailFact.RETRYING and f.email_next is not None)
 EMAIL_LATE = Claim("email late", _(
     "Sending your confirmation email to {address} is taking longer than it should. That's on our side; "
     "it will go out on its own, and this page shows when it has."),
@@ -211,6 +196,12 @@ class Said:
                 "offer": {"resend": self.offer_resend, "correct_email": self.offer_correct}}
 
 
+def _when(moment: datetime | None, f: Facts) -> str:
+    """A scheduled try in words. One already due (and not overdue: a worker picks it
+    up within a reconcile interval) is "soon", never a number of seconds."""
+    return in_words(moment if moment is not None and moment > f.now else None, now=f.now)
+
+
 def _join(*parts) -> str:
     return " ".join(str(part) for part in parts if part)
 
@@ -222,8 +213,8 @@ def email_sentence(f: Facts) -> str:
         return _join(SENT.say(f, address=address), WHY_CONFIRM, DIDNT_GET_IT if offer_resend(f) else "")
     if f.email == EmailFact.SENDING:
         return _join(SENDING.say(f, address=address), WHY_CONFIRM)
-    if f.email == EmailFact.RETRYING and f.email_next is not None and f.email_next > f.now:
-        return _join(EMAIL_TROUBLE.say(f, address=address, when=in_words(f.email_next, now=f.now)), USE_IT_MEANWHILE)
+    if f.email == EmailFact.RETRYING and f.email_next is not None:
+        return _join(EMAIL_TROUBLE.say(f, address=address, when=_when(f.email_next, f)), USE_IT_MEANWHILE)
     if f.email in (EmailFact.RETRYING, EmailFact.LATE):
         return _join(EMAIL_LATE.say(f, address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.HELD:
@@ -273,7 +264,7 @@ def _title_and_message(f: Facts) -> tuple[str, str]:
         if f.workspace_on_time:
             return TITLES["setting_up"], _join(WORKSPACE_CREATING, UNDER_A_MINUTE.say(f))
         if f.next_try_scheduled:
-            when = in_words(f.workspace_next, now=f.now)
+            when = _when(f.workspace_next, f)
             title = TITLES["delayed" if state == "delayed" else "setting_up"]
             return title, _join(WORKSPACE_RETRYING, NEXT_TRY.say(f, when=when), NOTHING_TO_DO_FOR_WORKSPACE)
         return TITLES["delayed"], _join(WORKSPACE_LATE, NOTHING_TO_DO_FOR_WORKSPACE)
@@ -304,7 +295,7 @@ def say(f: Facts) -> Said:
     attempts = f.workspace_attempts
     tries = (ngettext("%(n)d try so far", "%(n)d tries so far", attempts) % {"n": attempts}
              if f.workspace == "pending" and attempts else "")
-    email = str(EMAIL_WORDS[f.email]).format(when=in_words(f.email_next, now=f.now))
+    email = str(EMAIL_WORDS[f.email]).format(when=_when(f.email_next, f))
     banner = "" if f.verified else email_sentence(f)
     return Said(title=str(title), message=message, workspace=str(workspace), tries=tries, email=email,
                 banner=banner, offer_resend=offer_resend(f), offer_correct=offer_correct(f))
@@ -320,190 +311,41 @@ def resend_answer(f: Facts) -> str:
     return str(RESENT_TROUBLE).format(address=f.address)
 
 
+# The apology after a wait ("all_set" email): each sentence only for what happened to
+# this person, told from the facts when the email is written.
+APOLOGY_WORKSPACE_READY = _("Your workspace is ready. Setting it up took longer than it should have because of a "
+                            "problem on our side.")
+APOLOGY_WORKSPACE_NOT_READY = _("Your workspace isn't ready yet; log in any time to see where it stands.")
+APOLOGY_EMAIL_SENT = {
+    "verification": _("Your confirmation email was held up by a problem on our side; it has gone out now."),
+    "password_reset": _("The password link you asked for was held up by a problem on our side; it has gone out "
+                        "now. If you no longer need it, you can ignore it."),
+    "": _("An email we owed you was held up by a problem on our side; it has gone out now."),
+}
+APOLOGY_NOTHING_SPECIFIC = _("A problem on our side held things up for a while. Log in any time to see where your "
+                             "account stands.")
+APOLOGY_SORRY = _("Sorry for the wait, and thanks for your patience.")
+
+
+def apology(f: Facts, *, workspace_waited: bool, emails_sent_after_waiting: list[str]) -> str:
+    """The apology's body, from what happened to this person: their workspace waited
+    and is ready (or is not), or emails of theirs waited and a server has since
+    accepted them."""
+    parts = []
+    if workspace_waited or f.workspace != "ready":
+        if f.workspace == "ready":
+            parts.append(APOLOGY_WORKSPACE_READY)
+        elif f.workspace == "failed":
+            parts += [WORKSPACE_STOPPED, _support(f)]
+        else:
+            parts.append(APOLOGY_WORKSPACE_NOT_READY)
+    for kind in dict.fromkeys(emails_sent_after_waiting):
+        parts.append(APOLOGY_EMAIL_SENT.get(kind, APOLOGY_EMAIL_SENT[""]))
+    return _join(*(parts or [APOLOGY_NOTHING_SPECIFIC]), APOLOGY_SORRY)
+
+
 RESENT_SENT = _("We've sent a fresh confirmation link to {address}. If it isn't in your inbox in a few minutes, "
                 "check your spam folder.")
 RESENT_SENDING = _("We're sending a fresh confirmation link to {address}.")
 RESENT_TROUBLE = _("We'll send a fresh confirmation link to {address} as soon as we can: sending email is having "
                    "trouble on our side right now. This page shows when it has gone.")
-
-
-# Answers to things people do.
-LOGIN_FAILED = _("That email and password don't match an account we can open. Check them and try "
-                 "again, or reset your password. If you just signed up, your account is saved: "
-                 "use the password you chose.")
-WELCOME_BACK = _("Welcome back: your account was already saved. Here is where things stand; "
-                 "we've picked up any step that hadn't finished.")
-SIGNUP_TAKEN = Message(
-    title=_("This address already has an account"),
-    happened=_("An account already uses this email address."),
-    next=_("If it's yours, log in with your password, or reset it if you've forgotten it. If setup "
-           "wasn't finished, logging in shows where it stands. We've let the address's owner know."),
-)
-SIGNUP_STRICT = Message(
-    title=_("Check your email"),
-    happened=_("Thanks. We've sent a confirmation to {address}."),
-    next=_("You can also log in now with the password you chose."),
-)
-EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
-                  "link there. Links sent to the old address no longer work.")
-# Correcting the address to one another account uses. Unlike SIGNUP_TAKEN, nobody is
-# emailed here, so the words must not say the owner was told.
-EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "
-                "for typos; if that other account is yours, log in to it instead, or contact us and "
-                "we'll sort it out. Your current address still works.")
-EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
-                           "Contact us if you need to move your account to a new address.")
-VERIFIED = _("Thanks, your email address is confirmed.")
-# A used link opened by the person it confirmed, signed in: nothing failed.
-VERIFY_ALREADY_DONE = Message(
-    title=_("Your address is already confirmed"),
-    happened=_("{address} is confirmed, so this link has nothing left to do."),
-    next=_("Everything that needs a confirmed address works for you now."),
-)
-CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {minutes} minutes, "
-                      "and stops after a few wrong tries. Check both and try again, or reach us as below and "
-                      "we'll read you a fresh one. You can always log in with your password too.")
-CODE_LOGIN_OK = _("You're signed in. Here is where your account stands.")
-VERIFY_CONFIRM = Message(
-    title=_("Confirm your email address"),
-    happened=_("This link confirms that {address} is yours."),
-    next=_("Press the button to confirm it. Nothing changes until you do."),
-)
-VERIFY_LINK_BAD = Message(
-    title=_("This link no longer works"),
-    happened=_("This confirmation link has expired, was already used, or was replaced by a newer one."),
-    next=_("Log in and we'll send you a fresh link from your setup page. If your address is already "
-           "confirmed, there's nothing more to do."),
-)
-
-# When something on our side fails before a page can answer (error pages). These
-# render without the database or the request: plain values only.
-UNAVAILABLE = Message(
-    title=_("We can't take requests for a minute"),
-    happened=_("Part of our system isn't answering right now. That's on us, not anything you did. "
-               "Nothing you just sent was saved, and accounts that already exist are safe."),
-    next=_("Please try again in a minute; it usually comes back quickly. If you were signing up, "
-           "you'll need to fill in the form once more."),
-    action=_("If it still doesn't work, email us at {support_email} and we'll help you directly."),
-)
-NOT_FOUND = Message(
-    title=_("We can't find that page"),
-    happened=_("The address may have a typo, or the page has moved."),
-    next=_("If you were signing up or checking on your account, one of these will get you there."),
-)
-BAD_REQUEST = Message(
-    title=_("We couldn't read what your browser sent"),
-    happened=_("The form arrived in a shape we can't read (for example in an old text encoding), "
-               "so nothing in it was saved or changed."),
-    next=_("Please go back, reload the page and send it again."),
-    action=_("If it keeps happening, email us at {support_email} and we'll help you directly."),
-)
-SERVER_ERROR = Message(
-    title=_("Something broke on our side"),
-    happened=_("That's our fault, not yours, and it has been recorded so we can fix it."),
-    next=_("If you were signing up, log in with the email and password you chose to see whether "
-           "your account was saved; if it wasn't, signing up again is safe."),
-    action=_("Still stuck? Email us at {support_email}."),
-)
-
-PASSWORD_RESET_SENT = Message(
-    title=_("Check your email"),
-    happened=_("If an account uses {address}, we've sent it a link to choose a new password."),
-    next=_("It usually arrives within a minute and works for 3 hours. Nothing changes until you "
-           "use it; your current password keeps working in the meantime."),
-    action=_("No email after a few minutes? Check your spam folder and the spelling of the "
-             "address, or contact us and a person will help you get in."),
-)
-RESET_ADDRESS_UNKNOWN = _("the address you entered")
-PASSWORD_RESET_LINK_BAD = Message(
-    title=_("This password link no longer works"),
-    happened=_("This link has expired, was already used, or was replaced when your password "
-               "changed. Your password is unchanged."),
-    next=_("Ask for a fresh link below; it takes a minute."),
-    action=_("Send me a fresh link"),
-)
-PASSWORD_RESET_DONE = _("Your new password is saved and you're logged in. It works from now on; "
-                        "the old one no longer does.")
-PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged in. Because the link "
-                                 "reached you, your email address is confirmed too.")
-
-# Rate limits: what was paused, in the words of the person who did it. The title
-# carries the wait itself, so the page never says "a moment" above "51 minutes".
-RATE_LIMITED = Message(
-    title=_("Paused: please try again {when}"),
-    happened=_("We've paused {what} from here for a while: there were many attempts in a short time, and "
-               "pausing keeps accounts safe."),
-    next=_("You can try again {when}."),
-    action=_("Stuck, or think this is a mistake? Email us at {support_email} and a person will "
-             "answer within {reply_hours} hours."),
-)
-# With SUPPORT_PHONE set, the page says "call us" and gives the number.
-RATE_LIMITED_ACTION_PHONE = _("Need us sooner? Call us on {support_phone}, or email us at {support_email} and a "
-                              "person will answer within {reply_hours} hours.")
-RATE_LIMITED_WHAT = {
-    "": _("this form"),
-    "signup": _("signing up"),
-    "login": _("logging in"),
-    "password_reset": _("sending password links"),
-    "resend": _("sending confirmation links"),
-    "change_email": _("changing the email address"),
-    "help": _("sending messages to our team"),
-    "login_code": _("signing in with a code"),
-    "callback": _("asking for a call"),
-}
-# What the paused request did and did not keep: each is a fact of what the refused
-# request wrote (nothing) and of what the page keeps (only /help/ keeps the form).
-RATE_LIMITED_KEPT = {
-    "": _("Nothing from this attempt was sent or saved, and what you typed was not kept: you'll need to "
-          "fill in the form again. Anything you saved before is still there."),
-    "signup": _("No account was made from this attempt, and what you typed was not kept: you'll need to fill "
-                "in the form again. If you signed up before, that account is still saved."),
-    "login": _("Your password wasn't checked this time and nothing changed on any account. A browser you've "
-               "logged in with before can still log in."),
-    "password_reset": _("No new link was sent this time, and no password was changed."),
-    "resend": _("No new link was sent this time; your account and address are unchanged."),
-    "change_email": _("Your address was not changed this time; it is still the one on your setup page."),
-    "help": _("Your message has not been sent yet. It is still in the form below, so you can send it "
-              "{when} without typing it again."),
-    "login_code": _("Your code wasn't checked this time, so it wasn't used up."),
-    "callback": _("Your request for a call was not sent this time, and nothing was saved."),
-}
-
-EMAIL_SUBJECTS = {
-    "verification": _("Confirm your email address"),
-    "signup_attempt": _("Someone — perhaps you — tried to sign up with your email address"),
-    "all_set": _("You're all set — sorry for the wait"),
-    "password_reset": _("Reset your password"),
-    "support": _("A message from our support team"),
-    "abandon_warning": _("Is this your account? It will be removed in a week"),
-}
-
-def in_seconds_words(seconds: float) -> str:
-    """A wait in seconds as a person says it: "in about 5 minutes"."""
-    return in_words(timezone.now() + timedelta(seconds=seconds))
-
-
-def in_words(when: datetime | None, *, now: datetime | None = None) -> str:
-    """A future time as a person says it: "in about two minutes"."""
-    if when is None:
-        return str(_("soon"))
-    seconds = (when - (now or timezone.now())).total_seconds()
-    if seconds < 60:
-        return str(_("in under a minute"))
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return ngettext("in about %(n)d minute", "in about %(n)d minutes", minutes) % {"n": minutes}
-    hours = round(minutes / 60)
-    return ngettext("in about %(n)d hour", "in about %(n)d hours", hours) % {"n": hours}
-
-
-# --- Password reset while the email provider is down (the breaker is open) -----------------
-# The reset-sent page must not promise "within a minute" while we know email is late.
-PASSWORD_RESET_SENT_DELAYED = Message(
-    title=_("Your link is on its way, but late"),
-    happened=_("If an account uses {address}, a link to choose a new password is waiting to go to it."),
-    next=_("Sending email is delayed on our side right now: the service we use to send it is having a problem, "
-           "not anything you did. We keep trying on our own and the link goes out as soon as it recovers; it "
-           "works for 3 hours from then. Nothing changes until you use it; your current password keeps working."),
-    action=_("Need to get in sooner? Log in with your password if you know it, or ask us to call you."),
-)

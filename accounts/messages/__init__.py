@@ -1,0 +1,197 @@
+"""Every user-facing word about an account's state and our failures, in one place.
+
+Each entry says what happened, owns it when it is on us, says what happens next
+and when, and what (if anything) the person can do (DESIGN principle 4). Templates,
+the status JSON, emails and tests all read from here; read them aloud when editing.
+
+Words about one account are chosen from its facts in ``accounts.messages.status``
+(re-exported here), and only there.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    happened: str
+    next: str
+    action: str = ""
+
+    def sentence(self, **values) -> str:
+        """The one-sentence form (status JSON, banners): what happened + what next."""
+        return " ".join(str(part).format(**values) for part in (self.happened, self.next) if part)
+
+
+# Answers to things people do.
+LOGIN_FAILED = _("That email and password don't match an account we can open. Check them and try "
+                 "again, or reset your password. If you just signed up, your account is saved: "
+                 "use the password you chose.")
+WELCOME_BACK = _("Welcome back: your account was already saved. Here is where things stand; "
+                 "we've picked up any step that hadn't finished.")
+SIGNUP_TAKEN = Message(
+    title=_("This address already has an account"),
+    happened=_("An account already uses this email address."),
+    next=_("If it's yours, log in with your password, or reset it if you've forgotten it. If setup "
+           "wasn't finished, logging in shows where it stands. We've let the address's owner know."),
+)
+SIGNUP_STRICT = Message(
+    title=_("Check your email"),
+    happened=_("Thanks. We've sent a confirmation to {address}."),
+    next=_("You can also log in now with the password you chose."),
+)
+EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
+                  "link there. Links sent to the old address no longer work.")
+# Correcting the address to one another account uses. Unlike SIGNUP_TAKEN, nobody is
+# emailed here, so the words must not say the owner was told.
+EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "
+                "for typos; if that other account is yours, log in to it instead, or contact us and "
+                "we'll sort it out. Your current address still works.")
+EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
+                           "Contact us if you need to move your account to a new address.")
+VERIFIED = _("Thanks, your email address is confirmed.")
+# A used link opened by the person it confirmed, signed in: nothing failed.
+VERIFY_ALREADY_DONE = Message(
+    title=_("Your address is already confirmed"),
+    happened=_("{address} is confirmed, so this link has nothing left to do."),
+    next=_("Everything that needs a confirmed address works for you now."),
+)
+CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {minutes} minutes, "
+                      "and stops after a few wrong tries. Check both and try again, or reach us as below and "
+                      "we'll read you a fresh one. You can always log in with your password too.")
+CODE_LOGIN_OK = _("You're signed in. Here is where your account stands.")
+VERIFY_CONFIRM = Message(
+    title=_("Confirm your email address"),
+    happened=_("This link confirms that {address} is yours."),
+    next=_("Press the button to confirm it. Nothing changes until you do."),
+)
+VERIFY_LINK_BAD = Message(
+    title=_("This link no longer works"),
+    happened=_("This confirmation link has expired, was already used, or was replaced by a newer one."),
+    next=_("Log in and we'll send you a fresh link from your setup page. If your address is already "
+           "confirmed, there's nothing more to do."),
+)
+
+# When something on our side fails before a page can answer (error pages). These
+# render without the database or the request: plain values only.
+UNAVAILABLE = Message(
+    title=_("We can't take requests for a minute"),
+    happened=_("Part of our system isn't answering right now. That's on us, not anything you did. "
+               "Nothing you just sent was saved, and accounts that already exist are safe."),
+    next=_("Please try again in a minute; it usually comes back quickly. If you were signing up, "
+           "you'll need to fill in the form once more."),
+    action=_("If it still doesn't work, email us at {support_email} and we'll help you directly."),
+)
+NOT_FOUND = Message(
+    title=_("We can't find that page"),
+    happened=_("The address may have a typo, or the page has moved."),
+    next=_("If you were signing up or checking on your account, one of these will get you there."),
+)
+BAD_REQUEST = Message(
+    title=_("We couldn't read what your browser sent"),
+    happened=_("The form arrived in a shape we can't read (for example in an old text encoding), "
+               "so nothing in it was saved or changed."),
+    next=_("Please go back, reload the page and send it again."),
+    action=_("If it keeps happening, email us at {support_email} and we'll help you directly."),
+)
+SERVER_ERROR = Message(
+    title=_("Something broke on our side"),
+    happened=_("That's our fault, not yours, and it has been recorded so we can fix it."),
+    next=_("If you were signing up, log in with the email and password you chose to see whether "
+           "your account was saved; if it wasn't, signing up again is safe."),
+    action=_("Still stuck? Email us at {support_email}."),
+)
+
+PASSWORD_RESET_SENT = Message(
+    title=_("Check your email"),
+    happened=_("If an account uses {address}, we've sent it a link to choose a new password."),
+    next=_("It usually arrives within a minute and works for 3 hours. Nothing changes until you "
+           "use it; your current password keeps working in the meantime."),
+    action=_("No email after a few minutes? Check your spam folder and the spelling of the "
+             "address, or contact us and a person will help you get in."),
+)
+RESET_ADDRESS_UNKNOWN = _("the address you entered")
+PASSWORD_RESET_LINK_BAD = Message(
+    title=_("This password link no longer works"),
+    happened=_("This link has expired, was already used, or was replaced when your password "
+               "changed. Your password is unchanged."),
+    next=_("Ask for a fresh link below; it takes a minute."),
+    action=_("Send me a fresh link"),
+)
+PASSWORD_RESET_DONE = _("Your new password is saved and you're logged in. It works from now on; "
+                        "the old one no longer does.")
+PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged in. Because the link "
+                                 "reached you, your email address is confirmed too.")
+
+# Rate limits: what was paused, in the words of the person who did it. The title
+# carries the wait itself, so the page never says "a moment" above "51 minutes".
+RATE_LIMITED = Message(
+    title=_("Paused: please try again {when}"),
+    happened=_("We've paused {what} from here for a while: there were many attempts in a short time, and "
+               "pausing keeps accounts safe."),
+    next=_("You can try again {when}."),
+    action=_("Stuck, or think this is a mistake? Email us at {support_email} and a person will "
+             "answer within {reply_hours} hours."),
+)
+# With SUPPORT_PHONE set, the page says "call us" and gives the number.
+RATE_LIMITED_ACTION_PHONE = _("Need us sooner? Call us on {support_phone}, or email us at {support_email} and a "
+                              "person will answer within {reply_hours} hours.")
+RATE_LIMITED_WHAT = {
+    "": _("this form"),
+    "signup": _("signing up"),
+    "login": _("logging in"),
+    "password_reset": _("sending password links"),
+    "resend": _("sending confirmation links"),
+    "change_email": _("changing the email address"),
+    "help": _("sending messages to our team"),
+    "login_code": _("signing in with a code"),
+    "callback": _("asking for a call"),
+}
+# What the paused request did and did not keep: each is a fact of what the refused
+# request wrote (nothing) and of what the page keeps (only /help/ keeps the form).
+RATE_LIMITED_KEPT = {
+    "": _("Nothing from this attempt was sent or saved, and what you typed was not kept: you'll need to "
+          "fill in the form again. Anything you saved before is still there."),
+    "signup": _("No account was made from this attempt, and what you typed was not kept: you'll need to fill "
+                "in the form again. If you signed up before, that account is still saved."),
+    "login": _("Your password wasn't checked this time and nothing changed on any account. A browser you've "
+               "logged in with before can still log in."),
+    "password_reset": _("No new link was sent this time, and no password was changed."),
+    "resend": _("No new link was sent this time; your account and address are unchanged."),
+    "change_email": _("Your address was not changed this time; it is still the one on your setup page."),
+    "help": _("Your message has not been sent yet. It is still in the form below, so you can send it "
+              "{when} without typing it again."),
+    "login_code": _("Your code wasn't checked this time, so it wasn't used up."),
+    "callback": _("Your request for a call was not sent this time, and nothing was saved."),
+}
+
+EMAIL_SUBJECTS = {
+    "verification": _("Confirm your email address"),
+    "signup_attempt": _("Someone — perhaps you — tried to sign up with your email address"),
+    "all_set": _("Sorry for the wait"),
+    "password_reset": _("Reset your password"),
+    "support": _("A message from our support team"),
+    "abandon_warning": _("Is this your account? It will be removed in a week"),
+}
+
+
+
+# --- Password reset while the email provider is down (the breaker is open) -----------------
+# The reset-sent page must not promise "within a minute" while we know email is late.
+PASSWORD_RESET_SENT_DELAYED = Message(
+    title=_("Your link is on its way, but late"),
+    happened=_("If an account uses {address}, a link to choose a new password is waiting to go to it."),
+    next=_("Sending email is delayed on our side right now: the service we use to send it is having a problem, "
+           "not anything you did. We keep trying on our own and the link goes out as soon as it recovers; it "
+           "works for 3 hours from then. Nothing changes until you use it; your current password keeps working."),
+    action=_("Need to get in sooner? Log in with your password if you know it, or ask us to call you."),
+)
+
+# The words chosen from one account's facts, and times in words: defined beside this
+# catalogue, read through it.
+from accounts.messages.status import *  # noqa: E402,F403
+from accounts.messages.status import _join  # noqa: E402,F401
+from accounts.messages.when import in_seconds_words, in_words  # noqa: E402,F401
