@@ -368,7 +368,7 @@ def test_every_person_facing_page_passes_axe_on_desktop_and_phone(browser, live_
     check("home-unverified", "/")
 
     desktop.get_by_role("link", name="Help").first.click()
-    desktop.get_by_label("Message").fill("Just checking in.")
+    desktop.get_by_label("How can we help?").fill("Just checking in.")
     desktop.get_by_role("button", name="Send to our team").click()
     _axe_clean(desktop, "help-sent")
     shot(desktop, "help-sent")

@@ -1,5 +1,7 @@
-"""The database's lifecycle state (``with_lifecycle_state``, used by lists and counts)
-agrees with ``account_overview``'s, account by account, for every state."""
+"""The lifecycle state has one definition (``with_lifecycle_state``, computed by the
+database): the console's lists and counts and ``account_overview`` (pages, JSON,
+emails) read it, so they agree account by account, for every state, and every state
+is reachable through the real services."""
 from __future__ import annotations
 
 import pytest
