@@ -186,19 +186,18 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
     verified by the victim's own gateway. After the POST we redirect, so the token
     does not stay in the address bar (the page itself loads nothing from elsewhere,
     and Referrer-Policy is same-origin)."""
+    already_confirmed = request.user.is_authenticated and request.user.email_verified
     if request.method != "POST":
         account = verification_link_account(token=token)
         if account is None:
-            return redirect("accounts:verify_failed")
+            # A used link, opened again by someone already confirmed: nothing failed.
+            return redirect("accounts:verify_done" if already_confirmed else "accounts:verify_failed")
         entry = words.VERIFY_CONFIRM
         return render(request, "accounts/verify_confirm.html", {
             "entry": entry, "happened": str(entry.happened).format(address=account.email)})
     account = email_verify(token=token)
     if account is None:
-        if request.user.is_authenticated and request.user.email_verified:
-            # A used link, opened again by someone already confirmed: nothing failed.
-            return redirect("accounts:verify_done")
-        return redirect("accounts:verify_failed")
+        return redirect("accounts:verify_done" if already_confirmed else "accounts:verify_failed")
     messages.success(request, words.VERIFIED)
     if request.user.is_authenticated and request.user.pk == account.pk:
         return redirect(_landing(request.user))
