@@ -156,6 +156,17 @@ def step_overdue(*, prefix: str = "", now: datetime) -> Q:
             | Q(**{f"{prefix}status": StepStatus.RUNNING, f"{prefix}lease_expires_at__lt": now}))
 
 
+def worker_stale(*, now: datetime) -> bool:
+    """No reconcile pass has finished for two intervals (plus the scheduler's tick):
+    no worker is consuming the queue, so nothing due will run on time. Unknown (no
+    pass ever recorded) is not claimed to be stale. One query."""
+    from provisioning.reconciler import last_pass_at  # the reconciler imports our models' app
+
+    last = last_pass_at()
+    late = timedelta(seconds=2 * settings.RECONCILE_EVERY_SECONDS + SCHEDULER_TICK_SECONDS)
+    return last is not None and now - last > late
+
+
 def _flag(q: Q) -> ExpressionWrapper:
     return ExpressionWrapper(q, output_field=BooleanField())
 
@@ -188,7 +199,7 @@ def _failures(step) -> int:
     return max(0, step.attempts - not_failed)
 
 
-def _email_fact(account: User, delivery: EmailDelivery | None, email_down: bool) -> str:
+def _email_fact(account: User, delivery: EmailDelivery | None, email_down: bool, stale: bool) -> str:
     if account.email_verified:
         return EmailFact.VERIFIED
     if delivery is None:
@@ -201,7 +212,7 @@ def _email_fact(account: User, delivery: EmailDelivery | None, email_down: bool)
         return EmailFact.SENT
     if email_down:
         return EmailFact.HELD
-    if delivery.overdue:
+    if delivery.overdue or stale:
         return EmailFact.LATE
     return EmailFact.RETRYING if _failures(delivery) else EmailFact.SENDING
 
@@ -210,14 +221,16 @@ def account_overview(*, account: User) -> Overview:
     """Everything the status page, the status JSON, the home page and the console show
     about one account: its facts, derived here once, and the words chosen from them
     (``accounts.messages.say``). The lifecycle state is the database's
-    (``with_lifecycle_state``), so lists and this page can never disagree. Five
-    queries (breakers, request, latest verification email, state, ticket)."""
+    (``with_lifecycle_state``), so lists and this page can never disagree. Six
+    queries (breakers, last reconcile pass, request, latest verification email,
+    state, ticket)."""
     now = timezone.now()
     breakers = open_breakers()
+    stale = worker_stale(now=now)
     request = (ProvisioningRequest.objects.filter(account=account)
                .annotate(overdue=_flag(step_overdue(now=now))).first())
     delivery = latest_verification(account, now=now)
-    state = (with_lifecycle_state(User.objects.filter(pk=account.pk), now=now, breakers=breakers)
+    state = (with_lifecycle_state(User.objects.filter(pk=account.pk), now=now, breakers=breakers, stale=stale)
              .values_list("lifecycle_state", flat=True).get())
     delivery_status = _delivery_status(account, delivery)
     workspace = _workspace_status(request)
@@ -232,8 +245,8 @@ def account_overview(*, account: User) -> Overview:
     facts = Facts(
         state=state, address=account.email, verified=account.email_verified, workspace=workspace,
         workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
-        workspace_next=next_at, workspace_overdue=bool(request is not None and request.overdue),
-        outage=outage, email=_email_fact(account, delivery, open_delivery and "email" in breakers),
+        workspace_next=next_at, workspace_overdue=workspace == "pending" and (stale or bool(request.overdue)),
+        outage=outage, email=_email_fact(account, delivery, open_delivery and "email" in breakers, stale),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
         email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,
         ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now)
@@ -246,7 +259,8 @@ def account_overview(*, account: User) -> Overview:
 
 
 def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "lifecycle_state",
-                         now: datetime | None = None, breakers: set[str] | None = None) -> QuerySet:
+                         now: datetime | None = None, breakers: set[str] | None = None,
+                         stale: bool | None = None) -> QuerySet:
     """Annotate each row with its account's overall state, computed by the database:
     the one definition of the lifecycle state (DESIGN's table, in its order), read by
     ``account_overview`` for one account and by the console's lists, filters and
@@ -255,6 +269,7 @@ def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "l
     p = prefix
     now = now or timezone.now()
     breakers = open_breakers() if breakers is None else breakers
+    stale = worker_stale(now=now) if stale is None else stale
     # The latest verification email, reduced to what decides the state: exhausted
     # (needs support), undeliverable, sent, other, else pending.
     latest = (latest_verification_of(p)
@@ -274,7 +289,8 @@ def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "l
     slow = ~Q(**{f"{ws}last_error_code": ""}) & (
         Q(**{f"{ws}status": StepStatus.PENDING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS})
         | Q(**{f"{ws}status": StepStatus.RUNNING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS + 1}))
-    delayed = Q() if "provisioning" in breakers else (slow | step_overdue(prefix=ws, now=now))
+    # No worker (no reconcile pass for a while) delays every pending step alike.
+    delayed = Q() if "provisioning" in breakers or stale else (slow | step_overdue(prefix=ws, now=now))
     unverified = Q(**{f"{p}email_verified_at__isnull": True})
     verdict = f"_{name}_email"
     email_pending = Q(**{f"{verdict}__isnull": True}) | Q(**{verdict: "pending"})

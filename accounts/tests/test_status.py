@@ -3,14 +3,18 @@
 sandbox providers."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from accounts import messages as words
 from accounts.messages import TITLES
+from accounts.selectors import worker_stale
 from accounts.tests.factories import page_text, sign_up, verification_link
+from provisioning.reconciler import reconcile
 
 pytestmark = pytest.mark.django_db
 
@@ -257,3 +261,16 @@ def test_live_updates_pluralise_on_the_server(ada, sandbox, drive, settings):
     assert status(ada)["said"]["tries"] == "1 try so far"
     drive(max_passes=1)
     assert status(ada)["said"]["tries"] == "2 tries so far"
+
+
+def test_no_time_is_promised_once_the_worker_has_stopped(ada):
+    assert not worker_stale(now=timezone.now())  # no pass recorded yet: unknown is not claimed stale
+    reconcile(enqueue=lambda kind, pk: None)  # a pass hands the work to a worker that never takes it
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False):
+        assert worker_stale(now=timezone.now())
+        data = status(ada)
+
+    assert data["state"] == "delayed"
+    assert str(words.UNDER_A_MINUTE.text) not in data["message"] and "Next try" not in data["message"]
+    assert data["said"]["workspace"] == str(words.WORKSPACE_WORDS["late"])
