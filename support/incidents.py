@@ -13,6 +13,7 @@ Status changes only here, on a locked row, each writing an IncidentEvent.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -92,20 +93,68 @@ def incident_absorb_tickets(*, incident: Incident) -> int:
     return absorbed
 
 
-def _sample_peak(incident: Incident, backlog: int) -> None:
-    Incident.objects.filter(pk=incident.pk).update(peak_backlog=Greatest(F("peak_backlog"), backlog))
+@dataclass(frozen=True)
+class IncidentFigures:
+    """An incident's numbers, defined once: its page, the list, the banner and its
+    timeline lines all read these, so they cannot disagree.
+
+    affected: accounts whose step for the provider waited on an error during the
+        incident (the window before it opened included), still waiting or since done;
+    waiting: of those, the accounts whose step is still waiting now (0 once closed);
+    drained: of those, the accounts whose step has since gone through (and none waiting);
+    peak: the most accounts seen waiting at once, never less than waiting now.
+    So waiting <= peak <= affected, and waiting + drained <= affected (the rest
+    stopped for another reason: a ticket's matter, or a closed account)."""
+
+    affected: int
+    waiting: int
+    drained: int
+    peak: int
+
+
+def _window_start(incident: Incident) -> datetime:
+    # The failures that opened the circuit happened up to a window before it opened.
+    return incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+
+
+def incident_figures(incident: Incident) -> IncidentFigures:
+    """The figures of one incident: those stored when it closed, or live while it is
+    open (three counts)."""
+    if incident.status == IncidentStatus.CLOSED:
+        return IncidentFigures(affected=incident.affected, waiting=0, drained=incident.drained,
+                               peak=min(incident.peak_backlog, incident.affected))
+    since, provider = _window_start(incident), incident.provider
+    affected = User.objects.filter(outage_waited(provider, since)).count()
+    waiting = User.objects.filter(outage_waiting(provider)).count()
+    drained = User.objects.filter(outage_waited(provider, since, drained=True)).exclude(
+        outage_waiting(provider)).count()
+    return IncidentFigures(affected=affected, waiting=waiting, drained=drained,
+                           peak=min(max(incident.peak_backlog, waiting), affected))
+
+
+def _sample_peak(incident: Incident, *, also_waited: int = 0) -> None:
+    """Remember the most accounts seen waiting at once: those waiting now, plus
+    ``also_waited`` that were waiting with them a moment ago. One count: it runs each
+    time a step drains while the incident is open."""
+    waiting = User.objects.filter(outage_waiting(incident.provider)).count() + also_waited
+    Incident.objects.filter(pk=incident.pk).update(peak_backlog=Greatest(F("peak_backlog"), waiting))
 
 
 def incident_note_recovered(*, provider: str) -> Incident | None:
-    """The provider's circuit closed: say how many steps are waiting to drain."""
+    """The provider's circuit closed: say how many of those affected still wait."""
     incident = open_incident(provider)
     if incident is None:
         return None
-    backlog = outage_backlog(provider)
     with transaction.atomic():
-        _sample_peak(incident, backlog)
+        # The step whose success closed the circuit (the probe) was waiting with the
+        # others until a moment ago: while the circuit was open, only probes go through.
+        probes = User.objects.filter(outage_waited(provider, incident.started_at, drained=True)).count()
+        _sample_peak(incident, also_waited=probes)
+        figures = incident_figures(incident)
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.RECOVERED, text=str(
-            words.INCIDENT_RECOVERED).format(provider=incident.get_provider_display().lower(), n=backlog))
+            words.INCIDENT_RECOVERED).format(provider=incident.get_provider_display().lower(),
+                                             waiting=figures.waiting, affected=figures.affected,
+                                             drained=figures.drained))
     return incident
 
 
@@ -122,18 +171,16 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
                     .filter(provider=provider, status=IncidentStatus.OPEN).first())
         if incident is None:  # another caller closed it while we waited for the lock
             return None
-        backlog = outage_backlog(provider)
-        _sample_peak(incident, backlog)
-        if backlog or breaker.is_open(provider):
+        _sample_peak(incident)
+        if outage_backlog(provider) or breaker.is_open(provider):
             return None
         now = timezone.now()
-        # The failures that opened the circuit happened up to a window before it opened.
-        since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+        since = _window_start(incident)
         affected = User.objects.filter(outage_waited(provider, since)).count()
         drained = User.objects.filter(outage_waited(provider, since, drained=True)).count()
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.CLOSED, ended_at=now, affected=affected, drained=drained,
-            peak_backlog=Greatest(F("peak_backlog"), affected), apologies_pending=True, apology_cursor=0)
+            apologies_pending=True, apology_cursor=0)
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CLOSED, text=str(
             words.INCIDENT_CLOSED).format(
                 started=timezone.localtime(incident.started_at).isoformat(timespec="seconds"),

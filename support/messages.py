@@ -205,7 +205,8 @@ HELP_INCIDENT_NOTICE = _("Right now {what} is having a problem on our side, and 
 HELP_TOLD = _("/help/ answered: {answer}")
 INCIDENT_OPENED = _("The {provider} stopped answering: its circuit breaker opened. Affected signups wait "
                     "without using up their retries; nobody gets a ticket of their own.")
-INCIDENT_RECOVERED = _("The {provider} recovered; draining {n} waiting.")
+INCIDENT_RECOVERED = _("The {provider} recovered: {waiting} of the {affected} accounts affected still wait and "
+                       "drain now; {drained} already went through.")
 INCIDENT_CLOSED = _("Backlog drained: closed. Started {started}, ended {ended}; {affected} accounts affected, "
                     "{drained} drained. Each affected person gets one \"you're all set — sorry for the wait\" "
                     "email.")

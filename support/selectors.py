@@ -42,8 +42,8 @@ from accounts.selectors import (
 )
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
-from provisioning.selectors import outage_backlog
 from support import messages as words
+from support.incidents import IncidentFigures, incident_figures
 from support.models import (
     UNRESOLVED,
     CallbackRequest,
@@ -393,7 +393,11 @@ def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
 class OpenIncident:
     incident: Incident
     what: str  # what the outage stops, in words
-    waiting: int  # live: steps still waiting on the provider
+    figures: IncidentFigures  # live
+
+    @property
+    def waiting(self) -> int:
+        return self.figures.waiting
 
 
 def apology_recipients(*, incident: Incident) -> QuerySet[User]:
@@ -416,10 +420,10 @@ def apology_recipients(*, incident: Incident) -> QuerySet[User]:
 
 
 def open_incidents() -> list[OpenIncident]:
-    """Open incidents, oldest first, each with its live backlog: one query, plus one
-    count per step kind of each open incident's provider (none when all is well)."""
+    """Open incidents, oldest first, each with its live figures: one query, plus the
+    figures' queries for each open incident (none when all is well)."""
     return [OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
-                         outage_backlog(incident.provider))
+                         incident_figures(incident))
             for incident in Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk")]
 
 

@@ -1,0 +1,90 @@
+"""An incident's figures are defined once (support.incidents.incident_figures) and
+every place that shows them agrees, at every moment of an outage driven through the
+sandbox provider: the incident page, the incident list, the banner on the dashboard
+and the incident's own timeline lines. None contradicts another: waiting now is never
+above the peak, nor the peak above those affected, and what drained plus what waits
+never exceeds those affected."""
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from django.test import Client
+
+from provisioning import breaker
+from support.incidents import IncidentFigures, incident_figures
+from support.models import Incident, IncidentEventKind, IncidentStatus
+from support.tests.test_incidents import down, recover, sign_up  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def shown(console: Client, incident: Incident) -> IncidentFigures:
+    """The figures as the incident page shows them."""
+    page = text(console.get(f"/admin/support/incident/{incident.pk}/change/"))
+    value = {name: int(re.search(rf'id="figure-{name}">(\d+)', page).group(1))
+             for name in ("affected", "waiting", "drained", "peak")}
+    return IncidentFigures(**value)
+
+
+def consistent(figures: IncidentFigures) -> bool:
+    return figures.waiting <= figures.peak <= figures.affected and figures.waiting + figures.drained <= figures.affected
+
+
+def listed(console: Client) -> list[int]:
+    """The list's four figure columns of its one row: affected, waiting, drained, peak."""
+    row = text(console.get("/admin/support/incident/")).split('<tbody>')[1].split("</tr>")[0]
+    cells = re.findall(r'<td class="field-(affected_|waiting_now|drained_|peak)">(\d+)</td>', row)
+    return [int(value) for _, value in cells]
+
+
+def test_the_figures_agree_everywhere_through_an_outage(sign_up, down, recover, drive, console,  # noqa: F811
+                                                        settings, sandbox, committed):
+    down("provisioning")
+    sign_up(6)
+    drive(max_passes=5)
+    incident = Incident.objects.get()
+
+    # During the outage: everyone affected waits, nothing drained; the page, the list
+    # and the dashboard's banner say the same.
+    during = shown(console, incident)
+    assert during == incident_figures(incident) and consistent(during)
+    assert (during.affected, during.waiting, during.drained) == (6, 6, 0)
+    assert listed(console) == [during.affected, during.waiting, during.drained, during.peak]
+    assert f"{during.waiting} signups are waiting on it" in text(console.get("/admin/"))
+
+    # The provider recovers: the recovery line says how many of those affected still
+    # wait, in the page's own figures, and the peak is never below what waited.
+    recover("provisioning")
+    assert not breaker.is_open("provisioning")
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.CLOSED
+    after = shown(console, incident)
+    assert consistent(after) and after.waiting == 0
+    assert (after.affected, after.drained) == (6, 6) and after.peak >= during.waiting
+    lines = {event.kind: event.text for event in incident.events.all()}
+    recovered = re.search(r"(\d+) of the (\d+) accounts affected still wait .*; (\d+) already went through",
+                          lines[IncidentEventKind.RECOVERED])
+    waiting, affected, through = (int(n) for n in recovered.groups())
+    # The probe that closed the circuit went through first; everyone else still waited.
+    assert affected == during.affected and waiting + through == during.waiting and through >= 1
+    assert f"{after.affected} accounts affected, {after.drained} drained" in lines[IncidentEventKind.CLOSED]
+    assert listed(console) == [after.affected, after.waiting, after.drained, after.peak]
+
+
+def test_a_peak_never_reads_below_what_waits_now(sign_up, down, drive, console):  # noqa: F811
+    """The stored peak is sampled (at recovery and at each close check); what waits
+    now is live. The figures never show the live count above the peak."""
+    down("provisioning")
+    sign_up(6)
+    drive(max_passes=5)
+    incident = Incident.objects.get()
+    Incident.objects.filter(pk=incident.pk).update(peak_backlog=0)  # never sampled yet
+    incident.refresh_from_db()
+    figures = shown(console, incident)
+    assert figures.waiting == 6 and figures.peak == 6
