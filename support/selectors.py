@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import (
@@ -43,7 +44,6 @@ from accounts.selectors import (
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
 from support import messages as words
-from support.incidents import IncidentFigures, incident_figures
 from support.models import (
     UNRESOLVED,
     CallbackRequest,
@@ -57,6 +57,9 @@ from support.models import (
     TicketEvent,
     TicketStatus,
 )
+
+if TYPE_CHECKING:
+    from support.incidents import IncidentFigures
 
 # Accounts that are not fully set up and not simply waiting for a click on a link.
 PARTIAL_STATES = (State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE)
@@ -422,6 +425,8 @@ def apology_recipients(*, incident: Incident) -> QuerySet[User]:
 def open_incidents() -> list[OpenIncident]:
     """Open incidents, oldest first, each with its live figures: one query, plus the
     figures' queries for each open incident (none when all is well)."""
+    from support.incidents import incident_figures  # support.incidents reads this module
+
     return [OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
                          incident_figures(incident))
             for incident in Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk")]
