@@ -18,6 +18,12 @@ def open_circuits() -> dict[str, datetime | None]:
     return dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_at"))
 
 
+def circuit_cause(provider: str) -> str:
+    """The refusal code that holds this provider's circuit open ("" for an outage, or closed)."""
+    return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).values_list(
+        "cause", flat=True).first() or ""
+
+
 def _kinds_of(provider: str) -> list[durable.StepKind]:
     return [kind for kind in durable.kinds() if kind.provider == provider]
 

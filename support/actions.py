@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from accounts.emails import email_queue
 from accounts.models import EmailKind, User
+from accounts.selectors import accounts_with_failed_steps
 from accounts.services import (
     StaffAccount,
     account_change_email,
@@ -33,7 +34,16 @@ from accounts.services import (
 from provisioning.models import ProvisioningRequest
 from provisioning.services import workspace_request_retry
 from support import messages as words
-from support.models import TRANSITIONS, ConsoleAction, ConsoleActionKind, EventKind, Ticket, TicketEvent, TicketStatus
+from support.models import (
+    TRANSITIONS,
+    ConsoleAction,
+    ConsoleActionKind,
+    EventKind,
+    Incident,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
 from support.selectors import reply_address, signin_code_of_click
 from support.services import TicketError, ticket_transition
 
@@ -232,6 +242,22 @@ def reopen_account(*, actor: User, account: User | None, ticket: Ticket | None =
         account_reopen(account=_account(account, ticket), actor=console_actor(actor), reason=reason)
         return ActionResult(True, str(words.RESULTS["reopen_done"]))
     return _act(kind=ConsoleActionKind.REOPEN, actor=actor, account=account, ticket=ticket, action_key=action_key,
+                run=run)
+
+
+def rerun_all(*, actor: User, incident: Incident, action_key: str) -> ActionResult:
+    """The incident page's "Re-run all": re-arm every account's step stopped with the
+    incident's refusal code (``accounts_with_failed_steps`` and ``account_resume``,
+    as ``manage.py retry_setup --all-failed --code CODE``). One action, recorded
+    once, whatever the count. An outage with no refusal code has nothing to re-run."""
+    def run(locked: Ticket | None) -> ActionResult:
+        code = incident.cause
+        resumed = [account for account in (accounts_with_failed_steps(code=code) if code else [])
+                   if account_resume(account=account, actor=console_actor(actor))]
+        if not resumed:
+            return ActionResult(False, str(words.RESULTS["rerun_all_noop"]).format(code=code or "—"))
+        return ActionResult(True, str(words.RESULTS["rerun_all_done"]).format(count=len(resumed), code=code))
+    return _act(kind=ConsoleActionKind.RERUN_ALL, actor=actor, account=None, ticket=None, action_key=action_key,
                 run=run)
 
 

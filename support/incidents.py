@@ -26,7 +26,7 @@ from accounts.emails import email_queue
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
-from provisioning.selectors import open_circuits, outage_backlog, outage_waited, outage_waiting
+from provisioning.selectors import circuit_cause, open_circuits, outage_backlog, outage_waited, outage_waiting
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -59,7 +59,8 @@ def incident_open(*, provider: str, started_at: datetime | None = None) -> Incid
             return existing
         try:
             with transaction.atomic():  # a savepoint: a lost race leaves the outer transaction usable
-                incident = Incident.objects.create(provider=provider, started_at=started_at or timezone.now())
+                incident = Incident.objects.create(provider=provider, started_at=started_at or timezone.now(),
+                                                   cause=circuit_cause(provider))
                 IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.OPENED, text=str(
                     words.INCIDENT_OPENED).format(provider=Provider(provider).label.lower()))
         except IntegrityError:

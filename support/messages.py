@@ -128,6 +128,10 @@ BUTTONS = {
     "reopen": (_("Reopen account"),
                _("The person can log in again, and every step that was stopped when the account was closed "
                  "runs again with fresh retries.")),
+    "rerun_all": (_("Re-run all refused alike"),
+                  _("Re-arms, with fresh retries, every account's step that stopped with this incident's refusal "
+                    "({code}), the same as manage.py retry_setup --all-failed --code {code}. Only once what was "
+                    "refused is fixed: while the provider still refuses, they wait behind the open circuit.")),
     "record_call": (_("Record a call"),
                     _("Records that you called: you, now, the number, how it went and a note, on the ticket's "
                       "timeline. \"Reached them\" or \"Wrong number\" closes their call-back request; \"No "
@@ -139,6 +143,8 @@ STAFF_ACCOUNT_REFUSED = _("This is a staff account: the console never changes a 
                           "staff access on the account page.")
 
 RESULTS = {
+    "rerun_all_done": _("Re-armed {count} accounts' steps stopped with {code}: they run now, with fresh retries."),
+    "rerun_all_noop": _("Nothing to re-run: no step is stopped with {code}."),
     "rerun_done": _("Provisioning re-armed: the workspace step runs now, with fresh retries."),
     "rerun_noop": _("Nothing to re-run: the workspace step is running or already done."),
     "resend_done": _("Verification email queued to {address}."),

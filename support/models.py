@@ -144,6 +144,7 @@ class ConsoleActionKind(models.TextChoices):
     CLOSE = "close", _("closed the account")
     REOPEN = "reopen", _("reopened the account")
     RETRY_SETUP = "retry_setup", _("retried setup")
+    RERUN_ALL = "rerun_all", _("re-ran every step refused alike")
     RECORD_CALL = "record_call", _("recorded a call")
 
 
@@ -198,6 +199,9 @@ class Incident(models.Model):
     status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The refusal code when the outage is one refusal of ours for many accounts
+    # (the breaker's cause when it opened), "" for an outage: what "Re-run all" re-arms.
+    cause = models.CharField(max_length=64, blank=True)
     # The most steps seen waiting at once (sampled whenever the incident is looked at).
     peak_backlog = models.PositiveIntegerField(default=0)
     # Set when it closes: the accounts that waited, and those whose step has since succeeded.

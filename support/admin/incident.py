@@ -1,19 +1,28 @@
 """Incidents in the console: the list and one page per incident with its figures
 (``support.incidents.incident_figures``: defined once, so the page, the list, the
 banner and the timeline agree) and its timeline. They open and close by themselves
-(support.incidents); nothing here changes them."""
+(support.incidents); nothing here changes them. One button: "Re-run all", on an
+incident that is a refusal of ours (``support.actions.rerun_all``)."""
 from __future__ import annotations
 
-from django.contrib import admin
+import uuid
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
+from support import actions
 from support import messages as words
+from support.forms import ButtonForm
 from support.incidents import IncidentFigures, incident_figures
 from support.models import Incident
+
+RERUN_PERMISSION = "support.rerun_provisioning"
 
 
 def _figures(incident: Incident) -> IncidentFigures:
@@ -54,19 +63,57 @@ class IncidentAdmin(admin.ModelAdmin):
     def peak(self, incident: Incident) -> int:
         return _figures(incident).peak
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        if request.method != "GET":
-            return HttpResponse(status=405, headers={"Allow": "GET"})
+    def get_urls(self):
+        return [path("<int:object_id>/rerun-all/", self.admin_site.admin_view(self.rerun_all_view),
+                     name="support_incident_rerun_all"), *super().get_urls()]
+
+    def _incident(self, request, object_id) -> Incident:
         incident = Incident.objects.filter(pk=object_id).first()
         if incident is None or not self.has_view_permission(request, incident):
             raise Http404(_("No such incident."))
-        crumbs = [(_("Today"), reverse("admin:index")),
-                  (_("Incidents"), reverse("admin:support_incident_changelist")), (str(incident), "")]
+        return incident
+
+    def _crumbs(self, incident: Incident, url: str = "") -> list[tuple[str, str]]:
+        return [(_("Today"), reverse("admin:index")),
+                (_("Incidents"), reverse("admin:support_incident_changelist")), (str(incident), url)]
+
+    def rerun_all_view(self, request, object_id: int) -> HttpResponse:
+        """GET: the confirmation page. POST: re-arm them all, once per click."""
+        if not request.user.has_perm(RERUN_PERMISSION):
+            raise PermissionDenied
+        incident = self._incident(request, object_id)
+        back = reverse("admin:support_incident_change", args=[incident.pk])
+        if request.method == "POST":
+            form = ButtonForm(request.POST)
+            if form.is_valid():
+                result = actions.rerun_all(actor=request.user, incident=incident, **form.cleaned_data)
+                (messages.success if result.done else messages.info)(request, result.message)
+                return redirect(back)
+            status = 400
+        elif request.method == "GET":
+            form, status = ButtonForm(initial={"action_key": uuid.uuid4().hex}), 200
+        else:
+            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+        label, description = words.BUTTONS["rerun_all"]
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "label": label,
+                   "description": str(description).format(code=incident.cause), "form": form,
+                   "back_url": back, "crumbs": [*self._crumbs(incident, back), (label, "")],
+                   "title": f"{label} · {incident}"}
+        return TemplateResponse(request, "admin/support/button.html", context, status=status)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method != "GET":
+            return HttpResponse(status=405, headers={"Allow": "GET"})
+        incident = self._incident(request, object_id)
+        crumbs = self._crumbs(incident)
+        rerun_all = (reverse("admin:support_incident_rerun_all", args=[incident.pk])
+                     if incident.cause and request.user.has_perm(RERUN_PERMISSION) else "")
         context = {**self.admin_site.each_context(request), "opts": self.opts, "incident": incident,
                    "figures": incident_figures(incident), "events": incident.events.select_related("account"),
                    "what": words.OUTAGE_WHAT.get(incident.provider, incident.provider),
                    "title": str(incident), "crumbs": crumbs, "has_view_permission": True,
-                   "lasted": self.lasted(incident), **(extra_context or {})}
+                   "lasted": self.lasted(incident), "rerun_all_url": rerun_all,
+                   "rerun_all_label": words.BUTTONS["rerun_all"][0], **(extra_context or {})}
         return TemplateResponse(request, "admin/support/incident/detail.html", context)
 
     def has_add_permission(self, request) -> bool:

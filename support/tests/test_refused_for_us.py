@@ -6,6 +6,7 @@ everything goes through once it is fixed. Failures come from the real local SMTP
 server, the real local HTTP provider, or the sandbox."""
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -18,7 +19,7 @@ from provisioning import breaker
 from provisioning.durable import StepStatus
 from provisioning.models import Breaker, ProvisioningRequest, Workspace
 from provisioning.tests.fake_provider import FakeProvider
-from support.models import UNRESOLVED, Incident, IncidentStatus, Ticket
+from support.models import UNRESOLVED, ConsoleAction, ConsoleActionKind, Incident, IncidentStatus, Ticket
 from support.tasks import sweep
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +176,39 @@ def test_re_run_all_re_arms_every_step_stopped_with_that_code(settings, sandbox,
     assert Workspace.objects.count() == 3
     assert not Ticket.objects.filter(status__in=UNRESOLVED).exists()
     assert User.objects.filter(workspace__isnull=True).count() == 0
+
+
+def test_re_run_all_on_the_incident_page_re_arms_every_step_refused_with_its_code(
+        sandbox, sign_up, drive, long_probe, committed, console):
+    sandbox("provisioning", "reject")
+    sign_up(PEOPLE[:3])
+    drive()
+    assert set(ProvisioningRequest.objects.values_list("status", flat=True)) == {StepStatus.FAILED}
+    with committed():  # the same refusal, now ours: the circuit opens on it, and its incident
+        breaker.trip("provisioning", cause="http_422", why="the same refusal for many accounts")
+    incident = one_open_incident("provisioning")
+    assert incident.cause == "http_422"
+    page = console.get(f"/admin/support/incident/{incident.pk}/change/")
+    button = f"/admin/support/incident/{incident.pk}/rerun-all/"
+    assert button in page.content.decode()
+
+    key = re.search(r'name="action_key" value="([0-9a-f]{32})"', console.get(button).content.decode()).group(1)
+    with committed():
+        first = console.post(button, {"action_key": key})
+        second = console.post(button, {"action_key": key})  # a double click re-arms once
+    assert first.status_code == second.status_code == 302
+    assert set(ProvisioningRequest.objects.values_list("status", flat=True)) == {StepStatus.PENDING}
+    [action] = ConsoleAction.objects.filter(kind=ConsoleActionKind.RERUN_ALL)
+    assert action.actor.email == "sam@support.example" and "3" in action.detail and "http_422" in action.detail
+
+    sandbox("provisioning", "ok")  # what was refused is fixed
+    breaker.record_success("provisioning")
+    drive()
+    assert Workspace.objects.count() == 3
+
+
+def test_re_run_all_needs_the_rerun_permission(committed, bare_staff_console):
+    with committed():
+        breaker.trip("provisioning", cause="http_422", why="the same refusal for many accounts")
+    incident = one_open_incident("provisioning")
+    assert bare_staff_console.get(f"/admin/support/incident/{incident.pk}/rerun-all/").status_code == 403
