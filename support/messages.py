@@ -167,9 +167,10 @@ RESULTS = {
 
 # --- Suggested replies, per lifecycle state (editable before sending) ------------------------
 SUGGESTED_REPLIES = {
-    "setting_up": _("Thanks for your patience. Your account is saved and your workspace is being set up right "
-                    "now; it usually takes under a minute. You can log in any time at {login_url} to see where "
-                    "it stands."),
+    # No time is promised here: the reply is read later, when the schedule may no longer back it.
+    "setting_up": _("Thanks for your patience. Your account is saved and your workspace is being set up. You "
+                    "can log in any time at {login_url} to see where it stands, and we'll email you if "
+                    "anything needs you."),
     "delayed": _("Sorry for the wait. Your account is saved; setting up your workspace hit a problem on our "
                  "side and we're retrying automatically. You don't need to do anything: we'll email you the "
                  "moment it's ready, and you can log in any time at {login_url} to check."),
@@ -180,9 +181,10 @@ SUGGESTED_REPLIES = {
     "email_undeliverable": _("Our emails to {email} are being refused, so your confirmation link never reached "
                              "you. If the address has a typo, log in at {login_url} and correct it on your setup "
                              "page, or reply with the right address and I'll change it for you."),
-    "unverified": _("Your workspace is ready. To finish, please confirm your email address with the link we "
-                    "sent to {email}. If it hasn't arrived, log in at {login_url} and send it again from your "
-                    "setup page, and check your spam folder."),
+    # "Sent" only where a server accepted it: the reply cannot know, so it points to the setup page.
+    "unverified": _("Your workspace is ready. To finish, please confirm your email address with the link for "
+                    "{email}. If it hasn't arrived, log in at {login_url}: your setup page says whether it went "
+                    "out and lets you send it again."),
     "active": _("Everything on your account is set up: your workspace is ready and your address is confirmed. "
                 "Log in at {login_url}. If something still isn't right, reply and tell me what you see."),
     "disabled": _("This account is closed. If you think that's a mistake, reply with a little more detail and "
