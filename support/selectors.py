@@ -43,6 +43,7 @@ from accounts.selectors import (
 )
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
+from provisioning.selectors import open_circuits
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -53,6 +54,7 @@ from support.models import (
     Incident,
     IncidentStatus,
     Priority,
+    Provider,
     Ticket,
     TicketEvent,
     TicketStatus,
@@ -219,6 +221,8 @@ class TicketDetail:
     state: str | None = None
     callback: CallbackRequest | None = None  # the call-back request waiting, if any
     facts: dict = field(default_factory=dict)
+    provider_since: datetime | None = None  # the workspace provider's circuit open since (None: healthy)
+    provider_failing: bool = False
 
     @property
     def account(self) -> User | None:
@@ -240,7 +244,16 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
         failure=failure_words(ticket), reply_address=reply_address(ticket),
         state=overview.state if overview else None,
         callback=ticket.callbacks.filter(status=CallbackStatus.REQUESTED).first(),
+        **provider_health(),
     )
+
+
+def provider_health() -> dict:
+    """Whether the workspace provider is failing now (its circuit is open), and since
+    when: a re-run then waits behind the circuit like every other step."""
+    circuits = open_circuits()
+    return {"provider_failing": Provider.PROVISIONING in circuits,
+            "provider_since": circuits.get(Provider.PROVISIONING)}
 
 
 def _timeline(*, account: User | None, tickets: QuerySet[TicketEvent], actions) -> list[TimelineLine]:
@@ -266,6 +279,8 @@ class AccountDetail:
     timeline: list[TimelineLine]
     failure: str
     state: str
+    provider_since: datetime | None = None  # as on TicketDetail
+    provider_failing: bool = False
 
     @property
     def request(self) -> ProvisioningRequest | None:
@@ -291,6 +306,7 @@ def account_detail(*, account: User) -> AccountDetail:
         # What is failing reads the account's facts; an unsaved ticket carries the account.
         failure=failure_words(open_ticket or Ticket(account=account, email=account.email)),
         state=overview.state,
+        **provider_health(),
     )
 
 

@@ -62,6 +62,11 @@ class Button:
     def label(self) -> str:
         return str(words.BUTTONS[self.name][0])
 
+    def leads(self, subject: Subject) -> bool:
+        """The page's main button? Not "Re-run" while the provider is still failing:
+        it would only wait behind the open circuit (it stays, as a secondary button)."""
+        return self.primary and not (self.name == "rerun" and getattr(subject, "provider_failing", False))
+
 
 def _open(d: Subject) -> bool:
     return d.account is not None and d.account.is_active
@@ -128,10 +133,12 @@ class ButtonViews:
         name = f"{self.opts.app_label}_{self.opts.model_name}_button"
         return [path("<int:object_id>/do/<str:name>/", self.admin_site.admin_view(self.button_view), name=name)]
 
-    def buttons_for(self, request: HttpRequest, subject: Subject, object_id) -> list[tuple[Button, str]]:
-        """The buttons this person may press here now, each with its URL."""
+    def buttons_for(self, request: HttpRequest, subject: Subject, object_id) -> list[tuple[Button, str, bool]]:
+        """The buttons this person may press here now, each with its URL and whether it
+        is the page's main one."""
         name = f"admin:{self.opts.app_label}_{self.opts.model_name}_button"
-        return [(button, reverse(name, args=[object_id, button.name])) for button in BUTTONS.values()
+        return [(button, reverse(name, args=[object_id, button.name]), button.leads(subject))
+                for button in BUTTONS.values()
                 if button.applies(subject) and request.user.has_perm(button.perm)]
 
     def button_view(self, request: HttpRequest, object_id: int, name: str) -> HttpResponse:

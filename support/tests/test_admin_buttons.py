@@ -13,6 +13,7 @@ from django.core import mail
 from django.test import Client
 
 from accounts.models import EmailKind, SignInCode, User
+from provisioning import breaker
 from provisioning.models import Workspace
 from support import messages as words
 from support.models import ConsoleAction, EventKind, Ticket, TicketEvent, TicketStatus
@@ -245,3 +246,16 @@ def test_an_unmatched_ticket_offers_only_reply_and_resolve(db, client, console, 
     refused = console.post(url(ticket, "rerun"), {"action_key": uuid.uuid4().hex})
     assert refused.status_code == 400 and "No account uses stranger@elsewhere.example" in text(refused)
     assert clicks(ticket) == 0
+
+
+def test_re_run_is_the_main_button_only_while_the_provider_is_healthy(ticket, console):
+    page_url = f"/admin/support/ticket/{ticket.pk}/change/"
+    rerun = f'<a class="button default" href="{url(ticket, "rerun")}">Re-run provisioning now</a>'
+    healthy = text(console.get(page_url))
+    assert rerun in healthy and "healthy" in healthy and 'id="provider-failing"' not in healthy
+
+    breaker.trip("provisioning", why="the provider is down")
+    failing = text(console.get(page_url))
+    assert rerun not in failing
+    assert f'<a class="button" href="{url(ticket, "rerun")}">Re-run provisioning now</a>' in failing
+    assert 'id="provider-failing"' in failing and "The workspace provider is still failing" in failing
