@@ -65,15 +65,18 @@ def test_every_console_page_has_no_serious_axe_violation_on_desktop_and_phone(
     desktop = _new_page(browser)
     desktop.goto(live_server.url + "/admin/")
     found += _serious_violations(desktop, "console sign-in")
+    shot(desktop, "console-sign-in")
     desktop.locator("#id_username").fill(SUPPORT_EMAIL)
     desktop.locator("#id_password").fill(SUPPORT_PASSWORD)
     desktop.get_by_role("button", name="Log in").click()
     expect(desktop.locator("#id_otp_token")).to_be_visible()
     found += _serious_violations(desktop, "console second factor")
+    shot(desktop, "console-second-factor")
     phone = _new_page(browser, PHONE)
     phone.context.add_cookies(desktop.context.cookies())
     phone.goto(desktop.url)
-    found += _serious_violations(phone, "console second factor (phone)")
+    found += _serious_violations(phone, "console second factor-phone")
+    shot(phone, "console-second-factor-phone")
     desktop.locator("#id_otp_token").fill(app_code(device))
     desktop.locator("#id_otp_token").press("Enter")
     expect(desktop).to_have_url(live_server.url + "/admin/")
@@ -81,21 +84,23 @@ def test_every_console_page_has_no_serious_axe_violation_on_desktop_and_phone(
 
     phone_sign_in = _new_page(browser, PHONE)
     phone_sign_in.goto(live_server.url + "/admin/login/")
-    found += _serious_violations(phone_sign_in, "console sign-in (phone)")
+    found += _serious_violations(phone_sign_in, "console sign-in-phone")
+    shot(phone_sign_in, "console-sign-in-phone")
 
-    pages = {
-        "Today": "/admin/",
-        "Queue": "/admin/support/ticket/",
-        "ticket": f"/admin/support/ticket/{ticket.pk}/change/",
-        "accounts list": "/admin/accounts/user/",
-        "accounts list, filtered": "/admin/accounts/user/?is_staff__exact=0",
-        "account": f"/admin/accounts/user/{account.pk}/change/",
-        "incidents list": "/admin/support/incident/",
-        "incident": f"/admin/support/incident/{incident.pk}/change/",
+    pages = {  # name in a failure: (path, screenshot)
+        "Today": ("/admin/", "console-dashboard-outage"),
+        "Queue": ("/admin/support/ticket/", "console-queue-outage"),
+        "ticket": (f"/admin/support/ticket/{ticket.pk}/change/", "console-ticket-outage"),
+        "accounts list": ("/admin/accounts/user/", "console-accounts"),
+        "accounts list, filtered": ("/admin/accounts/user/?is_staff__exact=0", "console-accounts-filtered"),
+        "account": (f"/admin/accounts/user/{account.pk}/change/", "console-account"),
+        "incidents list": ("/admin/support/incident/", "console-incidents"),
+        "incident": (f"/admin/support/incident/{incident.pk}/change/", "console-incident"),
     }
-    for name, path in pages.items():
-        for page, suffix in ((desktop, ""), (phone, " (phone)")):
+    for name, (path, picture) in pages.items():
+        for page, suffix in ((desktop, ""), (phone, "-phone")):
             response = page.goto(live_server.url + path)
             assert response is not None and response.status == 200, f"{name}{suffix}: {response and response.status}"
             found += _serious_violations(page, name + suffix)
+            shot(page, picture + suffix)
     assert not found, "\n".join(found)
