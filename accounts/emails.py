@@ -22,7 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts.messages import EMAIL_SUBJECTS
 from accounts.models import EmailDelivery, EmailKind
-from accounts.tokens import make_verification_token
+from accounts.tokens import make_email_change_token, make_verification_token
 from provisioning import durable
 from provisioning.durable import StepKind, StepStatus
 from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
@@ -134,6 +134,10 @@ def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
             "accounts:password_reset_confirm", args=[uid, default_token_generator.make_token(account)])
     if delivery.kind == EmailKind.ALL_SET:
         context["apology"] = _apology(account)
+    if delivery.kind == EmailKind.EMAIL_CHANGE:
+        token = make_email_change_token(account_id=account.pk, old=delivery.context["old"], new=delivery.to_address)
+        context["confirm_url"] = settings.SITE_URL + reverse("accounts:setup_email_confirm", args=[token])
+        context["new"] = delivery.to_address
     context.setdefault("login_url", settings.SITE_URL + reverse("accounts:login"))
     text = render_to_string(f"emails/{delivery.kind}.txt", context)
     html = render_to_string(f"emails/{delivery.kind}.html", context)
@@ -178,9 +182,19 @@ def _refuse_unsafe_reset(delivery: EmailDelivery) -> None:
         raise PermanentError(CANCELLED, "The address changed or the account closed before the reset link was sent.")
 
 
+def _refuse_overtaken_change(delivery: EmailDelivery) -> None:
+    """A strict-mode change link is dead once the account's address changed or was
+    confirmed after it was asked for (``email_change_link_account``): don't send it."""
+    account = delivery.account
+    if account is None or account.email_verified or account.email != delivery.context.get("old"):
+        raise PermanentError(CANCELLED, "The address changed or was confirmed before this link was sent.")
+
+
 def _perform(delivery: EmailDelivery) -> str:
     if delivery.kind == EmailKind.VERIFICATION:
         _refuse_unwanted_link(delivery)
+    if delivery.kind == EmailKind.EMAIL_CHANGE:
+        _refuse_overtaken_change(delivery)
     if delivery.kind == EmailKind.PASSWORD_RESET:
         _refuse_unsafe_reset(delivery)
     message = render(delivery)
@@ -200,7 +214,11 @@ def _failed(delivery: EmailDelivery) -> None:
     event_record(account_id=delivery.account_id, subject="email", from_state=StepStatus.RUNNING,
                  to_state=StepStatus.FAILED,
                  why=f"{delivery.kind} email: {delivery.last_error_code}: {delivery.last_error_detail}")
-    if delivery.last_error_code not in (RECIPIENT_REJECTED, CANCELLED):
+    # A strict-mode change email that never went out opens no ticket: a ticket on the
+    # asking account for a free address, and none for a taken one (the notice is the
+    # owner's), would tell which it was. The account is unchanged; asking again works.
+    if delivery.last_error_code not in (RECIPIENT_REJECTED, CANCELLED) and delivery.kind not in (
+            EmailKind.EMAIL_CHANGE, EmailKind.EMAIL_CHANGE_TAKEN):
         announce_on_commit(step_exhausted, sender=EmailDelivery, kind=KIND, step=delivery,
                            account_id=delivery.account_id)
 

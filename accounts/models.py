@@ -120,6 +120,8 @@ class EmailKind(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Password reset"
     SUPPORT = "support", "Message from support"
     ABANDON_WARNING = "abandon_warning", "Unused account will be removed"
+    EMAIL_CHANGE = "email_change", "Link to move the account to this address"
+    EMAIL_CHANGE_TAKEN = "email_change_taken", "Someone asked to move another account to your address"
 
 
 class EmailDelivery(Step):

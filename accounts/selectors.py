@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts.emails import CANCELLED, RECIPIENT_REJECTED
 from accounts.messages import EmailFact, Facts, Said, say
 from accounts.models import EmailDelivery, EmailKind, User, normalize_email
-from accounts.tokens import split_verification_token, verification_tokens
+from accounts.tokens import read_email_change_token, split_verification_token, verification_tokens
 from provisioning.durable import StepStatus
 from provisioning.models import Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
 
@@ -116,6 +116,21 @@ def verification_link_account(*, token: str, lock: bool = False) -> User | None:
     accounts = User.objects.select_for_update() if lock else User.objects
     account = accounts.filter(pk=pk, is_active=True).first()
     return account if account is not None and verification_tokens.check_token(account, raw) else None
+
+
+def email_change_link_account(*, token: str, lock: bool = False) -> tuple[User, str] | None:
+    """(the active account, the new address) a strict-mode change link is good for
+    now, or None for a link that is tampered with, expired, used or overtaken: the
+    account must still have the address it had when the change was asked for, and
+    still be unverified (confirming verifies it, so a link works once). Never raises.
+    ``lock`` takes the account's row lock, for the service that confirms."""
+    parsed = read_email_change_token(token)
+    if parsed is None:
+        return None
+    pk, old, new = parsed
+    accounts = User.objects.select_for_update() if lock else User.objects
+    account = accounts.filter(pk=pk, is_active=True, email=old, email_verified_at__isnull=True).first()
+    return None if account is None else (account, new)
 
 
 # --- The facts, each defined once --------------------------------------------------------

@@ -169,18 +169,54 @@ def account_reopen(*, account: User, actor: str, reason: str) -> User:
 
 def signup_attempt_notify(*, account: User) -> EmailDelivery:
     """Tell the owner of an address that someone tried to sign up with it, at most
-    once an hour: a notice queued within the last hour stands for every attempt in it.
-    (A key per calendar hour would send two emails a minute apart across 10:59/11:00.)"""
+    once an hour (``_owner_notice``)."""
+    return _owner_notice(account, EmailKind.SIGNUP_ATTEMPT)
+
+
+def _owner_notice(account: User, kind: str) -> EmailDelivery:
+    """Queue a notice of ``kind`` to the account's owner, at most once an hour: a notice
+    queued within the last hour stands for every attempt in it. (A key per calendar
+    hour would send two emails a minute apart across 10:59/11:00.)"""
     now = timezone.now()
     with transaction.atomic():
         # Lock the account so two attempts at once cannot both find no recent notice.
         User.objects.select_for_update().filter(pk=account.pk).first()
-        recent = (EmailDelivery.objects.filter(account=account, kind=EmailKind.SIGNUP_ATTEMPT,
+        recent = (EmailDelivery.objects.filter(account=account, kind=kind,
                                                created_at__gt=now - timedelta(hours=1))
                   .order_by("-created_at", "-pk").first())
         if recent is not None:
             return recent
-        return email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key=f"{account.pk}:{now.timestamp()}")
+        return email_queue(account=account, kind=kind, key=f"{account.pk}:{now.timestamp()}")
+
+
+def email_change_link_send(*, account: User, email: str) -> EmailDelivery:
+    """Strict mode: owe ``email`` (normalised, used by no account) a link that moves
+    the account to it (``accounts.flows.email_change``). The account keeps its address
+    until the link is confirmed. The link is minted when the email is rendered."""
+    with transaction.atomic():
+        delivery = email_queue(account=account, kind=EmailKind.EMAIL_CHANGE, to_address=email,
+                               key=f"{account.pk}:{email}:{timezone.now().timestamp()}",
+                               context={"old": account.email})
+        _email_change_requested(account, email)
+    return delivery
+
+
+def email_change_taken_notify(*, owner: User, requester: User) -> EmailDelivery:
+    """Strict mode: someone asked to move ``requester`` to the address ``owner`` uses.
+    Nothing changes; the owner gets a notice (at most once an hour), and the
+    requester's timeline reads exactly as when the address is free."""
+    with transaction.atomic():
+        delivery = _owner_notice(owner, EmailKind.EMAIL_CHANGE_TAKEN)
+        event_record(account_id=owner.pk, subject="email", to_state="change_refused",
+                     why="another account asked to move to this address; nothing changed", actor="the person")
+        _email_change_requested(requester, owner.email)
+    return delivery
+
+
+def _email_change_requested(account: User, new: str) -> None:
+    event_record(account_id=account.pk, subject="email", to_state="change_requested",
+                 why=f"asked to move the account to {_mask(new)}; an email went to that address",
+                 actor="the person")
 
 
 def verification_send(*, account: User, actor: str = "the person") -> EmailDelivery:
@@ -201,10 +237,12 @@ def verification_send(*, account: User, actor: str = "the person") -> EmailDeliv
     return delivery
 
 
-def account_change_email(*, account: User, email: str, actor: str = "the person") -> User:
+def account_change_email(*, account: User, email: str, actor: str = "the person", proven: bool = False) -> User:
     """Correct a mistyped address while it is unverified. Links sent to the old
     address die (tokens cover the address), emails still owed to it are cancelled,
-    and the new address gets a fresh link. Raises AlreadyVerified or EmailTaken."""
+    and the new address gets a fresh link; with ``proven`` (a strict-mode change link
+    that reached the new address was confirmed) it is marked verified instead.
+    Raises AlreadyVerified or EmailTaken."""
     new = normalize_email(email)
     try:
         with transaction.atomic():
@@ -224,7 +262,10 @@ def account_change_email(*, account: User, email: str, actor: str = "the person"
             locked.email = new
             event_record(account_id=locked.pk, subject="email", from_state=_mask(old),
                          to_state=_mask(new), why="address corrected", actor=actor)
-            _queue_verification(locked)
+            if proven:
+                account_mark_verified(account=locked, actor=actor, why="address change link")
+            else:
+                _queue_verification(locked)
     except IntegrityError:
         raise EmailTaken(email)
     account.email = new

@@ -13,6 +13,7 @@ urlpatterns = [
     path("setup/", views.setup_view, name="setup"),
     path("setup/status.json", views.status_json_view, name="status_json"),
     path("setup/email/", views.setup_email_view, name="setup_email"),
+    path("setup/email/confirm/<str:token>/", views.setup_email_confirm_view, name="setup_email_confirm"),
     path("setup/resend/", views.setup_resend_view, name="setup_resend"),
     path("verify/", views.verify_failed_view, name="verify_failed"),
     path("verify/done/", views.verify_done_view, name="verify_done"),

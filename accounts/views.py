@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import messages as words
+from accounts.flows.email_change import email_change_confirm, email_change_request
 from accounts.flows.password_reset import password_reset_request
 from accounts.flows.signup import Outcome, signup
 from accounts.forms import (
@@ -24,8 +25,9 @@ from accounts.forms import (
     PasswordResetRequestForm,
     SignupForm,
 )
+from accounts.models import normalize_email
 from accounts.ratelimit import failure_record, failures_paused, rate_limited, success_record, too_many_requests
-from accounts.selectors import account_overview, verification_link_account
+from accounts.selectors import account_overview, email_change_link_account, verification_link_account
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
@@ -152,6 +154,16 @@ def status_json_view(request: HttpRequest) -> JsonResponse:
 @rate_limited("change_email", email_field="email")
 def setup_email_view(request: HttpRequest) -> HttpResponse:
     form = ChangeEmailForm(request.POST)
+    if form.is_valid() and settings.SIGNUP_PREVENT_ENUMERATION \
+            and normalize_email(form.cleaned_data["email"]) != request.user.email:
+        # Strict mode: the same answer whether or not another account uses the address
+        # (accounts.flows.email_change); the account keeps its address for now.
+        try:
+            new = email_change_request(account=request.user, email=form.cleaned_data["email"])
+            messages.success(request, words.EMAIL_CHANGE_SENT.format(new=new, old=request.user.email))
+        except AlreadyVerified:
+            messages.info(request, words.EMAIL_ALREADY_VERIFIED)
+        return redirect("accounts:setup")
     if form.is_valid():
         try:
             user = account_change_email(account=request.user, email=form.cleaned_data["email"])
@@ -199,6 +211,38 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
     if account is None:
         return redirect("accounts:verify_done" if already_confirmed else "accounts:verify_failed")
     messages.success(request, words.VERIFIED)
+    if request.user.is_authenticated and request.user.pk == account.pk:
+        return redirect(_landing(request.user))
+    return redirect("accounts:login")
+
+
+@never_cache
+def setup_email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The strict-mode address change link (``accounts.flows.email_change``): like
+    ``verify_view``, GET shows one confirm button and only its POST changes the
+    address, then redirects so the token leaves the address bar."""
+    bad = words.EMAIL_CHANGE_LINK_BAD
+
+    def failed(happened=bad.happened, status=400):
+        return render(request, "accounts/email_change_failed.html", {"entry": bad, "happened": happened},
+                      status=status)
+
+    found = email_change_link_account(token=token)
+    if found is None:
+        return failed()
+    if request.method != "POST":
+        account, new = found
+        entry = words.EMAIL_CHANGE_CONFIRM
+        return render(request, "accounts/verify_confirm.html", {
+            "entry": entry, "happened": str(entry.happened).format(old=account.email, new=new)})
+    try:
+        account = email_change_confirm(token=token)
+    except EmailTaken:
+        account, new = found
+        return failed(words.EMAIL_CHANGE_TAKEN_SINCE.format(new=new, old=account.email), status=409)
+    if account is None:  # used or overtaken since the read above
+        return failed()
+    messages.success(request, words.EMAIL_CHANGE_DONE.format(address=account.email))
     if request.user.is_authenticated and request.user.pk == account.pk:
         return redirect(_landing(request.user))
     return redirect("accounts:login")

@@ -190,6 +190,34 @@ PASSWORD_RESET_SENT_DELAYED = Message(
     action=_("Need to get in sooner? Log in with your password if you know it, or ask us to call you."),
 )
 
+# --- Changing the address in strict mode (accounts.flows.email_change) -------------------
+# One answer whether or not another account uses the new address: in both cases an
+# email goes to it (the link, or a notice to its owner) and the account is unchanged.
+EMAIL_CHANGE_SENT = _("We're sending an email to {new}. Open it to finish changing your address; until then "
+                      "your account keeps {old}.")
+EMAIL_CHANGE_CONFIRM = Message(
+    title=_("Move your account to this address"),
+    happened=_("This link moves your account from {old} to {new}, and confirms {new}."),
+    next=_("Press the button to make the change. Nothing changes until you do."),
+    action=_("Move my account to this address"),
+)
+EMAIL_CHANGE_DONE = _("Done: your account now uses {address}, and because the link reached you there, the "
+                      "address is confirmed. Links sent to the old address no longer work.")
+# The address was free when asked for, and another account took it before the link was used.
+EMAIL_CHANGE_TAKEN_SINCE = _("Another account started using {new} after you asked, so we couldn't move yours to it. "
+                             "Your account keeps {old}; you can ask for a different address on your setup page.")
+EMAIL_CHANGE_LINK_BAD = Message(
+    title=_("This link no longer works"),
+    happened=_("This link to change your address has expired, was already used, or your address changed since "
+               "it was sent. Your account's address is as your setup page shows."),
+    next=_("Log in and ask for the change again from your setup page if you still need it."),
+)
+# Kept with this journey's other words; the subjects of every other email are above.
+EMAIL_SUBJECTS.update({
+    "email_change": _("Finish moving your account to this address"),
+    "email_change_taken": _("Someone — perhaps you — asked to move an account to your email address"),
+})
+
 # The words chosen from one account's facts, and times in words: defined beside this
 # catalogue, read through it.
 from accounts.messages.status import *  # noqa: E402,F403
