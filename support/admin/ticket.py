@@ -145,9 +145,11 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
 
     @admin.display(description=_("waiting"), ordering="waiting_since")
     def waiting(self, ticket: Ticket):
-        return format_html('<span class="cell-label">{}</span> <span title="{}">{}</span>', _("waiting:"),
+        # A resolved ticket stopped waiting when it was resolved: the count stops there.
+        label = _("waited until resolved:") if ticket.resolved_at else _("waiting:")
+        return format_html('<span class="cell-label">{}</span> <span title="{}">{}</span>', label,
                            ticket.waiting_since.isoformat(timespec="minutes"),
-                           timesince(ticket.waiting_since).split(",")[0])
+                           timesince(ticket.waiting_since, ticket.resolved_at).split(",")[0])
 
     @admin.display(description=_("last message"))
     def last_message_short(self, ticket: Ticket):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core import mail
@@ -259,3 +260,17 @@ def test_re_run_is_the_main_button_only_while_the_provider_is_healthy(ticket, co
     assert rerun not in failing
     assert f'<a class="button" href="{url(ticket, "rerun")}">Re-run provisioning now</a>' in failing
     assert 'id="provider-failing"' in failing and "The workspace provider is still failing" in failing
+
+
+def test_a_resolved_ticket_shows_how_long_it_waited_until_resolved(ticket, console):
+    assert console.post(url(ticket, "resolve"), {"action_key": uuid.uuid4().hex}).status_code == 302
+    ticket.refresh_from_db()
+    # Resolved two days ago after an hour's wait: the count stopped at resolution.
+    resolved_at = ticket.resolved_at - timedelta(days=2)
+    Ticket.objects.filter(pk=ticket.pk).update(resolved_at=resolved_at,
+                                               waiting_since=resolved_at - timedelta(hours=1))
+
+    page = text(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+    queue = text(console.get("/admin/support/ticket/?queue=resolved"))
+    assert "waited 1\xa0hour until resolved" in page and "waiting 2\xa0days" not in page
+    assert re.search(r'waited until resolved:</span> <span title="[^"]+">1\xa0hour</span>', queue)
