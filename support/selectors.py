@@ -248,6 +248,13 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     )
 
 
+def address_trouble(*, address: str) -> list[EmailDelivery]:
+    """Earlier emails to this address that bounced or were refused, newest first (the
+    last five): the reply form warns before another goes the same way."""
+    refused = Q(to_address__iexact=address) & (Q(bounced_at__isnull=False) | Q(status=StepStatus.FAILED))
+    return list(EmailDelivery.objects.filter(refused).order_by("-created_at", "-pk")[:5])
+
+
 def provider_health() -> dict:
     """Whether the workspace provider is failing now (its circuit is open), and since
     when: a re-run then waits behind the circuit like every other step."""

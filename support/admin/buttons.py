@@ -32,7 +32,7 @@ from support import messages as words
 from support.actions import ActionResult
 from support.forms import ButtonForm, CorrectEmailForm, MarkVerifiedForm, ReasonForm, RecordCallForm, ReplyForm
 from support.models import Ticket, TicketStatus
-from support.selectors import suggested_reply
+from support.selectors import address_trouble, suggested_reply
 from support.services import TicketError
 
 
@@ -205,7 +205,8 @@ class ButtonViews:
                    "crumbs": [*self.subject_crumbs(subject), (label, "")],
                    "description": str(description).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60),
                    "form": form, "title": f"{label} · {self.subject_crumbs(subject)[-1][0]}",
-                   "state_label": words.STATE_LABELS.get(subject.state)}
+                   "state_label": words.STATE_LABELS.get(subject.state),
+                   "address_trouble": address_trouble(address=subject.reply_address) if button.name == "reply" else []}
         return TemplateResponse(request, "admin/support/button.html", context, status=status)
 
     def _code_page(self, request, subject: Subject, result: ActionResult) -> HttpResponse:

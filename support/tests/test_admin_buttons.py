@@ -274,3 +274,16 @@ def test_a_resolved_ticket_shows_how_long_it_waited_until_resolved(ticket, conso
     queue = text(console.get("/admin/support/ticket/?queue=resolved"))
     assert "waited 1\xa0hour until resolved" in page and "waiting 2\xa0days" not in page
     assert re.search(r'waited until resolved:</span> <span title="[^"]+">1\xa0hour</span>', queue)
+
+
+def test_the_reply_form_warns_when_earlier_emails_to_the_address_were_refused(register, sandbox, drive, console,
+                                                                             ticket):
+    calm = text(console.get(url(ticket, "reply")))
+    assert 'id="address-trouble"' not in calm
+
+    sandbox("email", "reject")  # the recipient's server refuses the address
+    account = register(email="refused@example.com")
+    drive()
+    refused = Ticket.objects.get(account=account)
+    page = text(console.get(url(refused, "reply")))
+    assert 'id="address-trouble"' in page and "Earlier emails to refused@example.com did not arrive" in page
