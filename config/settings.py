@@ -329,7 +329,8 @@ else:
 
 # --- Internationalisation ---------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The support team's time zone: console times are shown in it (stored in UTC).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
