@@ -51,6 +51,7 @@ def test_a_pool_of_two_serves_four_threads_with_two_connections(database_url, tm
 
 
 def test_without_a_pool_each_thread_keeps_its_own_connection(database_url, tmp_path):
-    requests, connections, _ = served(database_url, tmp_path)
+    # Persistent connections, as gunicorn and qcluster set them (CONN_MAX_AGE=60).
+    requests, connections, _ = served(database_url, tmp_path, CONN_MAX_AGE="60")
     assert requests == 8
     assert connections == 4
