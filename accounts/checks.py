@@ -19,3 +19,14 @@ def webhook_secret_check(app_configs, **kwargs) -> list[Error]:
             id="accounts.E001",
         )]
     return []
+
+
+@register(Tags.security, deploy=True)
+def secret_key_check(app_configs, **kwargs) -> list[Error]:
+    """Production signs with DJANGO_SECRET_KEY, shared by every host; without it the
+    web server refuses to start (config.startup), and so does this check."""
+    from config.startup import NO_SECRET_KEY, secret_key_missing
+
+    if secret_key_missing():
+        return [Error(NO_SECRET_KEY, id="accounts.E002")]
+    return []

@@ -29,15 +29,12 @@ def _local_secret_key() -> str:
 
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. In production set it to 50 or more random characters, the same "
-            "on every host (python -c 'import secrets; print(secrets.token_urlsafe(50))'). On a laptop, set "
-            "DJANGO_DEBUG=1 (make run does) and a per-checkout key is kept in .secret_key.")
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = _local_secret_key()
+# Without DJANGO_SECRET_KEY and with debug off the key stays empty, and nothing is
+# written: commands that sign nothing (check, makemigrations, migrate) still run, while
+# the web server refuses to start (config.startup), `check --deploy` fails
+# (accounts.E002) and Django refuses anything that would sign with an empty key.
 # Rotation: the previous keys, comma-separated, still accepted for sessions, links and
 # signed cookies (never used to sign anything new). Drop them once their links expire.
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])

@@ -3,7 +3,9 @@ with the environment only): an ESP without the webhook's secret, and no
 DJANGO_SECRET_KEY."""
 from __future__ import annotations
 
-from config.tests.served import ROOT, manage, production_env
+import subprocess
+
+from config.tests.served import PYTHON, ROOT, manage, production_env
 
 POSTMARK = {"EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend", "ANYMAIL_POSTMARK_SERVER_TOKEN": "x"}
 
@@ -27,14 +29,27 @@ def _without_secret_key(tmp_path, **overrides) -> dict[str, str]:
 
 
 def test_production_without_a_secret_key_refuses_to_start(tmp_path):
-    """Each host writing its own .secret_key would disagree on every signature."""
+    """Each host writing its own .secret_key would disagree on every signature: the
+    web server refuses to start and check --deploy fails; nothing is written."""
     key_file = ROOT / ".secret_key"
     before = key_file.stat().st_mtime_ns if key_file.exists() else None
-    for args in (("check", "--deploy"), ("migrate", "--check")):
-        done = manage(_without_secret_key(tmp_path), *args)
-        assert done.returncode != 0
-        assert "ImproperlyConfigured" in done.stderr and "DJANGO_SECRET_KEY is not set" in done.stderr
+    env = _without_secret_key(tmp_path)
+    served = subprocess.run([PYTHON, "-c", "import config.wsgi"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert served.returncode != 0
+    assert "ImproperlyConfigured" in served.stderr and "DJANGO_SECRET_KEY is not set" in served.stderr
+    deploy = manage(env, "check", "--deploy")
+    assert deploy.returncode != 0
+    assert "accounts.E002" in deploy.stdout + deploy.stderr
     assert (key_file.stat().st_mtime_ns if key_file.exists() else None) == before
+
+
+def test_commands_that_sign_nothing_run_without_a_secret_key(tmp_path):
+    """A fresh clone with no environment can still check its models and migrations."""
+    env = _without_secret_key(tmp_path)
+    for args in (("check",), ("makemigrations", "--check", "--dry-run")):
+        done = manage(env, *args)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
 
 
 def test_a_local_checkout_keeps_its_own_key_with_debug_on(tmp_path):
