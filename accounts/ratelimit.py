@@ -74,6 +74,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
@@ -313,7 +314,10 @@ def _count(key: str, window_seconds: int) -> int:
     if settings.REDIS_URL:
         try:
             return _count_in_redis(key, window_start, window_seconds)
-        except Exception as error:  # redis.RedisError and socket errors alike
+        # redis-py raises its own ConnectionError/TimeoutError (RedisError) for socket
+        # failures too. Anything else (a malformed REDIS_URL, a bug) is not an outage
+        # to ride out in the database: it surfaces.
+        except redis.RedisError as error:
             logger.warning("rate limit: Redis unavailable (%s); counting in the database", error)
     return _count_in_database(key, window_start, window_seconds)
 
@@ -324,7 +328,7 @@ def _peek(key: str, window_seconds: int) -> int:
     if settings.REDIS_URL:
         try:
             return int(_redis_client(settings.REDIS_URL).get(f"ratelimit:{key}:{window_start}") or 0)
-        except Exception as error:
+        except redis.RedisError as error:  # as in _count
             logger.warning("rate limit: Redis unavailable (%s); reading the database", error)
     return (RateLimitCounter.objects.filter(key=key, window_start=window_start)
             .values_list("count", flat=True).first() or 0)
@@ -337,15 +341,13 @@ def _forget(key: str, window_seconds: int) -> None:
         try:
             _redis_client(settings.REDIS_URL).delete(f"ratelimit:{key}:{window_start}")
             return
-        except Exception as error:
+        except redis.RedisError as error:  # as in _count
             logger.warning("rate limit: Redis unavailable (%s); clearing in the database", error)
     RateLimitCounter.objects.filter(key=key, window_start=window_start).delete()
 
 
 @functools.lru_cache(maxsize=4)
 def _redis_client(url: str):
-    import redis
-
     # Short timeouts: a slow Redis must not hold up a login for long.
     return redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 

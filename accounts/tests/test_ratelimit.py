@@ -398,6 +398,36 @@ def test_unreachable_redis_falls_back_to_the_database_and_still_limits(settings)
 
 
 @pytest.mark.django_db
+def test_unreachable_redis_still_pauses_failures_and_clears_them_on_success_in_the_database(settings, signup_data):
+    """The failure counters' reads (paused yet?) and clears (a success) fall back to
+    the database too, like the counting."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    failures(settings, "login", per_client=(2, 900))
+    Client().post("/signup/", signup_data)
+    person = Client()
+    assert person.post("/login/", WRONG).status_code == 400
+    assert person.post("/login/", RIGHT).status_code == 302  # clears this client's failure
+    person.post("/logout/")
+    assert [person.post("/login/", WRONG).status_code for _ in range(3)] == [400, 400, 429]
+    assert RateLimitCounter.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("step", ["count", "read", "clear"])
+def test_a_malformed_redis_url_is_not_mistaken_for_an_outage(settings, signup_data, step):
+    """Only Redis's own errors (its connection and timeout errors included) fall back
+    to the database; a configuration error surfaces instead of being ridden out."""
+    settings.REDIS_URL = "mysql://127.0.0.1/0"  # not a Redis URL: redis-py raises ValueError
+    ratelimit._redis_client.cache_clear()
+    key = f"test:{uuid.uuid4().hex}"
+    call = {"count": lambda: ratelimit._count(key, 60), "read": lambda: ratelimit._peek(key, 60),
+            "clear": lambda: ratelimit._forget(key, 60)}[step]
+    with pytest.raises(ValueError):
+        call()
+    assert not RateLimitCounter.objects.exists()
+
+
+@pytest.mark.django_db
 def test_redis_counts_login_failures_and_a_success_clears_that_clients(settings, signup_data):
     """The failure counters (read without counting, cleared on success) in the real
     Redis, database 5; skipped, saying why, when Redis is not reachable."""
