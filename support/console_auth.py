@@ -3,6 +3,9 @@ the second factor (support.second_factor), or, for a first sign-in, setting up a
 authenticator app. Each step is a thin view over the services."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
 import django_otp
@@ -19,6 +22,8 @@ from accounts import ratelimit
 from accounts.messages import in_seconds_words
 from support import messages as words
 from support import second_factor
+
+T = TypeVar("T")
 
 
 class CodeForm(forms.Form):
@@ -61,20 +66,16 @@ def second_factor_step(site, request: HttpRequest) -> HttpResponse:
     user, next_url = request.user, _next(request)
     if not second_factor.has_second_factor(user=user):
         return redirect(f"{reverse('admin:second_factor_enrol')}?{urlencode({'next': next_url})}")
-    form, paused = _code_form(request)
-    if paused is not None:
-        return paused
-    if form.is_bound and form.is_valid():
-        try:
-            device = second_factor.second_factor_verify(user=user, code=form.cleaned_data["otp_token"])
-        except second_factor.SecondFactorError:
-            form.add_error("otp_token", words.SECOND_FACTOR_WRONG)
-        else:
-            _verified(request, device)
-            return redirect(next_url)
+    step = _code_step(request, lambda code: second_factor.second_factor_verify(user=user, code=code),
+                      wrong=words.SECOND_FACTOR_WRONG)
+    if step.paused is not None:
+        return step.paused
+    if step.result is not None:
+        _verified(request, step.result)
+        return redirect(next_url)
     return _page(site, request, "admin/second_factor.html", words.SECOND_FACTOR_TITLE,
-                 {"form": form, "next": next_url, "intro": words.SECOND_FACTOR_INTRO,
-                  "lost": words.SECOND_FACTOR_LOST}, status=400 if form.errors else 200)
+                 {"form": step.form, "next": next_url, "intro": words.SECOND_FACTOR_INTRO,
+                  "lost": words.SECOND_FACTOR_LOST})
 
 
 def enrol_view(site):
@@ -86,34 +87,51 @@ def enrol_view(site):
             return redirect(f"{reverse('admin:login')}?{urlencode({'next': request.get_full_path()})}")
         if not second_factor.may_enrol(user=user, verified=user.is_verified()):
             return redirect(f"{reverse('admin:login')}?{urlencode({'next': next_url})}")
-        form, paused = _code_form(request)
-        if paused is not None:
-            return paused
-        if form.is_bound and form.is_valid():
-            try:
-                device, codes = second_factor.app_enrol_confirm(user=user, code=form.cleaned_data["otp_token"])
-            except second_factor.WrongCode:
-                form.add_error("otp_token", words.ENROL_WRONG)
-            except second_factor.NoEnrolmentStarted:
-                return redirect(request.get_full_path())
-            else:
-                _verified(request, device)
-                return _page(site, request, "admin/backup_codes.html", words.BACKUP_CODES_TITLE,
-                             {"codes": codes, "next": next_url, "intro": words.BACKUP_CODES_INTRO})
+        try:
+            step = _code_step(request, lambda code: second_factor.app_enrol_confirm(user=user, code=code),
+                              wrong=words.ENROL_WRONG)
+        except second_factor.NoEnrolmentStarted:
+            return redirect(request.get_full_path())
+        if step.paused is not None:
+            return step.paused
+        if step.result is not None:
+            device, codes = step.result
+            _verified(request, device)
+            return _page(site, request, "admin/backup_codes.html", words.BACKUP_CODES_TITLE,
+                         {"codes": codes, "next": next_url, "intro": words.BACKUP_CODES_INTRO})
         device = second_factor.app_enrol_start(user=user)
         return _page(site, request, "admin/second_factor_enrol.html", words.ENROL_TITLE, {
-            "form": form, "next": next_url, "intro": words.ENROL_INTRO, "secret": second_factor.app_secret(device),
-            "qr_svg": second_factor.app_qr_svg(device)}, status=400 if form.errors else 200)
+            "form": step.form, "next": next_url, "intro": words.ENROL_INTRO,
+            "secret": second_factor.app_secret(device), "qr_svg": second_factor.app_qr_svg(device)})
     return view
 
 
-def _code_form(request: HttpRequest) -> tuple[CodeForm, HttpResponse | None]:
-    """The code form, bound to a POST; and the 429 instead if this account's or this
-    network's tries at codes are used up (``RATE_LIMITS["console_second_factor"]``)."""
+@dataclass(frozen=True)
+class CodeStep(Generic[T]):
+    form: CodeForm
+    paused: HttpResponse | None = None  # the 429 to answer instead: tries at codes are used up
+    result: T | None = None  # what the service returned for a right code
+
+
+def _code_step(request: HttpRequest, check: Callable[[str], T], *, wrong) -> CodeStep[T]:
+    """The code form both second-factor pages share. A GET gets it empty. A POST is
+    rate-limited first, per account and per network
+    (``RATE_LIMITS["console_second_factor"]``), then a well-formed code goes to
+    ``check``, a second_factor service that returns for a right code and raises
+    ``WrongCode`` for a wrong one (shown on the form as ``wrong``; its other errors
+    are the caller's). The caller marks the session verified (``_verified``)."""
     if request.method != "POST":
-        return CodeForm(), None
+        return CodeStep(CodeForm())
+    form = CodeForm(request.POST)
     retry_after = ratelimit.limit(request, "console_second_factor", email=request.user.email)
-    return CodeForm(request.POST), None if retry_after is None else console_paused(request, retry_after)
+    if retry_after is not None:
+        return CodeStep(form, paused=console_paused(request, retry_after))
+    if form.is_valid():
+        try:
+            return CodeStep(form, result=check(form.cleaned_data["otp_token"]))
+        except second_factor.WrongCode:
+            form.add_error("otp_token", wrong)
+    return CodeStep(form)
 
 
 def console_paused(request: HttpRequest, retry_after: int) -> HttpResponse:
@@ -143,8 +161,10 @@ def _next(request: HttpRequest) -> str:
     return reverse("admin:index")
 
 
-def _page(site, request, template: str, title, context: dict, *, status: int = 200) -> HttpResponse:
+def _page(site, request, template: str, title, context: dict) -> HttpResponse:
+    """A sign-in step's page: 400 when its form has errors."""
+    form = context.get("form")
     response = TemplateResponse(request, template, {**site.each_context(request), "title": title, **context},
-                                status=status)
+                                status=400 if form is not None and form.errors else 200)
     add_never_cache_headers(response)  # codes and secrets, and a sign-in step: never from a cache
     return response
