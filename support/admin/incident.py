@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from support import actions
 from support import messages as words
+from support.admin.crumbs import section_crumbs
 from support.forms import ButtonForm
 from support.incidents import IncidentFigures, incident_figures
 from support.models import Incident
@@ -74,8 +75,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return incident
 
     def _crumbs(self, incident: Incident, url: str = "") -> list[tuple[str, str]]:
-        return [(_("Today"), reverse("admin:index")),
-                (_("Incidents"), reverse("admin:support_incident_changelist")), (str(incident), url)]
+        return [*section_crumbs(self.opts), (str(incident), url)]
 
     def rerun_all_view(self, request, object_id: int) -> HttpResponse:
         """GET: the confirmation page. POST: re-arm them all, once per click."""

@@ -15,6 +15,7 @@ from phonenumber_field.phonenumber import PhoneNumber
 
 from support import messages as words
 from support.admin.buttons import ButtonViews
+from support.admin.crumbs import section_crumbs
 from support.models import UNRESOLVED, Reason, Ticket, TicketStatus
 from support.selectors import (
     QUEUE_ORDER,
@@ -184,7 +185,7 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
         return reverse("admin:support_ticket_change", args=[subject.ticket.pk])
 
     def subject_crumbs(self, subject: TicketDetail) -> list[tuple[str, str]]:
-        return [*queue_crumbs(), (subject.ticket.reference, self.subject_url(subject))]
+        return [*section_crumbs(self.opts), (subject.ticket.reference, self.subject_url(subject))]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method != "GET":
@@ -193,11 +194,8 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
         ticket = detail.ticket
         context = {**self.admin_site.each_context(request), "opts": self.opts, "detail": detail,
                    "ticket": ticket, "buttons": self.buttons_for(request, detail, ticket.pk),
-                   "title": ticket.reference, "crumbs": [*queue_crumbs(), (ticket.reference, "")],
+                   "title": ticket.reference, "crumbs": [*section_crumbs(self.opts), (ticket.reference, "")],
                    "state_label": words.STATE_LABELS.get(detail.state), "reasons": Reason,
                    "has_view_permission": True, **(extra_context or {})}
         return TemplateResponse(request, "admin/support/ticket/detail.html", context)
 
-
-def queue_crumbs() -> list[tuple[str, str]]:
-    return [(_("Today"), reverse("admin:index")), (_("Queue"), reverse("admin:support_ticket_changelist"))]

@@ -20,6 +20,7 @@ from accounts.selectors import with_lifecycle_state
 from support import actions
 from support import messages as words
 from support.admin.buttons import ButtonViews
+from support.admin.crumbs import section_crumbs
 from support.models import UNRESOLVED, Ticket
 from support.selectors import AccountDetail, account_detail
 
@@ -75,7 +76,7 @@ class AccountAdmin(ButtonViews, admin.ModelAdmin):
         return reverse("admin:accounts_user_change", args=[subject.account.pk])
 
     def subject_crumbs(self, subject: AccountDetail) -> list[tuple[str, str]]:
-        return [*accounts_crumbs(), (subject.account.email, self.subject_url(subject))]
+        return [*section_crumbs(self.opts), (subject.account.email, self.subject_url(subject))]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method != "GET":
@@ -84,7 +85,7 @@ class AccountAdmin(ButtonViews, admin.ModelAdmin):
         account = detail.account
         context = {**self.admin_site.each_context(request), "opts": self.opts, "detail": detail,
                    "account": account, "buttons": self.buttons_for(request, detail, account.pk),
-                   "title": account.name or account.email, "crumbs": [*accounts_crumbs(), (account.email, "")],
+                   "title": account.name or account.email, "crumbs": [*section_crumbs(self.opts), (account.email, "")],
                    "state_label": words.STATE_LABELS.get(detail.state), "has_view_permission": True,
                    **(extra_context or {})}
         return TemplateResponse(request, "admin/accounts/user/detail.html", context)
@@ -138,6 +139,3 @@ class AccountAdmin(ButtonViews, admin.ModelAdmin):
                             % {"n": nothing} if nothing else ""))
         return None
 
-
-def accounts_crumbs() -> list[tuple[str, str]]:
-    return [(_("Today"), reverse("admin:index")), (_("Accounts"), reverse("admin:accounts_user_changelist"))]

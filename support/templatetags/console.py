@@ -4,6 +4,7 @@ from __future__ import annotations
 from django import template
 
 from accounts.messages import in_words as _in_words
+from support.admin.crumbs import page_crumbs
 
 register = template.Library()
 
@@ -12,3 +13,9 @@ register = template.Library()
 def in_words(when) -> str:
     """A future time as a person says it: "in about two minutes"."""
     return _in_words(when) if when else "—"
+
+
+@register.inclusion_tag("admin/support/_crumbs.html", takes_context=True)
+def console_crumbs(context) -> dict:
+    """The page's breadcrumbs, in the console's one scheme (support.admin.crumbs)."""
+    return {"crumbs": page_crumbs(context)}
