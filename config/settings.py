@@ -330,6 +330,9 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# One way to write a timestamp in the console, per language (config/formats/en:
+# "5 Mar 2025, 14:03"); Django's own locale formats fill in the rest.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files -----------------------------------------------------------------
 STATIC_URL = "static/"

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from accounts.emails import email_queue
 from accounts.models import EmailKind, User
@@ -182,8 +181,8 @@ def issue_signin_code(*, actor: User, account: User | None, ticket: Ticket | Non
     def run(locked: Ticket | None) -> ActionResult:
         code_row, code = signin_code_issue(account=_customer(account, ticket), actor=console_actor(actor),
                                            idempotency_key=action_key)
-        until = timezone.localtime(code_row.expires_at).strftime("%H:%M")
-        return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(until=until), code=code)
+        return ActionResult(True, str(words.RESULTS["signin_code_done"]).format(
+            until=words.console_time(code_row.expires_at), zone=words.time_zone_name()), code=code)
     result = _act(kind=ConsoleActionKind.SIGNIN_CODE, actor=actor, account=account, ticket=ticket,
                   action_key=action_key, run=run)
     if not result.repeated or account is None:

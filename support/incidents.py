@@ -184,8 +184,7 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
             apologies_pending=True, apology_cursor=0)
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CLOSED, text=str(
             words.INCIDENT_CLOSED).format(
-                started=timezone.localtime(incident.started_at).isoformat(timespec="seconds"),
-                ended=timezone.localtime(now).isoformat(timespec="seconds"),
+                started=words.console_time(incident.started_at), ended=words.console_time(now),
                 affected=affected, drained=drained))
         # The apologies go in batches, each its own short transaction, from a task of
         # their own: an outage can strand more people than one transaction (or one

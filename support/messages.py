@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -58,6 +59,24 @@ BACKUP_CODES_TITLE = _("Your backup codes")
 BACKUP_CODES_INTRO = _("Two-step sign-in is on. If you ever lose your phone, each of these codes signs you in "
                        "once instead of the app. Keep them somewhere safe, away from your phone: they are "
                        "shown only now. Any backup codes you had before no longer work.")
+
+# --- Times in the console ---------------------------------------------------------------
+
+
+def console_time(moment) -> str:
+    """A timestamp as every console page writes it: in the support team's time zone
+    (TIME_ZONE) and the one DATETIME_FORMAT (config/formats: "5 Mar 2025, 14:03");
+    "—" for none. Templates use it as the ``console_time`` filter."""
+    if moment is None:
+        return "—"
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def time_zone_name() -> str:
+    """The zone console times are in, by name ("Europe/Berlin"), for sentences that
+    give a time to act by."""
+    return timezone.get_current_timezone_name()
+
 
 # --- The lifecycle vocabulary, as the console shows it --------------------------------
 STATE_LABELS = {
@@ -151,7 +170,7 @@ RESULTS = {
     "correct_email_done": _("Address corrected to {address}; a fresh confirmation link is on its way."),
     "mark_verified_done": _("Address {address} marked verified (identity confirmed by phone)."),
     "mark_verified_noop": _("The address was already verified."),
-    "signin_code_done": _("One-time sign-in code issued; it works until {until} (UTC)."),
+    "signin_code_done": _("One-time sign-in code issued; it works until {until} ({zone} time)."),
     "signin_code_again": _("That click already issued a code, still unused. It was shown once and is kept "
                            "nowhere, so it can't be shown again: if they don't have it, issue a new one (the "
                            "earlier code then stops working)."),
@@ -215,6 +234,7 @@ INCIDENT_OPENED = _("The {provider} stopped answering: its circuit breaker opene
                     "without using up their retries; nobody gets a ticket of their own.")
 INCIDENT_RECOVERED = _("The {provider} recovered: {waiting} of the {affected} accounts affected still wait and "
                        "drain now; {drained} already went through.")
+INCIDENT_NAME = _("{provider} outage since {since}")
 INCIDENT_CLOSED = _("Backlog drained: closed. Started {started}, ended {ended}; {affected} accounts affected, "
                     "{drained} drained. Each affected person gets one \"you're all set — sorry for the wait\" "
                     "email.")

@@ -5,7 +5,7 @@ subqueries), never per row."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -392,14 +392,18 @@ def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
                           .annotate(n=Count("pk")).order_by()}
     oldest = (Ticket.objects.filter(status=TicketStatus.OPEN).select_related("account")
               .order_by("waiting_since", "pk").first())
-    first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    # The support team's hours (TIME_ZONE), as TruncHour groups them: a zone half an
+    # hour off UTC has its own hour boundaries. Stepped in UTC, so a change of clocks
+    # neither skips nor repeats an hour.
+    this_hour = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
+    first_hour = this_hour.astimezone(UTC) - timedelta(hours=23)
     hourly = {row["hour"]: row for row in
               people.filter(date_joined__gte=first_hour).annotate(hour=TruncHour("date_joined"))
               .values("hour").annotate(total=Count("pk"), partial=Count("pk", filter=Q(
                   lifecycle_state__in=PARTIAL_STATES))).order_by()}
     hours = []
     for n in range(24):
-        start = first_hour + timedelta(hours=n)
+        start = timezone.localtime(first_hour + timedelta(hours=n))
         row = hourly.get(start, {})
         hours.append(HourBar(start, row.get("total", 0), row.get("partial", 0)))
     return Dashboard(

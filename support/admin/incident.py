@@ -35,7 +35,7 @@ def _figures(incident: Incident) -> IncidentFigures:
 
 @admin.register(Incident)
 class IncidentAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "provider", "status", "lasted", "affected_", "waiting_now", "drained_", "peak")
+    list_display = ("name", "provider", "status", "lasted", "affected_", "waiting_now", "drained_", "peak")
     list_filter = ("status", "provider")
     actions = None
     list_per_page = 50
@@ -43,6 +43,11 @@ class IncidentAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"title": _("Incidents"), **(extra_context or {})})
+
+    @admin.display(description=_("incident"), ordering="started_at")
+    def name(self, incident: Incident) -> str:
+        return str(words.INCIDENT_NAME).format(provider=incident.get_provider_display(),
+                                               since=words.console_time(incident.started_at))
 
     @admin.display(description=_("lasted"))
     def lasted(self, incident: Incident) -> str:
@@ -75,7 +80,7 @@ class IncidentAdmin(admin.ModelAdmin):
         return incident
 
     def _crumbs(self, incident: Incident, url: str = "") -> list[tuple[str, str]]:
-        return [*section_crumbs(self.opts), (str(incident), url)]
+        return [*section_crumbs(self.opts), (self.name(incident), url)]
 
     def rerun_all_view(self, request, object_id: int) -> HttpResponse:
         """GET: the confirmation page. POST: re-arm them all, once per click."""
@@ -98,7 +103,7 @@ class IncidentAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "opts": self.opts, "label": label,
                    "description": str(description).format(code=incident.cause), "form": form,
                    "back_url": back, "crumbs": [*self._crumbs(incident, back), (label, "")],
-                   "title": f"{label} · {incident}"}
+                   "title": f"{label} · {self.name(incident)}"}
         return TemplateResponse(request, "admin/support/button.html", context, status=status)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -111,7 +116,7 @@ class IncidentAdmin(admin.ModelAdmin):
         context = {**self.admin_site.each_context(request), "opts": self.opts, "incident": incident,
                    "figures": incident_figures(incident), "events": incident.events.select_related("account"),
                    "what": words.OUTAGE_WHAT.get(incident.provider, incident.provider),
-                   "title": str(incident), "crumbs": crumbs, "has_view_permission": True,
+                   "title": self.name(incident), "crumbs": crumbs, "has_view_permission": True,
                    "lasted": self.lasted(incident), "rerun_all_url": rerun_all,
                    "rerun_all_label": words.BUTTONS["rerun_all"][0], **(extra_context or {})}
         return TemplateResponse(request, "admin/support/incident/detail.html", context)

@@ -149,7 +149,7 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
         # A resolved ticket stopped waiting when it was resolved: the count stops there.
         label = _("waited until resolved:") if ticket.resolved_at else _("waiting:")
         return format_html('<span class="cell-label">{}</span> <span title="{}">{}</span>', label,
-                           ticket.waiting_since.isoformat(timespec="minutes"),
+                           words.console_time(ticket.waiting_since),
                            timesince(ticket.waiting_since, ticket.resolved_at).split(",")[0])
 
     @admin.display(description=_("last message"))

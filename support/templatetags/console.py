@@ -5,8 +5,12 @@ from django import template
 
 from accounts.messages import in_words as _in_words
 from support.admin.crumbs import page_crumbs
+from support.messages import console_time
 
 register = template.Library()
+
+
+register.filter("console_time", console_time)  # "5 Mar 2025, 14:03", in TIME_ZONE
 
 
 @register.filter
