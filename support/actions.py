@@ -198,13 +198,15 @@ def issue_signin_code(*, actor: User, account: User | None, ticket: Ticket | Non
 def reply(*, actor: User, account: User | None, ticket: Ticket | None, action_key: str, body: str,
           then: str = TicketStatus.WAITING_ON_CUSTOMER) -> ActionResult:
     """Send a reply through the outbox (the click's key makes the email idempotent
-    too), record it, and move the ticket to ``then`` (waiting on the customer,
-    resolved, or left open)."""
+    too), signed by ``actor`` (``words.reply_signature``: whatever the body says, the
+    email ends with their name), record it, and move the ticket to ``then`` (waiting
+    on the customer, resolved, or left open)."""
     def run(locked: Ticket | None) -> ActionResult:
         locked = _ticket(locked)
         address = reply_address(locked)
         email_queue(account=locked.account, kind=EmailKind.SUPPORT, key=f"reply:{click_digest(action_key)}",
-                    to_address=address, context={"body": body, "reference": locked.reference})
+                    to_address=address, context={"body": body, "reference": locked.reference,
+                                                 "signature": words.reply_signature(actor.name)})
         TicketEvent.objects.create(ticket=locked, kind=EventKind.REPLY, actor=console_actor(actor), text=body)
         if then != locked.status and then in TRANSITIONS[locked.status]:
             ticket_transition(locked, then, actor=console_actor(actor), why="after our reply")

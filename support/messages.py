@@ -184,6 +184,19 @@ RESULTS = {
     "call_recorded": _("Call to {phone} recorded: {outcome}."),
 }
 
+# --- Replies: signed by the person who sent them -----------------------------------------------
+REPLY_SIGNATURE = _("{name}\nAcme Workspaces support")
+# A staff account without a name: signed by the team, never with a guess from the address.
+REPLY_SIGNATURE_TEAM = _("The Acme Workspaces support team")
+
+
+def reply_signature(staff_name: str) -> str:
+    """How a reply is signed: the staff member's first name and the team, or the team
+    alone when the staff account has no name."""
+    first = staff_name.split()[0] if staff_name and staff_name.strip() else ""
+    return str(REPLY_SIGNATURE).format(name=first) if first else str(REPLY_SIGNATURE_TEAM)
+
+
 # --- Suggested replies, per lifecycle state (editable before sending) ------------------------
 SUGGESTED_REPLIES = {
     # No time is promised here: the reply is read later, when the schedule may no longer back it.

@@ -349,13 +349,14 @@ def _account_event_title(event: Event) -> str:
     return f"{event.subject} {move}".strip()
 
 
-def suggested_reply(*, ticket: Ticket, state: str | None, signature: str) -> str:
-    """The reply the console suggests for the account's lifecycle state, to edit."""
+def suggested_reply(*, ticket: Ticket, state: str | None) -> str:
+    """The reply the console suggests for the account's lifecycle state, to edit. No
+    signature: the email adds the sender's (``support.actions.reply``)."""
     text = str(words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None])).format(
         email=ticket.account.email if ticket.account else ticket.email,
         login_url=settings.SITE_URL + reverse("accounts:login"),
         signup_url=settings.SITE_URL + reverse("accounts:signup"))
-    return f"{text}\n\n{signature}".strip()
+    return text
 
 
 # --- The dashboard --------------------------------------------------------------------------

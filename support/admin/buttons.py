@@ -192,8 +192,7 @@ class ButtonViews:
     def _initial(self, request, subject: Subject, button: Button) -> dict:
         initial = {"action_key": uuid.uuid4().hex}
         if button.name == "reply" and subject.ticket is not None:
-            signature = f"{request.user.get_short_name()}\n{_('Acme Workspaces support')}"
-            initial["body"] = suggested_reply(ticket=subject.ticket, state=subject.state, signature=signature)
+            initial["body"] = suggested_reply(ticket=subject.ticket, state=subject.state)
         if button.name == "correct_email" and subject.account:
             initial["email"] = subject.account.email
         return initial
@@ -206,7 +205,8 @@ class ButtonViews:
                    "description": str(description).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60),
                    "form": form, "title": f"{label} · {self.subject_crumbs(subject)[-1][0]}",
                    "state_label": words.STATE_LABELS.get(subject.state),
-                   "address_trouble": address_trouble(address=subject.reply_address) if button.name == "reply" else []}
+                   **({"address_trouble": address_trouble(address=subject.reply_address),
+                       "signature": words.reply_signature(request.user.name)} if button.name == "reply" else {})}
         return TemplateResponse(request, "admin/support/button.html", context, status=status)
 
     def _code_page(self, request, subject: Subject, result: ActionResult) -> HttpResponse:

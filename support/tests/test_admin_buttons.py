@@ -18,7 +18,7 @@ from provisioning import breaker
 from provisioning.models import Workspace
 from support import messages as words
 from support.models import ConsoleAction, EventKind, Ticket, TicketEvent, TicketStatus
-from support.tests.conftest import signed_in_to_console
+from support.tests.conftest import signed_in_to_console, support_group
 
 BUTTONS = ["rerun", "resend", "correct_email", "mark_verified", "signin_code", "reply", "resolve", "close"]
 
@@ -204,12 +204,11 @@ def test_a_click_key_from_another_ticket_issues_nothing(ticket, console, strande
 def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, drive, committed):
     page = text(console.get(url(ticket, "reply")))
     assert "retries couldn't get past" in page  # the suggestion for "needs support"
-    assert "Sam" in page  # signed by the support person
 
     key = key_from(console.get(url(ticket, "reply")))
     with committed():
         for _ in range(2):
-            console.post(url(ticket, "reply"), {"action_key": key, "body": "Fixed it, sorry!\n\nSam",
+            console.post(url(ticket, "reply"), {"action_key": key, "body": "Fixed it, sorry!",
                                                 "then": TicketStatus.WAITING_ON_CUSTOMER})
     drive()
 
@@ -220,6 +219,47 @@ def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, driv
     assert ticket.status == TicketStatus.WAITING_ON_CUSTOMER
     assert ticket.events.filter(kind=EventKind.REPLY).count() == 1
     assert ticket.account.email_deliveries.filter(kind=EmailKind.SUPPORT).count() == 1
+
+
+def send_reply(console: Client, ticket: Ticket, committed, drive, *, body: str | None = None):
+    """Press Reply on the ticket page as a support person would: the suggested words
+    (or ``body``), sent; returns the email the person gets."""
+    form = console.get(url(ticket, "reply")).content.decode()
+    suggested = html.unescape(re.search(r"<textarea[^>]*>(.*?)</textarea>", form, re.S).group(1)).strip()
+    with committed():
+        assert console.post(url(ticket, "reply"), {
+            "action_key": key_from(console.get(url(ticket, "reply"))), "body": body or suggested,
+            "then": TicketStatus.WAITING_ON_CUSTOMER}).status_code == 302
+    drive()
+    [email] = [m for m in mail.outbox if m.subject == "A message from our support team"]
+    return email
+
+
+def test_a_reply_is_signed_with_the_senders_name(ticket, console, drive, committed):
+    assert "Sam\nAcme Workspaces support" in text(console.get(url(ticket, "reply"))).replace("<br>", "\n")
+
+    email = send_reply(console, ticket, committed, drive)
+
+    assert "retries couldn't get past" in email.body  # the suggestion, sent as it was
+    assert email.body.count("Sam\nAcme Workspaces support") == 1  # signed once, by the email itself
+    assert "Sam<br>Acme Workspaces support" in email.alternatives[0][0]
+    assert "sam@support.example" not in email.body
+
+
+def test_a_reply_stays_signed_when_the_sender_rewrites_the_whole_body(ticket, console, drive, committed):
+    email = send_reply(console, ticket, committed, drive, body="It's fixed now, sorry for the trouble.")
+    assert "It's fixed now, sorry for the trouble.\n\nSam\nAcme Workspaces support" in email.body
+
+
+def test_a_reply_from_a_staff_member_without_a_name_is_signed_by_the_team(ticket, drive, committed):
+    nameless = User.objects.create_user("ops@support.example", "an ops password 1", name="", company="Acme",
+                                        is_staff=True)
+    nameless.groups.add(support_group())
+
+    email = send_reply(signed_in_to_console(nameless), ticket, committed, drive)
+
+    assert "The Acme Workspaces support team" in email.body
+    assert "ops@support.example" not in email.body and "\nops\n" not in email.body
 
 
 def test_resolve_resolves_once(ticket, console):
