@@ -201,7 +201,7 @@ def step_run(kind_name: str, pk: int) -> str:
                             last_error_detail="The provider is having an outage; waiting for it to recover.")
         wait = pacing.reserve(kind.provider)
         if wait is None:  # the provider's next free slot is far off: come back then
-            return _release(step, "paced", dispatched_until=pacing.next_free_slot(kind.provider))
+            return _release(step, "paced", next_attempt_at=pacing.next_free_slot(kind.provider))
     if wait:
         time.sleep(wait)
     try:
@@ -351,23 +351,40 @@ def step_cancel(step: Step, *, why: str) -> bool:
 
 
 def due_steps(kind: StepKind, *, now: datetime, limit: int = 500) -> list[int]:
-    """Ids of steps that should be running and are not known to be queued, oldest
-    first. Backed by an index on (status, next_attempt_at)."""
-    not_queued = Q(dispatched_until__isnull=True) | Q(dispatched_until__lt=now)
+    """Ids of steps that should be running and were never handed to the queue (or
+    were taken back from it), oldest first. Backed by an index on (status,
+    next_attempt_at)."""
     return list(
-        kind.model.objects.filter(_due(now), not_queued)
+        kind.model.objects.filter(_due(now), dispatched_until__isnull=True)
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
 
 
-def queued_count(kind: StepKind, *, now: datetime) -> int:
-    """Steps handed to the queue and not yet taken by a worker."""
-    return kind.model.objects.filter(status=StepStatus.PENDING, dispatched_until__gt=now).count()
+def presumed_lost_steps(kind: StepKind, *, now: datetime, limit: int) -> list[int]:
+    """Ids of steps handed to the queue whose mark ran out and that no worker has
+    taken, oldest first: the reconciler dispatches them again only as many as the
+    broker can no longer be holding (provisioning.reconciler)."""
+    if limit <= 0:
+        return []
+    return list(
+        kind.model.objects.filter(_due(now), dispatched_until__lt=now)
+        .order_by("dispatched_until", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def queued_count(kind: StepKind) -> int:
+    """Steps handed to the queue and not yet taken by a worker, however long ago:
+    a mark that ran out says the queue is slow or the task was lost, and only the
+    broker's own backlog tells which."""
+    return kind.model.objects.filter(status=StepStatus.PENDING, dispatched_until__isnull=False).count()
 
 
 def mark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
     """Remember that tasks were enqueued, so the next pass does not enqueue them
-    again unless they were lost (a Redis worker died, SECRET_KEY rotated)."""
+    again. Until the mark runs out a task counts as queued whatever the broker
+    says (it may still be on its way: enqueued after this mark, or pulled by a
+    cluster and waiting for a worker); after, only if the broker still holds it."""
     grace = timedelta(seconds=settings.STEP_LEASE_SECONDS)
     kind.model.objects.filter(pk__in=pks).update(dispatched_until=now + grace)

@@ -35,29 +35,39 @@ class Report:
 def reconcile(*, enqueue=None) -> Report:
     """One pass. ``enqueue(kind, pk)`` defaults to the django-q2 task; the demo passes
     a function that runs the step in-process."""
-    from provisioning.tasks import enqueue_step
+    from provisioning.tasks import enqueue_step, queue_backlog
 
     enqueue = enqueue or enqueue_step
     now = timezone.now()
     report = Report()
+    queued = {kind.name: durable.queued_count(kind) for kind in durable.kinds()}
+    # A queued step whose task the broker no longer holds was lost (a Redis worker
+    # died, SECRET_KEY rotated). A slow queue loses nothing: its tasks are all still
+    # there, and feeding it the same steps again only makes it slower (each copy
+    # costs a worker a task). So only the shortfall is dispatched again.
+    lost = max(0, sum(queued.values()) - queue_backlog())
     for kind in durable.kinds():
         # Keep about one interval of work queued for a provider, no more: pacing spaces
         # the calls, and an overfull queue would only churn.
         budget = int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS)
-        limit = max(1, min(500, budget - durable.queued_count(kind, now=now)))
-        if kind.provider and breaker.is_open(kind.provider):
+        limit = max(1, min(500, budget - queued[kind.name]))
+        probing = bool(kind.provider and breaker.is_open(kind.provider))
+        if probing:
             if not breaker.probe_due(kind.provider):
                 report.held[kind.name] = "held: provider outage, waiting for the next probe"
                 continue
             limit = 1  # one probe; the rest waits for the circuit to close
-        pks = durable.due_steps(kind, now=now, limit=limit)
+        redo = durable.presumed_lost_steps(kind, now=now, limit=min(lost, limit if probing else 500))
+        lost -= len(redo)
+        fresh = durable.due_steps(kind, now=now, limit=limit - len(redo) if probing else limit)
+        pks = redo + fresh
         durable.mark_dispatched(kind, pks, now=now)
         for pk in pks:
             enqueue(kind.name, pk)
         report.dispatched[kind.name] = len(pks)
-        if limit > 1 and len(pks) == limit:
+        if limit > 1 and len(fresh) == limit:
             report.full.add(kind.name)
-        elif pks and kind.provider and breaker.is_open(kind.provider):
+        elif pks and probing:
             report.probed.add(kind.name)
     # Durable proof that passes run: /healthz reports the worker stale without one.
     Heartbeat.objects.update_or_create(name=SCHEDULE_NAME, defaults={"at": timezone.now()})

@@ -2,7 +2,11 @@
 the durable row, not the queue, is the source of truth (DESIGN)."""
 from __future__ import annotations
 
+import logging
+
 from django_q.tasks import async_task
+
+logger = logging.getLogger(__name__)
 
 
 def run_step(kind: str, pk: int) -> str:
@@ -29,6 +33,22 @@ def reconcile_after(seconds: float) -> str:
 
     time.sleep(seconds)
     return reconcile(scheduled=False)
+
+
+def queue_backlog() -> int:
+    """Tasks the broker holds for the cluster: waiting, and (ORM broker) pulled by a
+    cluster but not yet acknowledged. 0 when the broker cannot be asked: the
+    reconciler then treats every run-out mark as lost, which duplicates at worst."""
+    from django.db import DatabaseError
+    from django_q.brokers import get_broker
+    from redis.exceptions import RedisError
+
+    try:
+        broker = get_broker()
+        return (broker.queue_size() or 0) + (broker.lock_size() or 0)
+    except (DatabaseError, RedisError):
+        logger.warning("the task broker could not say how many tasks it holds", exc_info=True)
+        return 0
 
 
 def enqueue_step(kind: str, pk: int) -> None:

@@ -12,7 +12,9 @@ from io import StringIO
 from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.models import Schedule
+from django_q.tasks import async_task
 
 from provisioning import durable, tasks
 from provisioning.durable import StepStatus
@@ -66,6 +68,50 @@ def test_a_lost_task_is_dispatched_again(register, settings, client):
     request.refresh_from_db()
     assert (request.status, request.attempts) == (StepStatus.SUCCEEDED, 1)
     assert Workspace.objects.filter(owner=account).count() == 1
+
+
+def broker_enqueue(kind: str, pk: int) -> None:
+    """Enqueue into the real (ORM) broker, as a deployment does, instead of running
+    the task inline: the task waits there for a worker that is slow to come."""
+    async_task("provisioning.tasks.run_step", kind, pk, group=kind, sync=False)
+
+
+def test_a_slow_queue_is_not_fed_the_same_steps_again(register, settings):
+    _, request = register()
+    settings.STEP_LEASE_SECONDS = 0  # the mark runs out at once: the queue is slower than it
+    reconcile(enqueue=broker_enqueue)
+    assert get_broker().queue_size() == 2
+
+    again = Queue()
+    report = reconcile(enqueue=again)
+
+    # Both tasks are still in the broker: sending them again would only make the
+    # queue longer, each copy a task for a worker to skip.
+    assert report.dispatched == {"workspace": 0, "workspace_removal": 0, "email": 0}
+    assert again.tasks == []
+
+    get_broker().purge_queue()  # now they are lost (a Redis worker died, SECRET_KEY rotated)
+    report = reconcile(enqueue=again)
+
+    assert report.dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
+    assert ("workspace", request.pk) in again.tasks
+
+
+def test_steps_still_queued_count_against_the_budget_however_long_they_wait(register, settings):
+    settings.PROVIDER_RATE_PER_SECOND = 1
+    settings.RECONCILE_EVERY_SECONDS = 2  # a budget of two queued steps per kind
+    for n in range(4):
+        register(email=f"person{n}@example.com")
+    settings.STEP_LEASE_SECONDS = 0
+    first = reconcile(enqueue=broker_enqueue)
+    assert first.dispatched["workspace"] == 2
+
+    second = reconcile(enqueue=broker_enqueue)
+
+    # Their marks ran out, but they are still queued: the pass tops the queue up by
+    # its floor of one, not by another budget.
+    assert second.dispatched["workspace"] == 1
+    assert ProvisioningRequest.objects.filter(dispatched_until__isnull=True).count() == 1
 
 
 def test_a_running_step_with_a_live_lease_is_left_to_its_worker(register):
