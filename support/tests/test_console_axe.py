@@ -96,6 +96,8 @@ def test_every_console_page_has_no_serious_axe_violation_on_desktop_and_phone(
         "account": (f"/admin/accounts/user/{account.pk}/change/", "console-account"),
         "incidents list": ("/admin/support/incident/", "console-incidents"),
         "incident": (f"/admin/support/incident/{incident.pk}/change/", "console-incident"),
+        "reply": (f"/admin/support/ticket/{ticket.pk}/do/reply/", "console-confirm-reply"),
+        "password change": ("/admin/password_change/", "console-password-change"),
     }
     for name, (path, picture) in pages.items():
         for page, suffix in ((desktop, ""), (phone, "-phone")):
