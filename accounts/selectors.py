@@ -389,7 +389,8 @@ def abandoned_signups(*, joined_before: datetime) -> QuerySet[User]:
     no login since the one signup makes. Never included: staff, closed accounts,
     accounts something is still happening to (a workspace step or an email pending
     or running), accounts waiting on our team (workspace step failed), and accounts
-    a registered hold keeps (an open ticket: support is handling them)."""
+    a registered hold keeps (an open ticket: support is handling them), and accounts
+    support reopened while their removal was under way."""
     live = (StepStatus.PENDING, StepStatus.RUNNING)
     queryset = (
         User.objects.filter(email_verified_at__isnull=True, is_active=True, is_staff=False,
@@ -397,6 +398,8 @@ def abandoned_signups(*, joined_before: datetime) -> QuerySet[User]:
         .filter(Q(last_login__isnull=True) | Q(last_login__lte=F("date_joined") + SIGNUP_SESSION))
         .exclude(provisioning_request__status__in=[StepStatus.FAILED, *live])
         .exclude(Exists(EmailDelivery.objects.filter(account=OuterRef("pk"), status__in=live)))
+        # Reopened by support while its removal was owed: a person decided to keep it.
+        .exclude(Exists(DeprovisionRequest.objects.filter(account=OuterRef("pk"))))
     )
     for hold in _purge_holds:
         queryset = queryset.exclude(hold())

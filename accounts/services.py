@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import codes
 from accounts.emails import email_queue
@@ -26,6 +27,7 @@ from accounts.signals import account_closed
 from provisioning import durable
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
+from provisioning.removal import workspace_removal_cancel
 from provisioning.services import (
     dispatch_on_commit,
     event_record,
@@ -59,6 +61,11 @@ class AccountStateError(AccountError):
     def __init__(self, account: User, found: str, to: str):
         super().__init__(f"{account.email} is {found}; it cannot be {to}")
         self.found = found
+
+
+class BeingRemoved(AccountError):
+    """The account is an abandoned signup whose workspace the provider is removing,
+    or has removed: reopening it would leave it without one."""
 
 
 class CodeRefused(AccountError):
@@ -152,12 +159,24 @@ def account_close(*, account: User, actor: str, reason: str) -> User:
 
 def account_reopen(*, account: User, actor: str, reason: str) -> User:
     """Reopen a closed account: the person can log in again and every step that was
-    stopped runs again (``account_resume``). ``reason`` is required. Raises
-    AccountStateError if the account is not closed."""
+    stopped runs again (``account_resume``). A workspace removal not yet begun (an
+    abandoned signup being purged) is stopped, so the account keeps its workspace.
+    ``reason`` is required. Raises AccountStateError if the account is not closed,
+    BeingRemoved while the provider is removing its workspace or once it has."""
     with transaction.atomic():
         locked, reason = _locked_customer(account, reason, "Reopening")
         if locked.is_active:
             raise AccountStateError(locked, account_overview(account=locked).state, "reopened")
+        removal = workspace_removal_cancel(account_id=locked.pk, actor=actor, why="account reopened")
+        if removal == StepStatus.RUNNING:
+            raise BeingRemoved(_("The workspace of %(email)s is being removed at the provider right now (an "
+                                 "abandoned signup). Try again in a minute: if the provider has not removed "
+                                 "it by then, the removal is stopped and the account reopens with its "
+                                 "workspace.") % {"email": locked.email})
+        if removal == StepStatus.SUCCEEDED:
+            raise BeingRemoved(_("%(email)s was an abandoned signup and its workspace has been removed at "
+                                 "the provider, so it can't be reopened. The person can sign up again with "
+                                 "the same address and gets a new workspace.") % {"email": locked.email})
         User.objects.filter(pk=locked.pk).update(is_active=True)
         locked.is_active = True
         event_record(account_id=locked.pk, subject="account", from_state=State.DISABLED, to_state="reopened",

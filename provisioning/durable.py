@@ -339,10 +339,13 @@ def step_retry_now(step: Step) -> bool:
     return bool(updated)
 
 
-def step_cancel(step: Step, *, why: str) -> bool:
-    """Stop an open step for good (e.g. an email to an address no longer ours)."""
+def step_cancel(step: Step, *, why: str, unless_running: bool = False) -> bool:
+    """Stop an open step for good (e.g. an email to an address no longer ours).
+    ``unless_running`` leaves a step a worker holds alone: its call may already
+    have done what cancelling was meant to prevent. Returns True if stopped."""
+    open_now = [StepStatus.PENDING] if unless_running else [StepStatus.PENDING, StepStatus.RUNNING]
     updated = type(step).objects.filter(
-        pk=step.pk, status__in=[StepStatus.PENDING, StepStatus.RUNNING]
+        pk=step.pk, status__in=open_now
     ).update(status=StepStatus.FAILED, next_attempt_at=None, last_error_code="cancelled",
              last_error_detail=why[:500], completed_at=timezone.now(), lease_owner="",
              lease_expires_at=None, updated_at=timezone.now())

@@ -53,6 +53,22 @@ def workspace_removal_retry(*, request: DeprovisionRequest, actor: str = "system
     return changed
 
 
+def workspace_removal_cancel(*, account_id: int, actor: str, why: str) -> str | None:
+    """Stop the account's workspace removal if no worker has called the provider
+    yet (the account was reopened). Returns the removal's status afterwards: None
+    when none is owed; ``failed`` when it is stopped (now, or refused earlier: the
+    workspace is still there); ``running`` when a worker is calling the provider
+    (the outcome is not known yet); ``succeeded`` when the workspace is gone."""
+    request = (DeprovisionRequest.objects.filter(account_id=account_id)
+               .order_by("-created_at", "-pk").first())
+    if request is None:
+        return None
+    if durable.step_cancel(request, why=why, unless_running=True):
+        event_record(account_id=account_id, subject="workspace", from_state="removing", to_state="ready",
+                     why=f"removal of workspace {request.external_id} stopped: {why}", actor=actor)
+    return request.status
+
+
 def _perform(request: DeprovisionRequest) -> str:
     return get_backend().delete_workspace(
         WorkspaceRemoval(external_id=request.external_id, idempotency_key=request.idempotency_key))

@@ -18,7 +18,9 @@ from django_q.tasks import async_task, result
 from accounts.flows.purge import SCHEDULE_NAME, abandoned_signups_purge
 from accounts.models import EmailDelivery, EmailKind, User
 from accounts.selectors import user_by_email
+from accounts.services import BeingRemoved, account_reopen
 from conftest import PASSWORD
+from provisioning import durable
 from provisioning.models import DeprovisionRequest, Event, SandboxWorkspace, Workspace
 
 pytestmark = pytest.mark.django_db
@@ -225,3 +227,52 @@ def test_the_workspace_goes_at_the_http_provider_before_the_account(client, sign
     assert keys == {DeprovisionRequest.objects.get().idempotency_key}
     assert DeprovisionRequest.objects.get().account is None  # the record outlives the account
     assert abandoned_signups_purge().removed == []
+
+
+def _removal_begun(drive) -> User:
+    _warned_a_week_ago(drive)
+    days_pass(7)
+    assert abandoned_signups_purge().removing == ["a***@example.com"]  # closed, removal owed
+    return User.objects.get(email="ada@example.com")
+
+
+def test_reopening_before_the_removal_reaches_the_provider_keeps_the_workspace(signed_up, drive):
+    account = _removal_begun(drive)  # the removal's task has not run yet
+
+    account_reopen(account=account, actor="support:1", reason="they called: they want it")
+    drive()
+
+    assert User.objects.get(pk=account.pk).is_active
+    assert Workspace.objects.filter(owner=account).count() == 1
+    assert SandboxWorkspace.objects.count() == 1  # never removed at the provider
+    assert DeprovisionRequest.objects.get().last_error_code == "cancelled"
+    # Support decided to keep it: later runs of the purge leave it alone.
+    days_pass(60)
+    report = abandoned_signups_purge()
+    assert (report.warned, report.removed, report.removing) == ([], [], [])
+    assert User.objects.filter(pk=account.pk, is_active=True).exists()
+
+
+def test_reopening_while_the_provider_removes_the_workspace_waits_for_its_answer(signed_up, drive):
+    account = _removal_begun(drive)
+    removal = DeprovisionRequest.objects.get()
+    durable.claim(durable.kind_named("workspace_removal"), removal.pk)  # a worker is calling the provider
+
+    with pytest.raises(BeingRemoved, match="being removed at the provider right now"):
+        account_reopen(account=account, actor="support:1", reason="they called")
+
+    assert not User.objects.get(pk=account.pk).is_active
+    assert DeprovisionRequest.objects.get().status == "running"  # left to its worker
+
+
+def test_an_account_whose_workspace_is_gone_is_not_reopened_without_one(signed_up, drive):
+    account = _removal_begun(drive)
+    # The provider removes it; the "removed" announcement (on commit) is lost.
+    assert durable.step_run("workspace_removal", DeprovisionRequest.objects.get().pk) == "succeeded"
+    assert DeprovisionRequest.objects.get().status == "succeeded" and User.objects.filter(pk=account.pk).exists()
+
+    with pytest.raises(BeingRemoved, match="The person can sign up again with the same address"):
+        account_reopen(account=account, actor="support:1", reason="they called")
+
+    assert not User.objects.get(pk=account.pk).is_active
+    assert abandoned_signups_purge().removed == ["a***@example.com"]  # the backstop finishes it
