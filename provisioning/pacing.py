@@ -39,17 +39,21 @@ def reserve(provider: str, *, max_wait: float | None = None) -> float | None:
     (nothing reserved) when the next slot is more than ``max_wait`` away: the
     caller should leave its work for later instead of holding a worker."""
     max_wait = settings.PACING_MAX_WAIT_SECONDS if max_wait is None else max_wait
-    now = timezone.now()
-    _ensure_row(provider)
     with transaction.atomic():
-        pace = Pace.objects.select_for_update().get(provider=provider)
-        slot = max(pace.next_slot_at, now)
-        wait = (slot - now).total_seconds()
-        if wait > max_wait:
+        # One query when the row exists (always, after the first call).
+        pace, _ = Pace.objects.select_for_update().get_or_create(
+            provider=provider, defaults={"next_slot_at": timezone.now()})
+        # The clock is read once the row is ours. Read before waiting for the lock,
+        # a free slot would be dated in the past, and the call would leave late by
+        # however long other workers held the row: late calls bunch up with the
+        # ones on time, and a second can take more calls than the limit.
+        slot = max(pace.next_slot_at, timezone.now())
+        if (slot - timezone.now()).total_seconds() > max_wait:
             return None
         pace.next_slot_at = slot + timedelta(seconds=1 / _rate())
         pace.save(update_fields=["next_slot_at"])
-    return wait
+    # Measured after the commit, so the caller wakes at the slot itself.
+    return max(0.0, (slot - timezone.now()).total_seconds())
 
 
 def slow_down(provider: str, seconds: float) -> None:

@@ -1,8 +1,11 @@
 """Pacing keeps calls to a provider under PROVIDER_RATE_PER_SECOND for every worker."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connections, transaction
 from django.utils import timezone
 
 from provisioning import pacing
@@ -58,3 +61,29 @@ def test_a_paced_step_is_left_for_later_without_using_an_attempt(rate, client, s
     # reconciler dispatches it once the slot comes.
     assert request.next_attempt_at >= timezone.now() + timedelta(seconds=29)
     assert request.dispatched_until is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_waited_for_the_timeline_gets_a_slot_from_when_it_got_it(rate):
+    """Slots are dated when the reservation holds the row, not when it asked: a slot
+    dated before a wait for the lock would send the call late, bunched up with the
+    calls that follow it."""
+    Pace.objects.create(provider="provisioning", next_slot_at=timezone.now() - timedelta(seconds=60))
+    locked, released = threading.Event(), []
+
+    def hold_the_timeline():
+        with transaction.atomic():
+            Pace.objects.select_for_update().get(provider="provisioning")
+            locked.set()
+            time.sleep(0.5)  # another worker's reservation, slowed down
+            released.append(timezone.now())
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_timeline)
+    holder.start()
+    assert locked.wait(10)
+    pacing.reserve("provisioning")  # waits for the row
+    holder.join()
+    slot = Pace.objects.get(provider="provisioning").next_slot_at - timedelta(seconds=1 / pacing._rate())
+    assert slot >= released[0]
