@@ -50,3 +50,77 @@ def drive(db, django_capture_on_commit_callbacks):
                 return n
         return max_passes
     return run
+
+
+def _run_steps(kind: str, steps, account, times: int) -> None:
+    from provisioning import durable
+
+    for _ in range(times):
+        for step in steps.filter(account=account, status__in=["pending", "running"]):
+            durable.step_run(kind, step.pk)
+
+
+@pytest.fixture
+def mixed_accounts(db, signup_data, settings):
+    """``mixed_accounts(n)`` signs up n accounts through the real services, going round
+    the recipes below so that every lifecycle state appears (13 accounts cover them
+    all), and returns them. Failures come from the sandbox providers, switched per
+    account and left healthy; steps run as a worker would run them."""
+    from django.utils import timezone
+
+    from accounts.models import EmailDelivery, EmailKind, User
+    from accounts.services import account_close, account_mark_verified, account_register
+    from provisioning import durable
+    from provisioning.models import ProvisioningRequest
+
+    settings.DELAYED_AFTER_ATTEMPTS = 2
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    # Each account's failures are its own: that many alike would read as an outage.
+    settings.BREAKER_FAILURE_THRESHOLD = 10_000
+    made = [0]
+
+    def make(name: str, *, workspace: str = "ok", email: str = "ok", workspace_runs: int = 1,
+             email_runs: int = 1) -> User:
+        account = account_register(**{**signup_data, "email": f"{name}@example.com"})
+        sandbox_set(provider="provisioning", mode=workspace)
+        _run_steps("workspace", ProvisioningRequest.objects.all(), account, workspace_runs)
+        sandbox_set(provider="email", mode=email)
+        _run_steps("email", EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION), account, email_runs)
+        return account
+
+    def running(name):
+        account = make(name, workspace="error", workspace_runs=2)
+        durable.claim(durable.kind_named("workspace"), ProvisioningRequest.objects.get(account=account).pk)
+        return account
+
+    def bounced(name):
+        account = make(name)
+        EmailDelivery.objects.filter(account=account).update(bounced_at=timezone.now())  # as the webhook would
+        return account
+
+    recipes = [
+        lambda name: make(name, workspace_runs=0, email_runs=0),  # setting up
+        lambda name: make(name, workspace="error", workspace_runs=1),  # retrying: still setting up
+        lambda name: make(name, workspace="error", workspace_runs=2),  # delayed
+        running,  # delayed, a try running
+        lambda name: make(name, workspace="reject"),  # needs support: the workspace was refused
+        lambda name: make(name, email="timeout"),  # needs support: the email gave up
+        lambda name: make(name, email="reject"),  # email undeliverable: refused
+        bounced,  # email undeliverable: bounced
+        lambda name: make(name),  # unverified
+        lambda name: make(name, email_runs=0),  # unverified, the email still owed
+        lambda name: account_mark_verified(account=make(name), actor="test", why="test"),  # active
+        lambda name: account_close(account=make(name), actor="test", reason="test"),  # disabled
+        lambda name: account_close(account=make(name, workspace_runs=0), actor="test", reason="test"),  # disabled
+    ]
+
+    def run(n: int) -> list[User]:
+        accounts = []
+        for _ in range(n):
+            recipe = recipes[made[0] % len(recipes)]
+            accounts.append(recipe(f"mixed{made[0]}"))
+            made[0] += 1
+        sandbox_set(provider="provisioning", mode="ok")
+        sandbox_set(provider="email", mode="ok")
+        return accounts
+    return run

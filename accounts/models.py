@@ -6,11 +6,12 @@ import unicodedata
 import idna
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from provisioning.durable import Step
+from provisioning.durable import Step, StepStatus
 
 
 def normalize_email(address: str) -> str:
@@ -97,7 +98,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         ]
         # The console's accounts list, newest first, reads 50 rows from this index
         # instead of sorting every account (bench/console_pages.py).
-        indexes = [models.Index(fields=["date_joined", "id"], name="user_joined_idx")]
+        indexes = [models.Index(fields=["date_joined", "id"], name="user_joined_idx"),
+                   # The dashboard's signups per hour count the last day's customers
+                   # from this index alone (accounts.state_counts).
+                   models.Index(fields=["date_joined"], condition=Q(is_staff=False), name="customer_joined_idx")]
 
     def __str__(self) -> str:
         return self.email
@@ -124,6 +128,15 @@ class EmailKind(models.TextChoices):
     EMAIL_CHANGE_TAKEN = "email_change_taken", "Someone asked to move another account to your address"
 
 
+# A verification email that is not simply sent: still owed or running, stopped, or
+# bounced. Cancelled ones (accounts.emails.CANCELLED) never speak for an address
+# (accounts.selectors.verification_emails).
+VERIFICATION_UNSETTLED = (Q(kind=EmailKind.VERIFICATION)
+                          & (Q(status__in=[StepStatus.PENDING, StepStatus.RUNNING, StepStatus.FAILED])
+                             | Q(bounced_at__isnull=False))
+                          & ~Q(last_error_code="cancelled"))
+
+
 class EmailDelivery(Step):
     """A durable, retried email: written in the transaction that owes it, delivered
     by a worker. The body is rendered at send time, so a verification link is always
@@ -141,6 +154,10 @@ class EmailDelivery(Step):
         verbose_name_plural = "email deliveries"
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="email_due_idx"),
+            # The verification emails that can decide an account's state is something
+            # other than "active" or "unverified" (accounts.state_counts): a handful
+            # in flight, however many accounts there are.
+            models.Index(fields=["account"], condition=VERIFICATION_UNSETTLED, name="verification_unsettled_idx"),
             # Bounce webhooks find the emails sent to an address (accounts.selectors.
             # deliveries_sent_to): without it, each webhook read the whole table.
             models.Index(fields=["to_address"], name="email_to_address_idx"),
@@ -221,3 +238,32 @@ class RateLimitCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.window_start}: {self.count}"
+
+
+class CustomerTally(models.Model):
+    """How many customer accounts (not staff) there are, how many of them are closed,
+    and how many open ones have not confirmed their address: kept by the database
+    itself, so reading them costs the same for ten accounts or ten million.
+
+    Triggers on the account table (migration 0010) add each inserted, updated or
+    deleted row's share in the same transaction, whatever wrote it: a service, the
+    admin, a queryset ``update()``, a cascade or raw SQL. Nothing in Python
+    maintains these numbers, so no code path can forget to. The counts are spread
+    over 16 slots (by account id) so that concurrent signups do not queue on one
+    row; read their sum (``accounts.state_counts``). Not managed by Django: its rows
+    are the triggers' alone, and a test flush that empties the account table (which
+    fires the triggers, or on PostgreSQL the TRUNCATE trigger) must not empty this
+    table behind their back. Only these plain column facts are counted here; the
+    lifecycle state keeps its one definition (``with_lifecycle_state``)."""
+
+    slot = models.SmallIntegerField(primary_key=True)
+    customers = models.BigIntegerField()
+    disabled = models.BigIntegerField()  # is_active is False: closed by staff
+    unverified = models.BigIntegerField()  # open (is_active) and email_verified_at is NULL
+
+    class Meta:
+        managed = False
+        db_table = "accounts_customertally"
+
+    def __str__(self) -> str:
+        return f"slot {self.slot}: {self.customers} customers"

@@ -63,6 +63,22 @@ def scratch_database(prefix: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def kept_database(name: str, *, drop: bool = False) -> Iterator[str]:
+    """A database that outlives the run, for data that is slow to build (a million
+    accounts): created if missing, reused as it is otherwise, dropped at the end only
+    with ``drop``. The bench says what it finds there and builds only what is missing."""
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}{POSTGRES_OPTIONS}"
+    finally:
+        if drop:
+            with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def django_env(database_url: str, **extra: str) -> dict[str, str]:
     """The environment for every process of one bench run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "PROVISIONING_"))}

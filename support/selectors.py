@@ -23,7 +23,6 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncHour
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -41,6 +40,7 @@ from accounts.selectors import (
     latest_verification_of,
     with_lifecycle_state,
 )
+from accounts.state_counts import lifecycle_state_counts
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
 from provisioning.selectors import open_circuits
@@ -379,36 +379,30 @@ class Dashboard:
 
 
 def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
-    """The console's home page: does anything need a human today? Five queries
-    whatever the number of accounts and tickets."""
+    """The console's home page: does anything need a human today? The same queries
+    whatever the number of accounts and tickets, and none reads every account: the
+    states are counted over the accounts in flight, the settled ones from the
+    tally the database keeps (``lifecycle_state_counts``)."""
     now = now or timezone.now()
-    people = with_lifecycle_state(User.objects.filter(is_staff=False))
-    # Grouped by the state rather than one COUNT(FILTER) per state: the state's CASE
-    # (with its email subquery) is then computed once per row, not once per state.
-    # With one filter per state, PostgreSQL's cost estimate crossed jit_above_cost and
-    # it spent ~2 s compiling the query (bench/console_pages.py, docs/benchmarks.md).
-    counts = dict(people.values_list("lifecycle_state").annotate(n=Count("pk")).order_by())
-    by_status_priority = {(row["status"], row["priority"]): row["n"] for row in
-                          Ticket.objects.filter(status__in=UNRESOLVED).values("status", "priority")
-                          .annotate(n=Count("pk")).order_by()}
-    oldest = (Ticket.objects.filter(status=TicketStatus.OPEN).select_related("account")
-              .order_by("waiting_since", "pk").first())
     # The support team's hours (TIME_ZONE), as TruncHour groups them: a zone half an
     # hour off UTC has its own hour boundaries. Stepped in UTC, so a change of clocks
     # neither skips nor repeats an hour.
     this_hour = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
     first_hour = this_hour.astimezone(UTC) - timedelta(hours=23)
-    hourly = {row["hour"]: row for row in
-              people.filter(date_joined__gte=first_hour).annotate(hour=TruncHour("date_joined"))
-              .values("hour").annotate(total=Count("pk"), partial=Count("pk", filter=Q(
-                  lifecycle_state__in=PARTIAL_STATES))).order_by()}
+    counts = lifecycle_state_counts(joined_since=first_hour, now=now)
+    by_status_priority = {(row["status"], row["priority"]): row["n"] for row in
+                          Ticket.objects.filter(status__in=UNRESOLVED).values("status", "priority")
+                          .annotate(n=Count("pk")).order_by()}
+    oldest = (Ticket.objects.filter(status=TicketStatus.OPEN).select_related("account")
+              .order_by("waiting_since", "pk").first())
     hours = []
     for n in range(24):
         start = timezone.localtime(first_hour + timedelta(hours=n))
-        row = hourly.get(start, {})
-        hours.append(HourBar(start, row.get("total", 0), row.get("partial", 0)))
+        # Partial accounts are all in flight: a settled one is active, unverified or closed.
+        partial = sum(counts.in_flight_joined.get((start, state), 0) for state in PARTIAL_STATES)
+        hours.append(HourBar(start, counts.joined.get(start, 0), partial))
     return Dashboard(
-        state_counts=[(state, str(words.STATE_LABELS[state]), counts.get(state, 0)) for state in State.ALL],
+        state_counts=[(state, str(words.STATE_LABELS[state]), counts.states[state]) for state in State.ALL],
         priority_counts=[(p.value, str(p.label), by_status_priority.get((TicketStatus.OPEN, p.value), 0))
                          for p in Priority],
         waiting_on_customer=sum(n for (status, _), n in by_status_priority.items()

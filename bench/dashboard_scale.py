@@ -1,0 +1,328 @@
+"""What the console's dashboard ("Today", /admin/) costs with 10,000, 100,000 and
+1,000,000 accounts: its server time against a 50 ms budget and its queries, which
+must not grow. Counting every account's lifecycle state per request cost 220 ms at
+100,000 and grew with them (bench/console_pages.py); the dashboard now computes the
+state only for the accounts in flight and reads the settled rest from the tally
+the database keeps (accounts.state_counts).
+
+On a PostgreSQL database (migrated, static files collected, production settings),
+accounts are inserted in bulk with SQL, spread over the last 30 days, each with its
+workspace step and verification email:
+
+- settled accounts, the bulk, g numbered 1..size: 79% active (1% with a resolved
+  ticket from a failed first try, 0.1% with a bounced verification email to an
+  earlier address), 20% unverified (email sent, link not clicked), 1% closed;
+- accounts in flight, a fixed number whatever the size (``--in-flight``, default
+  1,000), joined in the last ten hours: half setting up, a fifth delayed (three
+  failed tries), a fifth needing support (workspace refused, or the email gave up;
+  each with an open ticket), a tenth whose email bounced.
+
+A staff member in the Support group is signed in with Django's test client; the
+page is requested once counting its queries, then ``--repeat`` times for the
+median server time (the whole Django handler). At each size the dashboard's numbers
+are checked against counting every account's state with the one definition (the
+old way, timed too). After the largest size, the in-flight set can be grown
+(``--more-in-flight 10000``) to show what the time follows.
+
+A million accounts take minutes to build: ``--database NAME`` keeps them in that
+database between runs (it builds only what is missing; ``--drop`` drops it at the
+end). Without it, a scratch database is made and dropped.
+
+    .venv/bin/python bench/dashboard_scale.py [--sizes 10000 100000 1000000] [--repeat 7]
+        [--in-flight 1000] [--more-in-flight 10000] [--database bench_dash_1m] [--drop] [--explain]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+
+BUDGET_SECONDS = 0.050
+PATH = "/admin/"
+
+STEP_COLUMNS = """status, attempts, counted_attempts, next_attempt_at, dispatched_until, last_error_code,
+    last_error_detail, lease_owner, lease_expires_at, idempotency_key, created_at, updated_at, completed_at"""
+
+
+def settled_count(cursor) -> int:
+    cursor.execute("SELECT count(*) FROM accounts_user WHERE email LIKE 'person-%'")
+    return cursor.fetchone()[0]
+
+
+def seed_settled(cursor, first: int, last: int) -> None:
+    """Settled accounts first..last (inclusive): g mod 100 decides what each is."""
+    cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_user")
+    [(last_id,)] = cursor.fetchall()
+    cursor.execute("""
+        INSERT INTO accounts_user (password, last_login, is_superuser, email, name, phone, company,
+                                   email_verified_at, is_active, is_staff, date_joined)
+        SELECT '!', NULL, false, 'person-' || g || '@example.com', 'Person ' || g, '+14155550100',
+               'Company ' || g, CASE WHEN mod(g, 100) BETWEEN 77 AND 97 THEN NULL ELSE now() END,
+               mod(g, 100) <> 97, false, now() - (mod(g * 7919, 43200) || ' minutes')::interval
+        FROM generate_series(%s, %s) AS g""", [first, last])
+    accounts = f"""(SELECT id, email, date_joined, {first - 1} + row_number() OVER (ORDER BY id) AS g
+                    FROM accounts_user WHERE id > {last_id} AND NOT is_staff) AS u"""
+    # A resolved ticket's account (g mod 100 = 0) failed its first try, then succeeded.
+    cursor.execute(f"""
+        INSERT INTO provisioning_provisioningrequest ({STEP_COLUMNS}, account_id)
+        SELECT 'succeeded', CASE WHEN mod(g, 100) = 0 THEN 2 ELSE 1 END, 1, NULL, NULL,
+               CASE WHEN mod(g, 100) = 0 THEN 'http_503' ELSE '' END,
+               CASE WHEN mod(g, 100) = 0 THEN 'The provider answered 503.' ELSE '' END,
+               '', NULL, 'workspace-' || g, u.date_joined, u.date_joined, u.date_joined, u.id
+        FROM {accounts}""")
+    cursor.execute(f"""
+        INSERT INTO provisioning_workspace (owner_id, external_id, name, created_at)
+        SELECT u.id, 'ws-' || g, 'Company ' || g, u.date_joined FROM {accounts}""")
+    cursor.execute(f"""
+        INSERT INTO accounts_emaildelivery ({STEP_COLUMNS}, kind, to_address, context, bounced_at, account_id)
+        SELECT 'succeeded', 1, 1, NULL, NULL, '', '', '', NULL, 'email-' || g, u.date_joined, u.date_joined,
+               u.date_joined, 'verification', u.email, '{{}}'::jsonb, NULL, u.id
+        FROM {accounts}""")
+    # 0.1% corrected their address after the first link bounced: history that stays.
+    cursor.execute(f"""
+        INSERT INTO accounts_emaildelivery ({STEP_COLUMNS}, kind, to_address, context, bounced_at, account_id)
+        SELECT 'succeeded', 1, 1, NULL, NULL, '', '', '', NULL, 'email-old-' || g,
+               u.date_joined - interval '1 minute', u.date_joined, u.date_joined - interval '1 minute',
+               'verification', 'old-' || g || '@example.net', '{{}}'::jsonb, u.date_joined, u.id
+        FROM {accounts} WHERE mod(g, 1000) = 1""")
+    cursor.execute(f"""
+        INSERT INTO support_ticket (reference, account_id, email, reason, status, priority, waiting_since,
+                                    created_at, resolved_at, resolved_automatically)
+        SELECT 'SUP-' || g, u.id, u.email, 'workspace_failed', 'resolved', 2, u.date_joined, u.date_joined,
+               u.date_joined + interval '1 hour', true
+        FROM {accounts} WHERE mod(g, 100) = 0""")
+
+
+def set_in_flight(cursor, level: int) -> None:
+    """Make the first ``level`` flight accounts in flight (g mod 20 decides how) and
+    park any beyond it as settled active accounts: building them once, then only
+    updating, lets one database serve every in-flight level. Times are set from
+    now, so a kept database reads the same on a later day."""
+    cursor.execute("SELECT count(*) FROM accounts_user WHERE email LIKE 'flight-%'")
+    have = cursor.fetchone()[0]
+    if have < level:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_user")
+        [(last_id,)] = cursor.fetchall()
+        cursor.execute("""
+            INSERT INTO accounts_user (password, last_login, is_superuser, email, name, phone, company,
+                                       email_verified_at, is_active, is_staff, date_joined)
+            SELECT '!', NULL, false, 'flight-' || g || '@example.com', 'Flight ' || g, '+14155550100',
+                   'Company ' || g, NULL, true, false, now()
+            FROM generate_series(%s, %s) AS g""", [have + 1, level])
+        new = f"""(SELECT id, email, {have} + row_number() OVER (ORDER BY id) AS g FROM accounts_user
+                   WHERE id > {last_id}) AS u"""
+        cursor.execute(f"""
+            INSERT INTO provisioning_provisioningrequest ({STEP_COLUMNS}, account_id)
+            SELECT 'pending', 0, 0, now(), NULL, '', '', '', NULL, 'workspace-flight-' || g, now(), now(), NULL, u.id
+            FROM {new}""")
+        cursor.execute(f"""
+            INSERT INTO accounts_emaildelivery ({STEP_COLUMNS}, kind, to_address, context, bounced_at, account_id)
+            SELECT 'pending', 0, 0, now(), NULL, '', '', '', NULL, 'email-flight-' || g, now(), now(), NULL,
+                   'verification', u.email, '{{}}'::jsonb, NULL, u.id
+            FROM {new}""")
+        cursor.execute(f"""
+            INSERT INTO support_ticket (reference, account_id, email, reason, status, priority, waiting_since,
+                                        created_at, resolved_at, resolved_automatically)
+            SELECT 'FLT-' || g, u.id, u.email,
+                   CASE WHEN mod(g, 20) = 19 THEN 'email_failed' ELSE 'workspace_failed' END,
+                   'resolved', CASE WHEN mod(g, 3) = 0 THEN 1 ELSE 2 END, now(), now(), now(), true
+            FROM {new} WHERE mod(g, 20) IN (14, 15, 16, 19)""")
+    flight = """(SELECT id, substring(email from 8 for position('@' in email) - 8)::int AS g
+                  FROM accounts_user WHERE email LIKE 'flight-%') AS f"""
+    # What each flight account is: 'parked' beyond the level, else its share of g mod 20.
+    kind = f"""CASE WHEN f.g > {level} THEN 'parked' WHEN mod(f.g, 20) < 10 THEN 'setting_up'
+                    WHEN mod(f.g, 20) < 14 THEN 'delayed' WHEN mod(f.g, 20) < 17 THEN 'refused'
+                    WHEN mod(f.g, 20) < 19 THEN 'bounced' ELSE 'email_gave_up' END"""
+    cursor.execute(f"""
+        UPDATE accounts_user AS a SET
+            date_joined = now() - (mod(f.g * 7919, 600) || ' minutes')::interval,
+            email_verified_at = CASE WHEN {kind} = 'parked' THEN now() END
+        FROM {flight} WHERE a.id = f.id""")
+    cursor.execute(f"""
+        UPDATE provisioning_provisioningrequest AS s SET
+            status = CASE {kind} WHEN 'setting_up' THEN 'pending' WHEN 'delayed' THEN 'pending'
+                                 WHEN 'refused' THEN 'failed' ELSE 'succeeded' END,
+            attempts = CASE {kind} WHEN 'setting_up' THEN 0 WHEN 'delayed' THEN 3 ELSE 1 END,
+            counted_attempts = CASE {kind} WHEN 'setting_up' THEN 0 WHEN 'delayed' THEN 3 ELSE 1 END,
+            next_attempt_at = CASE {kind} WHEN 'setting_up' THEN now() + interval '20 seconds'
+                                          WHEN 'delayed' THEN now() + interval '5 minutes' END,
+            last_error_code = CASE {kind} WHEN 'delayed' THEN 'http_503' WHEN 'refused' THEN 'http_422' ELSE '' END,
+            last_error_detail = CASE {kind} WHEN 'delayed' THEN 'The provider answered 503.'
+                                            WHEN 'refused' THEN 'The provider refused the request (HTTP 422).'
+                                            ELSE '' END,
+            completed_at = CASE WHEN {kind} IN ('setting_up', 'delayed') THEN NULL ELSE now() END,
+            updated_at = now()
+        FROM {flight} WHERE s.account_id = f.id""")
+    cursor.execute(f"""
+        UPDATE accounts_emaildelivery AS e SET
+            status = CASE {kind} WHEN 'setting_up' THEN 'pending' WHEN 'email_gave_up' THEN 'failed'
+                                 ELSE 'succeeded' END,
+            attempts = CASE {kind} WHEN 'setting_up' THEN 0 WHEN 'email_gave_up' THEN 6 ELSE 1 END,
+            next_attempt_at = CASE {kind} WHEN 'setting_up' THEN now() + interval '20 seconds' END,
+            last_error_code = CASE {kind} WHEN 'email_gave_up' THEN 'smtp_timeout' ELSE '' END,
+            bounced_at = CASE {kind} WHEN 'bounced' THEN now() END,
+            completed_at = CASE {kind} WHEN 'setting_up' THEN NULL ELSE now() END,
+            updated_at = now()
+        FROM {flight} WHERE e.account_id = f.id""")
+    cursor.execute(f"""
+        UPDATE support_ticket AS t SET
+            status = CASE WHEN {kind} = 'parked' THEN 'resolved' ELSE 'open' END,
+            resolved_at = CASE WHEN {kind} = 'parked' THEN now() END,
+            waiting_since = now() - (mod(f.g, 300) || ' minutes')::interval
+        FROM {flight} WHERE t.account_id = f.id""")
+
+
+def analyze(cursor) -> None:
+    for table in ("accounts_user", "provisioning_provisioningrequest", "provisioning_workspace",
+                  "accounts_emaildelivery", "support_ticket"):
+        cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def by_definition() -> tuple[dict[str, int], float]:
+    """Every customer's state counted with the one definition (the old way), and how
+    long that took."""
+    from django.db.models import Count
+
+    from accounts.models import User
+    from accounts.selectors import with_lifecycle_state
+
+    start = time.perf_counter()
+    states = Counter(dict(with_lifecycle_state(User.objects.filter(is_staff=False))
+                          .values_list("lifecycle_state").annotate(n=Count("pk")).order_by()))
+    return states, time.perf_counter() - start
+
+
+def measure(client, repeat: int) -> tuple[int, float, list[tuple[float, str]], str]:
+    """(queries, median seconds, the slowest queries as (seconds, sql), the page)."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(PATH, secure=True)  # warm: caches, template loading
+    reset_queries()
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(PATH, secure=True)
+    queries = list(captured.captured_queries)
+    if response.status_code != 200:
+        raise RuntimeError(f"{PATH} answered {response.status_code}")
+    timings = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        client.get(PATH, secure=True)
+        timings.append(time.perf_counter() - t)
+    slowest = sorted(((float(q["time"]), q["sql"]) for q in queries), reverse=True)[:3]
+    return len(queries), statistics.median(timings), slowest, response.content.decode()
+
+
+def tiles(page: str) -> dict[str, int]:
+    import re
+
+    return {state: int(n) for state, n in
+            re.findall(r'href="/admin/accounts/user/\?state=(\w+)"><span class="n">(\d+)</span>', page)}
+
+
+def report(label: str, client, args, connection) -> tuple[int, float]:
+    queries, seconds, slowest, page = measure(client, args.repeat)
+    states, old_seconds = by_definition()
+    shown = tiles(page)
+    agree = all(shown.get(state, 0) == states.get(state, 0) for state in set(shown) | set(states))
+    print(f"{label}: {queries} queries, median {seconds * 1000:.1f} ms = {seconds / BUDGET_SECONDS:.2f} × 50 ms; "
+          f"numbers {'equal' if agree else 'DIFFER FROM'} the definition's (counting every account: "
+          f"{old_seconds * 1000:.0f} ms)")
+    print("    tiles: " + ", ".join(f"{state} {n:,}" for state, n in shown.items()))
+    if not agree:
+        print("    definition: " + ", ".join(f"{state} {n:,}" for state, n in states.items()))
+    for q_seconds, sql in slowest:
+        print(f"    {q_seconds * 1000:8.1f} ms  {sql[:150]}{'…' if len(sql) > 150 else ''}")
+    if args.explain and slowest:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest[0][1])
+            print("\n".join("      " + row[0] for row in cursor.fetchall()))
+    return queries, seconds if agree else float("inf")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--in-flight", type=int, default=1_000)
+    parser.add_argument("--more-in-flight", type=int, nargs="*", default=[], help="at the largest size, after")
+    parser.add_argument("--repeat", type=int, default=7, help="requests for the median")
+    parser.add_argument("--database", help="keep the accounts in this database between runs")
+    parser.add_argument("--drop", action="store_true", help="drop --database at the end")
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the slowest query")
+    args = parser.parse_args()
+
+    print(f"machine: {harness.machine()}")
+    database = (harness.kept_database(args.database, drop=args.drop) if args.database
+                else harness.scratch_database("bench_dashboard"))
+    results: dict[str, tuple[int, float]] = {}
+    with database as database_url:
+        env = harness.django_env(database_url)
+        harness.prepare(env)
+        os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DJANGO_SECRET_KEY", "DATABASE_URL",
+                                                "STATIC_ROOT")})
+        import django
+
+        django.setup()
+        from django.contrib.auth.models import Group
+        from django.db import connection
+        from django.test import Client
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from accounts.models import User
+
+        staff = User.objects.filter(email="support@example.com").first() or User.objects.create_user(
+            "support@example.com", harness.PASSWORD, name="Support", company="Acme Workspaces", is_staff=True)
+        staff.groups.add(Group.objects.get(name="Support"))
+        client = Client()
+        client.force_login(staff)
+        # Past the second factor, as after a code from the app (django_otp.login).
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get_or_create(user=staff, name="bench")[0].persistent_id
+        session.save()
+
+        for size in sorted(args.sizes):
+            start = time.monotonic()
+            with connection.cursor() as cursor:
+                seeded = settled_count(cursor)
+                if seeded < size:
+                    seed_settled(cursor, seeded + 1, size)
+                elif seeded > size:
+                    print(f"\n(the database holds {seeded:,} settled accounts: {size:,} skipped)")
+                    continue
+                set_in_flight(cursor, args.in_flight)
+                analyze(cursor)
+            print(f"\n== {size:,} settled accounts + {args.in_flight:,} in flight "
+                  f"(built in {time.monotonic() - start:.1f} s) ==")
+            results[f"{size:,}"] = report(f"{size:,}", client, args, connection)
+        for level in args.more_in_flight:
+            with connection.cursor() as cursor:
+                set_in_flight(cursor, level)
+                analyze(cursor)
+            print(f"\n== {max(args.sizes):,} settled accounts + {level:,} in flight ==")
+            results[f"{max(args.sizes):,} + {level:,} in flight"] = report(f"{level:,} in flight", client, args,
+                                                                            connection)
+        with connection.cursor() as cursor:
+            set_in_flight(cursor, args.in_flight)  # a kept database is left as a next run expects
+        connection.close()
+
+    print("\nRESULT (server time ÷ 50 ms; queries):")
+    counts = {queries for queries, _ in results.values()}
+    for label, (queries, seconds) in results.items():
+        print(f"  {label:>28}: {seconds * 1000:7.1f} ms = {seconds / BUDGET_SECONDS:.2f} × budget, {queries} queries")
+    print(f"  queries {'the same at every size' if len(counts) == 1 else 'GREW'}")
+    return 0 if len(counts) == 1 and all(s <= BUDGET_SECONDS for _, s in results.values()) else 1
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,48 @@
+"""The dashboard ("Today") counts accounts by lifecycle state with the same queries
+whatever their number, and its numbers are the ones the lifecycle state's one
+definition gives (accounts.state_counts; its scale is bench/dashboard_scale.py)."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from accounts.selectors import State, with_lifecycle_state
+
+TILE = re.compile(r'href="/admin/accounts/user/\?state=(\w+)"><span class="n">(\d+)</span>')
+
+
+def dashboard(console) -> tuple[int, dict[str, int]]:
+    """(queries, the number on each state's tile)."""
+    with CaptureQueriesContext(connection) as captured:
+        response = console.get("/admin/")
+    assert response.status_code == 200
+    return len(captured), {state: int(n) for state, n in TILE.findall(response.content.decode())}
+
+
+def by_definition() -> dict[str, int]:
+    states = Counter(with_lifecycle_state(User.objects.filter(is_staff=False)).values_list(
+        "lifecycle_state", flat=True))
+    return {state: states[state] for state in State.ALL}
+
+
+def test_the_dashboard_costs_the_same_queries_for_5_and_50_accounts_in_mixed_states(mixed_accounts, console):
+    mixed_accounts(5)
+    few, tiles = dashboard(console)
+    assert tiles == by_definition() and sum(tiles.values()) == 5
+    mixed_accounts(45)
+    many, tiles = dashboard(console)
+    assert many == few
+    assert tiles == by_definition() and sum(tiles.values()) == 50
+    assert all(tiles[state] for state in State.ALL)  # every state is on it
+
+
+def test_the_signups_chart_counts_the_partial_ones_as_the_states_say(mixed_accounts, console):
+    mixed_accounts(13)
+    partial = sum(by_definition()[state] for state in (State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT,
+                                                        State.EMAIL_UNDELIVERABLE))
+    page = console.get("/admin/").content.decode()
+    assert f"Signups per hour over the last 24 hours: 13 in all, {partial} still partial." in page
