@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -228,4 +229,5 @@ def register_step_kind() -> None:
         name=KIND, model=EmailDelivery, perform=_perform,
         max_attempts=lambda: settings.EMAIL_MAX_ATTEMPTS,
         on_succeeded=_succeeded, on_failed=_failed, provider="email",
+        setup=Q(kind=EmailKind.VERIFICATION),  # a reset link or a notice is not setup
     ))

@@ -94,6 +94,10 @@ class StepKind:
     on_failed: Callable[[Step], None]
     # The provider a circuit breaker guards for this kind, if any.
     provider: str = ""
+    # Which of its steps are part of an account's setup (what a person waits for
+    # before they are all set), as a filter on ``model``; None if none are (a
+    # workspace removal). An outage's figures count only people waiting for setup.
+    setup: Q | None = None
 
 
 _kinds: dict[str, StepKind] = {}

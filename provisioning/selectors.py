@@ -28,23 +28,29 @@ def _kinds_of(provider: str) -> list[durable.StepKind]:
     return [kind for kind in durable.kinds() if kind.provider == provider]
 
 
+def _setup_kinds_of(provider: str) -> list[durable.StepKind]:
+    return [kind for kind in _kinds_of(provider) if kind.setup is not None]
+
+
 def _waiting(kind: durable.StepKind):
     return kind.model.objects.filter(status__in=OPEN).exclude(last_error_code="")
 
 
 def outage_backlog(provider: str) -> int:
     """Steps of this provider still waiting after an error (held by the open
-    circuit, or not yet drained since it closed). One count query per step kind."""
+    circuit, or not yet drained since it closed), of every kind: an incident closes
+    once all it held has gone through. One count query per step kind."""
     return sum(_waiting(kind).count() for kind in _kinds_of(provider))
 
 
 def outage_waiting(provider: str, *, account: str = "pk") -> Q:
-    """For filtering rows by the account in field ``account``: the account has a step
-    of this provider in that backlog. An expression, not a list of ids (see
+    """For filtering rows by the account in field ``account``: the account waits for
+    its setup on that backlog (a setup step of this provider is in it; a workspace
+    removal is not a person waiting). An expression, not a list of ids (see
     ``outage_waited``)."""
     waiting = Q(pk__in=[])
-    for kind in _kinds_of(provider):
-        waiting |= Q(Exists(_waiting(kind).filter(account_id=OuterRef(account))))
+    for kind in _setup_kinds_of(provider):
+        waiting |= Q(Exists(_waiting(kind).filter(kind.setup, account_id=OuterRef(account))))
     return waiting
 
 
@@ -56,12 +62,13 @@ def _touched(kind: durable.StepKind, since: datetime, statuses):
 
 
 def outage_waited(provider: str, since: datetime, *, drained: bool = False) -> Q:
-    """For filtering accounts (by ``pk``): a step of theirs for this provider waited on
-    an error since ``since`` (still waiting, or since done); with ``drained``, one
-    such step has since succeeded. An expression, not a list of ids: an outage can
-    touch more accounts than a query may carry parameters (SQLite: 32,766)."""
+    """For filtering accounts (by ``pk``): a setup step of theirs for this provider
+    waited on an error since ``since`` (still waiting, or since done); with
+    ``drained``, one such step has since succeeded. An expression, not a list of ids:
+    an outage can touch more accounts than a query may carry parameters (SQLite:
+    32,766)."""
     waited = Q(pk__in=[])
-    for kind in _kinds_of(provider):
-        steps = _touched(kind, since, [StepStatus.SUCCEEDED]).filter(account_id=OuterRef("pk"))
+    for kind in _setup_kinds_of(provider):
+        steps = _touched(kind, since, [StepStatus.SUCCEEDED]).filter(kind.setup, account_id=OuterRef("pk"))
         waited |= Q(Exists(steps.filter(status=StepStatus.SUCCEEDED) if drained else steps))
     return waited

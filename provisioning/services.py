@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from provisioning import durable
 from provisioning.backends import WorkspaceOrder, get_backend
@@ -92,5 +93,5 @@ def register_step_kind() -> None:
     durable.register(StepKind(
         name=KIND, model=ProvisioningRequest, perform=_perform,
         max_attempts=lambda: settings.PROVISIONING_MAX_ATTEMPTS,
-        on_succeeded=_succeeded, on_failed=_failed, provider="provisioning",
+        on_succeeded=_succeeded, on_failed=_failed, provider="provisioning", setup=Q(),
     ))

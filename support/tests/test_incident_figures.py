@@ -88,3 +88,34 @@ def test_a_peak_never_reads_below_what_waits_now(sign_up, down, drive, console):
     incident.refresh_from_db()
     figures = shown(console, incident)
     assert figures.waiting == 6 and figures.peak == 6
+
+
+def test_only_people_waiting_for_setup_count_as_waiting(sign_up, down, recover, drive, console,  # noqa: F811
+                                                        committed):
+    """A workspace removal (the abandoned-signup purge's) held by the same outage is
+    not a person waiting: it is counted nowhere in the figures or the banner, and
+    still drains when the provider recovers."""
+    from provisioning.models import DeprovisionRequest, Workspace
+    from provisioning.removal import workspace_removal_request
+
+    sign_up(1, prefix="leaving")
+    drive()
+    down("provisioning")
+    with committed():
+        workspace_removal_request(workspace=Workspace.objects.get(), why="abandoned signup")
+    drive(max_passes=2)
+    removal = DeprovisionRequest.objects.get()
+    assert removal.status == "pending" and removal.last_error_code  # held by the outage after an error
+    sign_up(6)
+    drive(max_passes=5)
+    incident = Incident.objects.get()
+
+    figures = shown(console, incident)
+    assert figures == incident_figures(incident)
+    assert (figures.affected, figures.waiting, figures.drained) == (6, 6, 0)
+    assert "6 signups are waiting on it" in text(console.get("/admin/"))
+
+    recover("provisioning")
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.CLOSED and (incident.affected, incident.drained) == (6, 6)
+    assert DeprovisionRequest.objects.get().status == "succeeded"
