@@ -190,10 +190,12 @@ class Said:
     banner: str  # the home page's email banner ("" once confirmed)
     offer_resend: bool
     offer_correct: bool
+    offer_call: bool
 
     def as_json(self) -> dict:
         return {"title": self.title, "workspace": self.workspace, "tries": self.tries, "email": self.email,
-                "offer": {"resend": self.offer_resend, "correct_email": self.offer_correct}}
+                "offer": {"resend": self.offer_resend, "correct_email": self.offer_correct,
+                          "call": self.offer_call}}
 
 
 def _when(moment: datetime | None, f: Facts) -> str:
@@ -232,6 +234,15 @@ def _support(f: Facts) -> str:
     if f.ticket:
         return SUPPORT_HAS_IT.say(f, reply_hours=f.reply_hours, reference=f.ticket)
     return str(WRITE_TO_SUPPORT).format(reply_hours=f.reply_hours)
+
+
+def offer_call(f: Facts) -> bool:
+    """Offer "Call me" where email may not be a way back: support has the account,
+    our email to the address is refused, or the confirmation email waits on an
+    email outage (DESIGN principle 3)."""
+    if f.state in ("needs_support", "email_undeliverable"):
+        return True
+    return f.state == "delayed" and bool(f.outage) and f.workspace == "ready"
 
 
 def offer_resend(f: Facts) -> bool:
@@ -298,7 +309,8 @@ def say(f: Facts) -> Said:
     email = str(EMAIL_WORDS[f.email]).format(when=_when(f.email_next, f))
     banner = "" if f.verified else email_sentence(f)
     return Said(title=str(title), message=message, workspace=str(workspace), tries=tries, email=email,
-                banner=banner, offer_resend=offer_resend(f), offer_correct=offer_correct(f))
+                banner=banner, offer_resend=offer_resend(f), offer_correct=offer_correct(f),
+                offer_call=offer_call(f))
 
 
 def resend_answer(f: Facts) -> str:

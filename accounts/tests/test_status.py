@@ -38,7 +38,7 @@ def check_contract(data: dict) -> None:
     assert data["ticket"] is None or type(data["ticket"]) is str
     assert type(data["message"]) is str and data["message"]
     assert set(data["said"]) == {"title", "workspace", "tries", "email", "offer"}
-    assert set(data["said"]["offer"]) == {"resend", "correct_email"}
+    assert set(data["said"]["offer"]) == {"resend", "correct_email", "call"}
 
 
 def status(client: Client) -> dict:
@@ -232,7 +232,7 @@ def test_a_healthy_signup_asks_nothing_of_the_person(ada, drive):
 
     # The link was accepted a moment ago: no "send it again", no "correct your address".
     assert 'id="email-actions" hidden' in page
-    assert status(ada)["said"]["offer"] == {"resend": False, "correct_email": False}
+    assert status(ada)["said"]["offer"] == {"resend": False, "correct_email": False, "call": False}
 
 
 def test_an_email_timing_out_is_owned_and_never_called_sent(ada, sandbox, drive, settings):

@@ -51,6 +51,11 @@
     show("resend-form", !email.verified && offer.resend);
     show("correct-form", !email.verified && (offer.correct_email || keepCorrect));
     show("email-actions", !email.verified && (offer.resend || offer.correct_email || keepCorrect));
+    var call = document.getElementById("callback");
+    // Once asked, the promise stays in view; so does a form being filled in.
+    var keepCall = call && (call.contains(document.activeElement) || call.querySelector(".has-error") ||
+                            document.getElementById("callback-waiting"));
+    show("callback", offer.call || keepCall);
     var ticket = document.getElementById("status-ticket-line");
     if (ticket) {
       ticket.hidden = !data.ticket;

@@ -108,8 +108,11 @@ def test_a_broken_promise_is_owned_not_repeated(stuck):
 
 def test_no_call_offer_while_nothing_is_wrong(register):
     account = register()
-    page = text(logged_in(account).get("/setup/"))
-    assert 'action="/help/call/"' not in page
+    person = logged_in(account)
+    page = text(person.get("/setup/"))
+    # Present for the page's script to reveal should the person get stuck, but hidden.
+    assert '<section class="card" id="callback" aria-labelledby="callback-title" hidden>' in page
+    assert person.get("/setup/status.json").json()["said"]["offer"]["call"] is False
 
 
 def test_an_undeliverable_address_is_offered_a_call(register, sandbox, drive):
@@ -118,6 +121,8 @@ def test_an_undeliverable_address_is_offered_a_call(register, sandbox, drive):
     drive()
     page = text(logged_in(account).get("/setup/"))
     assert 'data-state="email_undeliverable"' in page and 'action="/help/call/"' in page
+    assert '<section class="card" id="callback" aria-labelledby="callback-title">' in page  # shown
+    assert logged_in(account).get("/setup/status.json").json()["said"]["offer"]["call"] is True
 
 
 def test_help_offers_a_call_logged_out_and_answers_alike_for_any_address(db, register):
