@@ -138,7 +138,12 @@ class Server:
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], *, workers: int) -> Iterator[Server]:
-    """gunicorn with ``workers`` sync workers, yielded once it answers."""
+    """gunicorn with ``workers`` sync workers, yielded once it answers. Each worker
+    keeps its database connection, as in production (config/gunicorn.py sets
+    CONN_MAX_AGE=60 there); otherwise every request would pay for a new PostgreSQL
+    connection, a cost no deployment has."""
+    env = {**env}
+    env.setdefault("CONN_MAX_AGE", "60")
     port = free_port()
     args = [PYTHON, "-m", "gunicorn", "config.wsgi", "--workers", str(workers),
             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "120"]
@@ -160,7 +165,10 @@ def gunicorn(env: dict[str, str], *, workers: int) -> Iterator[Server]:
 
 @contextlib.contextmanager
 def worker(env: dict[str, str]) -> Iterator[subprocess.Popen]:
-    """The django-q2 cluster (``manage.py qcluster``), as ``make run`` starts it."""
+    """The django-q2 cluster (``manage.py qcluster``), as the Procfiles start it (with
+    persistent database connections)."""
+    env = {**env}
+    env.setdefault("CONN_MAX_AGE", "60")
     with process([PYTHON, "manage.py", "qcluster"], env) as proc:
         time.sleep(3)  # let the cluster fork its workers
         if proc.poll() is not None:
