@@ -22,12 +22,13 @@ Where the counters live, and what each mechanism can and cannot do:
   key. Atomic and shared by every web process. If Redis cannot be reached we count in
   the database instead (and log it), rather than let everything through or refuse
   everyone.
-- **Database** (no Redis): one row per (key, window), bumped with
-  ``UPDATE ... SET count = count + 1 ... RETURNING count``; the first request of a
-  window inserts the row and a racing insert loses to the unique constraint and
-  updates instead. Exact across processes on PostgreSQL and on SQLite (whose writers
-  serialise), at the cost of one small write per counted request on the database
-  that also serves signups, and of a row per key and window until it is swept.
+- **Database** (no Redis): one row per (key, window), counted with one upsert,
+  ``INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1
+  RETURNING count``: the first request of a window inserts the row, every later one
+  (and a racing first one) adds to it. Exact across processes on PostgreSQL and on
+  SQLite (whose writers serialise). A request's keys are counted in one transaction,
+  so a counted request costs one commit on the database that also serves signups,
+  and a row per key and window until it is swept.
   Django's LocMem cache would count per process, and its DatabaseCache ``incr`` is not
   atomic (DESIGN), hence a table of our own.
 - **Fixed windows**: a client can get up to twice the limit through in a short time
@@ -130,13 +131,17 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
     empty) and say whether it must be refused. The client address is counted first;
     a request refused for it does not also use up the email's allowance."""
     rules = settings.RATE_LIMITS.get(action) or {}
-    for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
-        rule = rules.get(f"per_{scope}")
-        if not (rule and value):
-            continue
-        allowed, window_seconds = rule
-        if not hit(_key(action, scope, value), allowed, window_seconds):
-            return Limited(action=action, retry_after=seconds_left(window_seconds))
+    # One commit for the request's counts in the database, not one per key: a commit
+    # waits for the disk, and signup pays it on the way to the hash (nothing is
+    # written to the database when counting in Redis).
+    with transaction.atomic():
+        for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
+            rule = rules.get(f"per_{scope}")
+            if not (rule and value):
+                continue
+            allowed, window_seconds = rule
+            if not hit(_key(action, scope, value), allowed, window_seconds):
+                return Limited(action=action, retry_after=seconds_left(window_seconds))
     return None
 
 
@@ -362,44 +367,47 @@ def _count_in_redis(key: str, window_start: int, window_seconds: int) -> int:
 
 
 def _count_in_database(key: str, window_start: int, window_seconds: int) -> int:
-    count = _increment(key, window_start)
-    if count is None:  # the first request of this window
-        try:
-            with transaction.atomic():
-                RateLimitCounter.objects.create(
-                    key=key, window_start=window_start, count=1,
-                    expires_at=datetime.fromtimestamp(
-                        window_start + window_seconds + _SWEEP_GRACE_SECONDS, tz=UTC),
-                )
-        except IntegrityError:  # another process opened this window first
-            count = _increment(key, window_start)
-        else:
-            # One new row per key per window: a good moment to drop rows of windows
-            # that are over (indexed on expires_at).
-            RateLimitCounter.objects.filter(expires_at__lt=timezone.now()).delete()
-            return 1
-    return count or 1
+    expires_at = datetime.fromtimestamp(window_start + window_seconds + _SWEEP_GRACE_SECONDS, tz=UTC)
+    if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
+        count = _upsert(key, window_start, expires_at)
+    else:
+        count = _increment_or_insert(key, window_start, expires_at)
+    if count == 1:
+        # One new row per key per window: a good moment to drop rows of windows that
+        # are over (indexed on expires_at).
+        RateLimitCounter.objects.filter(expires_at__lt=timezone.now()).delete()
+    return count
 
 
-def _increment(key: str, window_start: int) -> int | None:
-    """Add one to an existing row and return the count it produced, or None if the
-    row does not exist. On PostgreSQL and SQLite >= 3.35 this is one statement,
-    ``UPDATE ... SET count = count + 1 ... RETURNING count``, so each request learns
-    its own exact position and exactly ``limit`` requests per window get through."""
-    rows = RateLimitCounter.objects.filter(key=key, window_start=window_start)
-    if not connection.features.can_return_columns_from_insert:
-        # Older databases: increment, then read. The read may include others'
-        # increments, which only errs on the side of refusing.
-        if not rows.update(count=F("count") + 1):
-            return None
-        return rows.values_list("count", flat=True).first()
+def _upsert(key: str, window_start: int, expires_at: datetime) -> int:
+    """Add one to the key's row for this window, creating it at 1, in one statement
+    (PostgreSQL; SQLite >= 3.35): each request learns its own exact position, so
+    exactly ``limit`` requests per window get through."""
     qn = connection.ops.quote_name
     table = qn(RateLimitCounter._meta.db_table)
+    count = qn("count")
     with connection.cursor() as cursor:  # table and column names are ours; values are parameters
         cursor.execute(
-            f"UPDATE {table} SET {qn('count')} = {qn('count')} + 1 "
-            f"WHERE {qn('key')} = %s AND {qn('window_start')} = %s RETURNING {qn('count')}",
-            [key, window_start],
+            f"INSERT INTO {table} ({qn('key')}, {qn('window_start')}, {count}, {qn('expires_at')}) "
+            f"VALUES (%s, %s, 1, %s) ON CONFLICT ({qn('key')}, {qn('window_start')}) "
+            f"DO UPDATE SET {count} = {table}.{count} + 1 RETURNING {count}",
+            [key, window_start, connection.ops.adapt_datetimefield_value(expires_at)],
         )
-        row = cursor.fetchone()
-    return row[0] if row else None
+        return cursor.fetchone()[0]
+
+
+def _increment_or_insert(key: str, window_start: int, expires_at: datetime) -> int:
+    """Older databases: increment, then read (the read may include others'
+    increments, which only errs on the side of refusing); the first request of a
+    window inserts the row, and a racing insert loses to the unique constraint and
+    increments instead."""
+    rows = RateLimitCounter.objects.filter(key=key, window_start=window_start)
+    if rows.update(count=F("count") + 1):
+        return rows.values_list("count", flat=True).first() or 1
+    try:
+        with transaction.atomic():
+            RateLimitCounter.objects.create(key=key, window_start=window_start, count=1, expires_at=expires_at)
+        return 1
+    except IntegrityError:  # another process opened this window first
+        rows.update(count=F("count") + 1)
+        return rows.values_list("count", flat=True).first() or 1
