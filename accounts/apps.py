@@ -18,6 +18,9 @@ class AccountsConfig(AppConfig):
         workspace_removed.connect(receivers.on_workspace_removed, dispatch_uid="accounts.purge_finish")
         tracking.connect(receivers.on_email_tracking, dispatch_uid="accounts.email_bounced")
         user_logged_in.connect(logging.bind_account_on_login, dispatch_uid="accounts.log_account")
+        # Django's auth app (earlier in INSTALLED_APPS) connected update_last_login.
+        user_logged_in.disconnect(dispatch_uid="update_last_login")
+        user_logged_in.connect(receivers.record_last_login, dispatch_uid="accounts.last_login")
         post_migrate.connect(_ensure_schedule, sender=self)
 
 

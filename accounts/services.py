@@ -32,6 +32,7 @@ from provisioning.services import (
     dispatch_on_commit,
     event_record,
     provisioning_request_create,
+    steps_enqueued_together,
     workspace_request_retry,
 )
 
@@ -76,13 +77,20 @@ class CodeRefused(AccountError):
 def account_register(*, name: str, email: str, company: str, password: str,
                      phone: str = "") -> User:
     """Create the account and, in the same transaction, the durable records of the
-    work still owed: its workspace and its verification email. Nothing waits on a
-    provider. Raises EmailTaken if the address is registered (also when a
-    simultaneous signup wins the race to the unique constraint)."""
+    work still owed: its workspace and its verification email, both enqueued in one
+    write once it commits. Nothing waits on a provider. Raises EmailTaken if the
+    address is registered (also when a simultaneous signup wins the race to the
+    unique constraint).
+
+    The account's ``last_login`` is saved as its signup, and the returned instance
+    says so (``login_saved``): logging it in at once (the signup view) then writes
+    no ``last_login`` of its own (``accounts.receivers.record_last_login``)."""
     user = User(email=normalize_email(email), name=name, company=company, phone=phone)
+    user.last_login = user.date_joined
+    user.login_saved = True
     user.set_password(password)  # Argon2 before the transaction: keep it short
     try:
-        with transaction.atomic():
+        with transaction.atomic(), steps_enqueued_together():
             user.save()
             provisioning_request_create(account=user)
             _queue_verification(user)

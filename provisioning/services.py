@@ -1,6 +1,10 @@
 """Writes for workspaces: owing one, performing the step, retrying it."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -32,17 +36,53 @@ def provisioning_request_create(*, account) -> ProvisioningRequest:
     return request
 
 
+# The steps dispatched inside ``steps_enqueued_together``, or None outside it.
+_together: ContextVar[list[tuple[str, int]] | None] = ContextVar("steps_enqueued_together", default=None)
+
+
 def dispatch_on_commit(kind: str, pk: int) -> None:
     """Enqueue the first attempt once the row is committed (a task enqueued earlier
-    could run before the row exists, or for a row that is rolled back).
+    could run before the row exists, or for a row that is rolled back). Inside
+    ``steps_enqueued_together``, with the block's other steps.
 
     A queue that cannot be reached (Redis down) is logged and never fails the request
     or task that committed: the row is already due, and the reconciler dispatches it
     on its next pass."""
+    together = _together.get()
+    if together is not None:
+        together.append((kind, pk))
+    else:
+        _enqueue_on_commit([(kind, pk)])
+
+
+@contextmanager
+def steps_enqueued_together() -> Iterator[None]:
+    """Enqueue the steps dispatched in the block together, once the transaction
+    around it commits: on the ORM broker each enqueue is a write, and together they
+    are one commit instead of one each (signup owes two steps). Use it inside a
+    transaction that rolls back as a whole on error, so every step it dispatched
+    still has its row when the commit comes (a step whose row was rolled back would
+    only be enqueued for nothing: ``step_run`` claims nothing it cannot find due)."""
+    steps: list[tuple[str, int]] = []
+    token = _together.set(steps)
+    try:
+        yield
+    finally:
+        _together.reset(token)
+    if steps:
+        _enqueue_on_commit(steps)
+
+
+def _enqueue_on_commit(steps: list[tuple[str, int]]) -> None:
     from provisioning.tasks import enqueue_step
 
     def enqueue_or_leave_to_the_reconciler() -> None:  # named: Django's error log shows it
-        enqueue_step(kind, pk)
+        # One transaction for the ORM broker's rows (a no-op with Redis). Not in the
+        # sync mode of tests, where enqueuing runs the step at once: it must not run
+        # inside a transaction of ours.
+        with nullcontext() if settings.Q_CLUSTER.get("sync") else transaction.atomic():
+            for kind, pk in steps:
+                enqueue_step(kind, pk)
 
     transaction.on_commit(enqueue_or_leave_to_the_reconciler, robust=True)
 
