@@ -348,6 +348,12 @@ STORAGES = {
     },
 }
 
+# --- Sessions ----------------------------------------------------------------------
+# In the database (django_session), as Django's default: logout deletes the row, so a
+# session ends everywhere, with no cache to lose or keep in step. accounts.sessions
+# writes a new login once instead of three times (signup logs everyone in).
+SESSION_ENGINE = "accounts.sessions"
+
 # --- Security (production defaults; DEBUG relaxes the HTTPS-only ones) ---------------
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
