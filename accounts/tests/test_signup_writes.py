@@ -1,0 +1,142 @@
+"""What a signup writes, and in how many commits. Beyond the password hash, a signup's
+cost is mostly its commits: each one waits for the disk while the hash waits for the
+CPU (docs/benchmarks.md, "Signup throughput"). A signup commits four times: its
+rate-limit counts, the account with the durable records of the work it is owed (one
+commit: the transactional outbox), the queue entries for that work (one commit for
+both), and the new session, written once. ``last_login`` is saved with the account,
+not updated after it."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import EmailDelivery, User
+from accounts.tests.factories import PASSWORD, sign_up
+from provisioning.durable import StepStatus
+from provisioning.models import ProvisioningRequest
+
+WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+def _tables(statements: list[str]) -> list[str]:
+    """``INSERT accounts_user``, ``UPDATE django_session``...: what each write touched."""
+    touched = []
+    for sql in statements:
+        verb = sql.split(None, 1)[0].upper()
+        if verb in WRITES:
+            table = sql.split('"')[1] if '"' in sql else sql.split()[2]
+            touched.append(f"{verb} {table}")
+    return touched
+
+
+def _committed(statements: list[str]) -> list[list[str]]:
+    """The writes of each commit, in order, from the statements of a process that
+    really commits: a BEGIN ... COMMIT block, or a write outside one (autocommit)."""
+    commits, block = [], None
+    for sql in statements:
+        verb = sql.split(None, 1)[0].upper()
+        if verb == "BEGIN":
+            block = []
+        elif verb == "COMMIT":
+            if _tables(block):
+                commits.append(_tables(block))
+            block = None
+        elif block is not None:
+            block.append(sql)
+        elif verb in WRITES:
+            commits.append(_tables([sql]))
+    return commits
+
+
+def _top_level_writes(statements: list[str]) -> list[list[str]]:
+    """The same inside a test's transaction, where each of the request's transactions
+    is a top-level savepoint and a write outside any would have been its own commit."""
+    commits, block, depth = [], [], 0
+    for sql in statements:
+        if sql.startswith("SAVEPOINT"):
+            depth += 1
+        elif sql.startswith("RELEASE SAVEPOINT"):
+            depth -= 1
+            if depth == 0 and _tables(block):
+                commits.append(_tables(block))
+                block = []
+        elif sql.startswith("ROLLBACK TO SAVEPOINT"):
+            continue
+        elif depth:
+            block.append(sql)
+        elif _tables([sql]):
+            commits.append(_tables([sql]))
+    return commits
+
+
+@pytest.mark.django_db
+def test_a_signup_writes_in_three_transactions_and_enqueues_its_work_once_after(
+        client, signup_data, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as after_commit, CaptureQueriesContext(connection) as queries:
+        response = client.post("/signup/", signup_data)
+
+    assert response.status_code == 302
+    commits = _top_level_writes([q["sql"] for q in queries.captured_queries])
+    assert len(commits) == 3, commits
+    rate_limits, account, session = commits
+    assert set(rate_limits) <= {"INSERT accounts_ratelimitcounter", "DELETE accounts_ratelimitcounter"}
+    assert account[0] == "INSERT accounts_user"
+    assert {"INSERT provisioning_provisioningrequest", "INSERT accounts_emaildelivery"} <= set(account)
+    assert session == ["INSERT django_session"]
+    # One callback enqueues both owed steps (tasks run inline in tests: it runs them).
+    assert len(after_commit) == 1
+    after_commit[0]()
+    assert ProvisioningRequest.objects.get().status == StepStatus.SUCCEEDED
+    assert EmailDelivery.objects.get().status == StepStatus.SUCCEEDED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_the_production_settings_a_signup_commits_four_times():
+    # PostgreSQL only (accounts/tests/conftest.py): a second process works on the test
+    # database, which SQLite keeps in this one's memory.
+    db = connection.settings_dict
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "localhost",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    done = subprocess.run([sys.executable, "-m", "accounts.tests.signup_process", "ada@example.com"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.splitlines()[-1])
+
+    assert (answer["status"], answer["location"]) == (302, "/setup/")
+    commits = _committed(answer["statements"])
+    assert len(commits) == 4, commits
+    rate_limits, account, queue, session = commits
+    assert set(rate_limits) <= {"INSERT accounts_ratelimitcounter", "DELETE accounts_ratelimitcounter"}
+    assert account[0] == "INSERT accounts_user"  # the outbox commits with the account
+    assert {"INSERT provisioning_provisioningrequest", "INSERT accounts_emaildelivery"} <= set(account)
+    assert queue == ["INSERT django_q_ormq", "INSERT django_q_ormq"]
+    assert session == ["INSERT django_session"]
+    assert not any(sql.startswith('SELECT 1 AS "a" FROM "django_session"') for sql in answer["statements"])
+
+
+@pytest.mark.django_db
+def test_signup_saves_its_login_with_the_account_and_later_logins_update_it(signup_data):
+    client, account = sign_up()
+    assert account.last_login == account.date_joined  # the signup's own login
+    assert client.get("/setup/status.json").status_code == 200
+
+    User.objects.filter(pk=account.pk).update(last_login=account.date_joined - timedelta(days=1))
+    assert Client().post("/login/", {"email": account.email, "password": PASSWORD}).status_code == 302
+    account.refresh_from_db()
+    assert account.last_login > account.date_joined  # Django's update_last_login, as before
