@@ -36,10 +36,10 @@ def normalize_email(address: str) -> str:
       "xn--" label is left as it is: nothing to decode, and no IDNA rule (hyphens,
       label lengths) can turn it into a different string.
 
-    Rows stored before this existed were lower-cased with ``str.lower`` and, if typed
-    in plain ASCII without "xn--" labels, are already in this form; no data migration
-    was written for the rare address typed with a compatibility character or an
-    "xn--" domain."""
+    Rows stored before this existed were lower-cased with ``str.lower``; migrations
+    accounts 0011 and support 0010 bring them to this form, except where two accounts
+    (or two open tickets without one) would end up with one address: those keep theirs
+    and are logged for support."""
     address = unicodedata.normalize("NFKC", address)
     address = unicodedata.normalize("NFKC", address.lower()).strip()
     local, at, domain = address.rpartition("@")
