@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from provisioning import durable
 from provisioning.backends import WorkspaceOrder, get_backend
@@ -77,10 +78,23 @@ def _enqueue_on_commit(steps: list[tuple[str, int]]) -> None:
     from provisioning.tasks import enqueue_step
 
     def enqueue_or_leave_to_the_reconciler() -> None:  # named: Django's error log shows it
-        # One transaction for the ORM broker's rows (a no-op with Redis). Not in the
-        # sync mode of tests, where enqueuing runs the step at once: it must not run
-        # inside a transaction of ours.
-        with nullcontext() if settings.Q_CLUSTER.get("sync") else transaction.atomic():
+        # The steps are marked as queued in the transaction that enqueues them, so a
+        # reconcile pass that comes before a worker does not send them again (under
+        # load the queue held each signup's steps twice). A worker that takes one at
+        # once waits for this commit to claim it; an enqueue that fails (Redis down)
+        # takes the marks back, and the next pass dispatches the steps. On the ORM
+        # broker the tasks' rows are in the same commit. In the sync mode of tests,
+        # where enqueuing runs the step at once, it must not run inside a transaction
+        # of ours.
+        sync = settings.Q_CLUSTER.get("sync")
+        with transaction.atomic():
+            now = timezone.now()
+            for kind in dict.fromkeys(kind for kind, _ in steps):
+                durable.mark_dispatched(durable.kind_named(kind), [pk for k, pk in steps if k == kind], now=now)
+            if not sync:
+                for kind, pk in steps:
+                    enqueue_step(kind, pk)
+        if sync:
             for kind, pk in steps:
                 enqueue_step(kind, pk)
 

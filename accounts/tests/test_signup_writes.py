@@ -3,8 +3,8 @@ cost is mostly its commits: each one waits for the disk while the hash waits for
 CPU (docs/benchmarks.md, "Signup throughput"). A signup commits four times: its
 rate-limit counts, the account with the durable records of the work it is owed (one
 commit: the transactional outbox), the queue entries for that work (one commit for
-both), and the new session, written once. ``last_login`` is saved with the account,
-not updated after it."""
+both, with the marks that say they are queued), and the new session, written once.
+``last_login`` is saved with the account, not updated after it."""
 from __future__ import annotations
 
 import json
@@ -23,6 +23,7 @@ from accounts.models import EmailDelivery, User
 from accounts.tests.factories import PASSWORD, sign_up
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
+from provisioning.reconciler import reconcile
 
 WRITES = ("INSERT", "UPDATE", "DELETE")
 
@@ -125,9 +126,14 @@ def test_on_the_production_settings_a_signup_commits_four_times():
     assert set(rate_limits) <= {"INSERT accounts_ratelimitcounter", "DELETE accounts_ratelimitcounter"}
     assert account[0] == "INSERT accounts_user"  # the outbox commits with the account
     assert {"INSERT provisioning_provisioningrequest", "INSERT accounts_emaildelivery"} <= set(account)
-    assert queue == ["INSERT django_q_ormq", "INSERT django_q_ormq"]
+    # The queue entries commit with the marks that say the steps are queued, so a
+    # reconcile pass before a worker comes does not queue them a second time.
+    assert queue == ["UPDATE provisioning_provisioningrequest", "UPDATE accounts_emaildelivery",
+                     "INSERT django_q_ormq", "INSERT django_q_ormq"]
     assert session == ["INSERT django_session"]
     assert not any(sql.startswith('SELECT 1 AS "a" FROM "django_session"') for sql in answer["statements"])
+    assert reconcile(enqueue=lambda kind, pk: pytest.fail(f"{kind} {pk} queued twice")).dispatched == {
+        "workspace": 0, "workspace_removal": 0, "email": 0}
 
 
 @pytest.mark.django_db
