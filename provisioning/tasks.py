@@ -36,16 +36,18 @@ def reconcile_after(seconds: float) -> str:
 
 
 def queue_backlog() -> int:
-    """Tasks the broker holds for the cluster: waiting, and (ORM broker) pulled by a
-    cluster but not yet acknowledged. 0 when the broker cannot be asked: the
-    reconciler then treats every run-out mark as lost, which duplicates at worst."""
+    """Tasks waiting in the broker for a worker. Not those a cluster has pulled (ORM
+    locks, Redis in memory): among them is the reconcile pass asking, and a step task
+    pulled is about to clear its step's mark by claiming it. Counting the pass itself
+    hid a lost step for ever when it was the only one. 0 when the broker cannot be
+    asked: the reconciler then treats every run-out mark as lost, which duplicates
+    at worst."""
     from django.db import DatabaseError
     from django_q.brokers import get_broker
     from redis.exceptions import RedisError
 
     try:
-        broker = get_broker()
-        return (broker.queue_size() or 0) + (broker.lock_size() or 0)
+        return get_broker().queue_size() or 0
     except (DatabaseError, RedisError):
         logger.warning("the task broker could not say how many tasks it holds", exc_info=True)
         return 0

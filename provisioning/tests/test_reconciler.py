@@ -97,6 +97,20 @@ def test_a_slow_queue_is_not_fed_the_same_steps_again(register, settings):
     assert ("workspace", request.pk) in again.tasks
 
 
+def test_lost_steps_are_found_while_the_pass_itself_holds_a_place_in_the_broker(register, settings):
+    _, request = register()
+    settings.STEP_LEASE_SECONDS = 0
+    reconcile(enqueue=broker_enqueue)
+    get_broker().purge_queue()  # both tasks lost
+    async_task("provisioning.tasks.reconcile", sync=False)  # the scheduled pass...
+    assert len(get_broker().dequeue()) == 1  # ...pulled by a cluster, which runs it:
+
+    report = reconcile(enqueue=Queue())
+
+    # The pass's own task is not one of the steps'; counting it hid a lost step.
+    assert report.dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
+
+
 def test_steps_still_queued_count_against_the_budget_however_long_they_wait(register, settings):
     settings.PROVIDER_RATE_PER_SECOND = 1
     settings.RECONCILE_EVERY_SECONDS = 2  # a budget of two queued steps per kind
