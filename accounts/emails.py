@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
+from collections.abc import Callable, Iterable
 
 from anymail.exceptions import AnymailError, AnymailInvalidAddress, AnymailRecipientsRefused
 from django.conf import settings
@@ -22,7 +23,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts.messages import EMAIL_SUBJECTS
-from accounts.models import EmailDelivery, EmailKind
+from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tokens import make_email_change_token, make_verification_token
 from provisioning import durable
 from provisioning.durable import StepKind, StepStatus
@@ -39,23 +40,42 @@ RECIPIENT_REJECTED = "recipient_rejected"
 CANCELLED = "cancelled"
 
 
-def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
-                context: dict | None = None) -> EmailDelivery:
-    """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
-    the first delivery. Call inside the transaction that decides to send it."""
+def _idempotency_key(kind: str, key: str) -> str:
     idempotency_key = f"{kind}:{key}"
     if len(idempotency_key) > EmailDelivery._meta.get_field("idempotency_key").max_length:
         # Keys can hold an address of up to 254 characters; a digest keeps them
         # stable and within the column (PostgreSQL refuses longer values).
         idempotency_key = f"{kind}:{hashlib.sha256(key.encode()).hexdigest()}"
+    return idempotency_key
+
+
+def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
+                context: dict | None = None) -> EmailDelivery:
+    """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
+    the first delivery. Call inside the transaction that decides to send it."""
     delivery, created = EmailDelivery.objects.get_or_create(
-        idempotency_key=idempotency_key,
+        idempotency_key=_idempotency_key(kind, key),
         defaults={"account": account, "kind": kind, "context": context or {},
                   "to_address": to_address or account.email},
     )
     if created:
         dispatch_on_commit(KIND, delivery.pk)
     return delivery
+
+
+def email_queue_bulk(*, accounts: Iterable[User], kind: str, key: Callable[[User], str]) -> None:
+    """Owe one email of ``kind`` to each account, at its address, in one statement:
+    idempotent like ``email_queue`` (the same ``key(account)`` never makes a second
+    email, whichever of the two queued it first). Nothing is handed to the queue
+    here: the emails are due at once, and the reconciler's dispatcher feeds them to
+    the workers at the provider's pace, one interval of work at a time, so that
+    thousands owed at once (an incident's apologies) neither flood the queue ahead
+    of everyone else's emails nor hold the task that owes them. Call inside the
+    transaction that decides to send them."""
+    EmailDelivery.objects.bulk_create(
+        [EmailDelivery(account=account, kind=kind, to_address=account.email, context={},
+                       idempotency_key=_idempotency_key(kind, key(account))) for account in accounts],
+        ignore_conflicts=True)
 
 
 # Refused for us, whatever the recipient: 530 (authentication required) and 535

@@ -6,6 +6,8 @@ manifest storage, HTTPS-only cookies; the benches speak HTTP to gunicorn with
   counted, so every signup pays for its counter and none is refused;
 - logging quiet at WARNING (one line per request would be measured too).
 """
+import os
+
 from config.settings import *  # noqa: F403
 
 if "RATE_LIMITS" in globals():
@@ -15,3 +17,8 @@ if "RATE_LIMITS" in globals():
     }
 
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # noqa: F405
+
+# A bench that reads task timings from django-q2's result table keeps every result
+# (BENCH_Q_SAVE_LIMIT=0: no limit): with the project's limit, the results of the tasks
+# measured would be pruned by the thousands of email tasks that follow them.
+Q_CLUSTER = {**Q_CLUSTER, "save_limit": int(os.environ.get("BENCH_Q_SAVE_LIMIT", Q_CLUSTER["save_limit"]))}  # noqa: F405

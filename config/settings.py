@@ -249,10 +249,13 @@ SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@example.com")
 # the call-back form). Empty (the default): no page offers a number.
 SUPPORT_PHONE = env.str("SUPPORT_PHONE", default="")
 # After an incident closes, its "sorry for the wait" emails are queued this many
-# accounts per transaction, and a task does at most this many batches before handing
-# over to the next one (it must stay well inside Q_CLUSTER's 90 s timeout).
+# accounts per transaction, and a task does at most this many batches, starting none
+# once this many seconds have passed, before handing over to the next one: it must
+# stay well inside Q_CLUSTER's 90 s timeout however slow the database is that day
+# (bench/incident_close.py).
 INCIDENT_APOLOGY_BATCH = env.int("INCIDENT_APOLOGY_BATCH", default=500)
 INCIDENT_APOLOGY_BATCHES_PER_TASK = env.int("INCIDENT_APOLOGY_BATCHES_PER_TASK", default=20)
+INCIDENT_APOLOGY_SECONDS_PER_TASK = env.float("INCIDENT_APOLOGY_SECONDS_PER_TASK", default=30.0)
 
 # --- Abandoned signups (accounts.flows.purge) ------------------------------------------
 # Accounts never verified and never used are removed after this many days, so a

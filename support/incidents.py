@@ -13,6 +13,7 @@ Status changes only here, on a locked row, each writing an IncidentEvent.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,7 +23,7 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from accounts.emails import email_queue
+from accounts.emails import email_queue_bulk
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
@@ -204,21 +205,25 @@ def enqueue_apologies(incident_id: int) -> None:
 def incident_apologize(*, incident_id: int, batches: int | None = None) -> bool:
     """Queue the closed incident's "you're all set — sorry for the wait" emails, at
     most ``batches`` batches (INCIDENT_APOLOGY_BATCHES_PER_TASK) of
-    INCIDENT_APOLOGY_BATCH accounts (``apology_recipients``). Each batch is one
-    transaction that queues its emails and moves the incident's cursor past them,
-    so a task killed between batches resumes after the last one done, and one
-    killed inside a batch leaves nothing of it. Each person gets the email once
+    INCIDENT_APOLOGY_BATCH accounts (``apology_recipients``), starting no batch
+    after the first once INCIDENT_APOLOGY_SECONDS_PER_TASK have passed. Each batch
+    is one transaction that owes its emails in one statement (``email_queue_bulk``:
+    the dispatcher sends them at the provider's pace) and moves the incident's cursor
+    past them, so a task killed between batches resumes after the last one done, and
+    one killed inside a batch leaves nothing of it. Each person gets the email once
     whatever happens: its key is the account, shared with accounts.receivers.
     Returns True if some remain (call again), False when none do."""
     size = max(1, settings.INCIDENT_APOLOGY_BATCH)
-    for _ in range(batches or settings.INCIDENT_APOLOGY_BATCHES_PER_TASK):
+    stop_at = time.monotonic() + settings.INCIDENT_APOLOGY_SECONDS_PER_TASK
+    for n in range(batches or settings.INCIDENT_APOLOGY_BATCHES_PER_TASK):
+        if n and time.monotonic() > stop_at:
+            return True  # the next task carries on
         with transaction.atomic():
             incident = Incident.objects.select_for_update().filter(pk=incident_id, apologies_pending=True).first()
             if incident is None:
                 return False
             batch = list(apology_recipients(incident=incident).filter(pk__gt=incident.apology_cursor)[:size])
-            for account in batch:
-                email_queue(account=account, kind=EmailKind.ALL_SET, key=str(account.pk))
+            email_queue_bulk(accounts=batch, kind=EmailKind.ALL_SET, key=lambda account: str(account.pk))
             done = len(batch) < size
             Incident.objects.filter(pk=incident.pk).update(
                 apologies_pending=not done, apology_cursor=batch[-1].pk if batch else incident.apology_cursor)

@@ -269,6 +269,38 @@ def test_a_large_incident_apologises_in_batches_and_resumes_after_a_killed_task(
     assert apologies() == Counter({email: 1 for email in emails})
 
 
+def test_a_task_starts_no_batch_once_its_time_is_spent_and_nobody_is_apologised_to_twice(
+        sign_up, down, drive, sandbox, settings):
+    """However slow the database is, a task hands over before its time limit: past
+    INCIDENT_APOLOGY_SECONDS_PER_TASK it starts no new batch. The apologies are owed
+    in one statement per batch, and one already owed to a person (the account's own
+    "all set", same key) is not owed again."""
+    from accounts.emails import email_queue
+    from accounts.models import EmailDelivery, EmailKind, User
+    from support.incidents import incident_apologize, incidents_close_if_drained
+
+    settings.INCIDENT_APOLOGY_BATCH = 3
+    settings.INCIDENT_APOLOGY_SECONDS_PER_TASK = 0  # spent as soon as the first batch is done
+    down("provisioning")
+    emails = sign_up(7)
+    drive(max_passes=5)
+    _recover_without_announcements(sandbox, settings, "provisioning")
+    [incident] = incidents_close_if_drained()
+    early = User.objects.get(email=emails[4])
+    email_queue(account=early, kind=EmailKind.ALL_SET, key=str(early.pk))  # as accounts.receivers does
+
+    def owed() -> Counter:
+        return Counter(EmailDelivery.objects.filter(kind="all_set").values_list("to_address", flat=True))
+
+    assert incident_apologize(incident_id=incident.pk) is True
+    assert sum(owed().values()) == 1 + 3  # one batch only, though a task may run twenty
+    assert incident_apologize(incident_id=incident.pk) is True
+    assert incident_apologize(incident_id=incident.pk) is False  # the last, short batch
+    assert owed() == Counter({email: 1 for email in emails})
+    drive()  # the dispatcher sends them at the provider's pace
+    assert apologies() == Counter({email: 1 for email in emails})
+
+
 def test_the_apology_goes_only_to_those_whose_setup_waited_and_is_now_ready(
         signup_data, sign_up, down, recover, drive, sandbox, committed):
     """An email outage. A long-active person's password-reset email waits through it,
