@@ -101,7 +101,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         indexes = [models.Index(fields=["date_joined", "id"], name="user_joined_idx"),
                    # The dashboard's signups per hour count the last day's customers
                    # from this index alone (accounts.state_counts).
-                   models.Index(fields=["date_joined"], condition=Q(is_staff=False), name="customer_joined_idx")]
+                   models.Index(fields=["date_joined"], condition=Q(is_staff=False), name="customer_joined_idx"),
+                   # Whether an account with a troubled verification email is still
+                   # unconfirmed, answered from the index (accounts.state_counts).
+                   models.Index(fields=["id"], condition=Q(email_verified_at__isnull=True),
+                                name="user_unconfirmed_idx")]
 
     def __str__(self) -> str:
         return self.email

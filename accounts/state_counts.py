@@ -27,7 +27,20 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, CharField, Count, DateTimeField, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncHour
 
 from accounts.models import VERIFICATION_UNSETTLED, CustomerTally, EmailDelivery, User
@@ -42,8 +55,11 @@ def accounts_in_flight() -> QuerySet:
     address (see the module's docstring), for ``pk__in``: one UNION of two
     partial-index scans, as a subquery."""
     workspace = ProvisioningRequest.objects.filter(status__in=UNFINISHED_STEP).values("account_id")
-    email = (EmailDelivery.objects.filter(VERIFICATION_UNSETTLED, account__email_verified_at__isnull=True)
-             .values("account_id"))
+    # Only for an unconfirmed address: the bounces before a corrected address stay
+    # in the index after the account is confirmed. EXISTS, so that the probe is an
+    # index-only look-up in the unconfirmed accounts' own index.
+    unconfirmed = User.objects.filter(pk=OuterRef("account_id"), email_verified_at__isnull=True)
+    email = EmailDelivery.objects.filter(VERIFICATION_UNSETTLED, Exists(unconfirmed)).values("account_id")
     return workspace.union(email)
 
 
