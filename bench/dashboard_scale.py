@@ -314,14 +314,16 @@ def main() -> int:
                 set_in_flight(cursor, args.in_flight)
                 analyze(cursor)
             print(f"\n== {size:,} settled accounts + {args.in_flight:,} in flight "
-                  f"(built or brought up to date in {time.monotonic() - start:.1f} s) ==")
+                  f"(built or brought up to date in {time.monotonic() - start:.1f} s; "
+                  f"load average {os.getloadavg()[0]:.1f}) ==")
             results[f"{size:,}"] = report(f"{size:,}", client, args, connection)
             if size == max(args.sizes):
                 for level in args.more_in_flight:
                     with connection.cursor() as cursor:
                         set_in_flight(cursor, level)
                         analyze(cursor)
-                    print(f"\n== {size:,} settled accounts + {level:,} in flight ==")
+                    print(f"\n== {size:,} settled accounts + {level:,} in flight "
+                          f"(load average {os.getloadavg()[0]:.1f}) ==")
                     results[f"{size:,} + {level:,} in flight"] = report(f"{level:,} in flight", client, args,
                                                                          connection)
                 with connection.cursor() as cursor:
