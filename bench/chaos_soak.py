@@ -246,7 +246,20 @@ def main() -> None:
         finally:
             for cluster in clusters:
                 cluster.stop()
+            kill_leftovers(url)
             log.close()
+
+
+def kill_leftovers(database_url: str) -> None:
+    """SIGKILL every process still working on this run's database: a worker orphaned
+    by a kill mid-fork can outlive its process group, and would keep polling (and
+    taking CPU from the next run) after the database is gone."""
+    needle = f"DATABASE_URL={database_url}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(entry.name), signal.SIGKILL)
 
 
 def soak(args, env, url, server, clusters) -> None:
