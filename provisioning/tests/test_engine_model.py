@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import TestCase, override_settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -178,11 +178,20 @@ class EngineModel(RuleBasedStateMachine):
         assert not set(told) - set(Workspace.objects.values_list("owner_id", flat=True))
 
 
+# The proof is the PostgreSQL run (CI runs the suite on both databases): 25 sequences
+# of 25 steps. On SQLite, whose writers queue one behind another, the model holds
+# nothing PostgreSQL does not already show; a few sequences there check that its SQL
+# paths (the claims' compare-and-set, the pacing and breaker rows) take the same turns.
+def _examples() -> int:
+    return 25 if connection.vendor == "postgresql" else 5
+
+
 @pytest.mark.django_db
 def test_the_engine_never_strands_or_blames_anyone(settings):
     settings.PROVISIONING_MAX_ATTEMPTS = MAX_ATTEMPTS
     settings.BREAKER_FAILURE_THRESHOLD = 2
     settings.BREAKER_WINDOW_SECONDS = 300
     run_state_machine_as_test(EngineModel, settings=hypothesis_settings(
-        max_examples=25, stateful_step_count=25, deadline=None, database=None,
+        max_examples=_examples(), stateful_step_count=25,
+        deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
