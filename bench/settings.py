@@ -5,10 +5,17 @@ manifest storage, HTTPS-only cookies; the benches speak HTTP to gunicorn with
 - rate limits, when the project declares them, are raised out of reach but still
   counted, so every signup pays for its counter and none is refused;
 - logging quiet at WARNING (one line per request would be measured too).
+
+``BENCH_Q_SAVE_LIMIT`` keeps that many successful task results, as a debugging aid
+(``bench/heal_time.py --timeline`` reads the reconcile passes from them); production
+keeps none, and keeping them costs every task (config/settings.py).
 """
 import os
 
 from config.settings import *  # noqa: F403
+
+if os.environ.get("BENCH_Q_SAVE_LIMIT"):
+    Q_CLUSTER = {**Q_CLUSTER, "save_limit": int(os.environ["BENCH_Q_SAVE_LIMIT"])}  # noqa: F405
 
 if "RATE_LIMITS" in globals():
     RATE_LIMITS = {  # noqa: F405
