@@ -80,7 +80,9 @@ class Cluster:
         self.env, self.log, self.proc = env, log, None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=self.env,
+        # As the Procfiles start it: each process keeps its database connection.
+        env = {"CONN_MAX_AGE": "60", **self.env}
+        self.proc = subprocess.Popen([PYTHON, "manage.py", "qcluster"], cwd=ROOT, env=env,
                                      start_new_session=True, stdout=self.log, stderr=self.log)
 
     def kill_all(self) -> None:
