@@ -128,10 +128,11 @@ def run_round(args, env, url, pipe, *, label: str, clusters_n: int, limit: float
     from django.db import connections
 
     from provisioning.heal import enqueue_reconcile
-    from provisioning.models import ProvisioningRequest, Workspace
+    from provisioning.models import Event, ProvisioningRequest, Workspace
 
     pipe.send(("round", limit, args.latency))
     pipe.recv()
+    opened_before = Event.objects.filter(subject="breaker:provisioning", to_state="open").count()
     accounts = build_backlog(f"{label}-n{clusters_n}", args.steps)
     round_env = {**env, "PROVIDER_RATE_PER_SECOND": f"{limit:g}"}
     connections.close_all()
@@ -162,6 +163,7 @@ def run_round(args, env, url, pipe, *, label: str, clusters_n: int, limit: float
     seen = pipe.recv()
     return {"drain": (len(ready) - 1) / span, "span": span, "ready": len(ready),
             "bulk_drain": (hi - lo) / (ready[hi] - ready[lo]) if hi > lo else float("nan"),
+            "opened": Event.objects.filter(subject="breaker:provisioning", to_state="open").count() - opened_before,
             "cpu_ms": 1000 * cpu_used / max(len(ready), 1), "load": os.getloadavg()[0], **seen}
 
 
@@ -234,7 +236,7 @@ def main() -> None:
                 print(f"  busiest second ÷ limit, all calls: {r['busiest_all'] / args.limit:.3f} (must be ≤ 1.0); "
                       f"calls accepted: {r['busiest_accepted'] / args.limit:.3f}")
                 print(f"  shortest time for limit + 1 calls: {r['tightest']:.3f} s (over 1 s: under the limit)")
-                print(f"  answers 429:                       {r['limited']}")
+                print(f"  answers 429:                       {r['limited']} (the circuit opened {r['opened']} times)")
                 print(f"  duplicate workspaces:              {r['duplicates']} "
                       f"({r['accounts']} accounts, {r['created']} created at the provider)")
         finally:
