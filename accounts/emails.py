@@ -36,8 +36,8 @@ KIND = "email"
 # email_undeliverable and the person can correct the address.
 RECIPIENT_REJECTED = "recipient_rejected"
 # The code for "this email is no longer wanted" (the address changed or was
-# confirmed first): it never speaks for the account.
-CANCELLED = "cancelled"
+# confirmed first): it never speaks for the account. The engine's own code.
+CANCELLED = durable.CANCELLED
 
 
 def _idempotency_key(kind: str, key: str) -> str:

@@ -428,5 +428,8 @@ def accounts_being_removed() -> QuerySet[User]:
     ``removal_status``."""
     latest = (DeprovisionRequest.objects.filter(account=OuterRef("pk"))
               .order_by("-created_at", "-pk").values("status")[:1])
-    return (User.objects.filter(is_active=False, workspace_removals__isnull=False).distinct()
+    # A removal stopped because support reopened the account is over: closing that
+    # account again later must not take the removal up again.
+    under_way = DeprovisionRequest.objects.filter(account=OuterRef("pk")).exclude(last_error_code=CANCELLED)
+    return (User.objects.filter(Exists(under_way), is_active=False)
             .annotate(removal_status=Subquery(latest)).order_by("date_joined", "pk"))

@@ -136,7 +136,7 @@ def main() -> int:
         # tops up a bounded queue, how many are queued already.
         queries = [("due_steps", durable.due_steps)]
         if hasattr(durable, "queued_count"):
-            queries.append(("queued_count", lambda kind, now: durable.queued_count(kind)))
+            queries.append(("queued_count", durable.queued_count))
         ok = True
         for kind in kinds:
             index = next(i.name for i in kind.model._meta.indexes if "next_attempt_at" in i.fields)

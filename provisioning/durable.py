@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # last_error_code of a step held while its provider's circuit is open.
 OUTAGE = "outage"
+# last_error_code of a step stopped for good without a call (step_cancel).
+CANCELLED = "cancelled"
 # last_error_code of a step taken over after its worker's lease ran out.
 INTERRUPTED = "interrupted"
 INTERRUPTED_DETAIL = "The worker performing the attempt stopped before recording its outcome."
@@ -258,7 +260,7 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
         counts = not (kind.provider and breaker.record_failure(kind.provider, step))
         return _record_transient(kind, step, outcome, counts=counts)
     if isinstance(outcome, PermanentError):
-        if kind.provider and outcome.code != "cancelled":  # a cancelled step never called it
+        if kind.provider and outcome.code != CANCELLED:  # a cancelled step never called it
             if not outcome.personal and _refusal_is_systemic(kind, step, outcome):
                 ours = SystemicError(outcome.code, outcome.detail)
                 return _record_transient(kind, step, ours, counts=False)
@@ -350,7 +352,7 @@ def step_cancel(step: Step, *, why: str, unless_running: bool = False) -> bool:
     open_now = [StepStatus.PENDING] if unless_running else [StepStatus.PENDING, StepStatus.RUNNING]
     updated = type(step).objects.filter(
         pk=step.pk, status__in=open_now
-    ).update(status=StepStatus.FAILED, next_attempt_at=None, last_error_code="cancelled",
+    ).update(status=StepStatus.FAILED, next_attempt_at=None, last_error_code=CANCELLED,
              last_error_detail=why[:500], completed_at=timezone.now(), lease_owner="",
              lease_expires_at=None, updated_at=timezone.now())
     step.refresh_from_db()
@@ -368,30 +370,37 @@ def due_steps(kind: StepKind, *, now: datetime, limit: int = 500) -> list[int]:
     )
 
 
-def presumed_lost_steps(kind: StepKind, *, now: datetime, limit: int) -> list[int]:
-    """Ids of steps handed to the queue whose mark ran out and that no worker has
-    taken, oldest first: the reconciler dispatches them again only as many as the
-    broker can no longer be holding (provisioning.reconciler)."""
+def presumed_lost_steps(kind: StepKind, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:
+    """Steps handed to the queue whose mark ran out and that no worker has taken,
+    as (id, mark) pairs, oldest mark first: the reconciler dispatches them again
+    only as many as the broker can no longer be holding (provisioning.reconciler)."""
     if limit <= 0:
         return []
     return list(
         kind.model.objects.filter(_due(now), dispatched_until__lt=now)
         .order_by("dispatched_until", "pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "dispatched_until")[:limit]
     )
 
 
-def queued_count(kind: StepKind) -> int:
+def _awaiting_worker(now: datetime) -> Q:
+    """Open and held by no live worker: pending, or running on a lease that ran out."""
+    return Q(status=StepStatus.PENDING) | Q(status=StepStatus.RUNNING, lease_expires_at__lt=now)
+
+
+def queued_count(kind: StepKind, *, now: datetime) -> int:
     """Steps handed to the queue and not yet taken by a worker, however long ago:
     a mark that ran out says the queue is slow or the task was lost, and only the
-    broker's own backlog tells which."""
-    return kind.model.objects.filter(status=StepStatus.PENDING, dispatched_until__isnull=False).count()
+    broker's own backlog tells which. A running step whose worker died counts too
+    once it is handed out again: its task can be lost like any other."""
+    return kind.model.objects.filter(_awaiting_worker(now), dispatched_until__isnull=False).count()
 
 
 def mark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
     """Remember that tasks were enqueued, so the next pass does not enqueue them
     again. Until the mark runs out a task counts as queued whatever the broker
     says (it may still be on its way: enqueued after this mark, or pulled by a
-    cluster and waiting for a worker); after, only if the broker still holds it."""
+    cluster and waiting for a worker); after, only if the broker still holds it.
+    A step a live worker holds is not marked: its worker records the outcome."""
     grace = timedelta(seconds=settings.STEP_LEASE_SECONDS)
-    kind.model.objects.filter(pk__in=pks).update(dispatched_until=now + grace)
+    kind.model.objects.filter(_awaiting_worker(now), pk__in=pks).update(dispatched_until=now + grace)

@@ -40,26 +40,32 @@ def reconcile(*, enqueue=None) -> Report:
     enqueue = enqueue or enqueue_step
     now = timezone.now()
     report = Report()
-    queued = {kind.name: durable.queued_count(kind) for kind in durable.kinds()}
-    # A queued step whose task the broker no longer holds was lost (a Redis worker
-    # died, SECRET_KEY rotated). A slow queue loses nothing: its tasks are all still
-    # there, and feeding it the same steps again only makes it slower (each copy
-    # costs a worker a task). So only the shortfall is dispatched again.
-    lost = max(0, sum(queued.values()) - queue_backlog())
+    # Keep about one interval of work queued for a provider, no more: pacing spaces
+    # the calls, and an overfull queue would only churn.
+    budget = int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS)
+    queued = {kind.name: durable.queued_count(kind, now=now) for kind in durable.kinds()}
+    limits, probing = {}, set()
     for kind in durable.kinds():
-        # Keep about one interval of work queued for a provider, no more: pacing spaces
-        # the calls, and an overfull queue would only churn.
-        budget = int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS)
-        limit = max(1, min(500, budget - queued[kind.name]))
-        probing = bool(kind.provider and breaker.is_open(kind.provider))
-        if probing:
+        if kind.provider and breaker.is_open(kind.provider):
             if not breaker.probe_due(kind.provider):
                 report.held[kind.name] = "held: provider outage, waiting for the next probe"
                 continue
-            limit = 1  # one probe; the rest waits for the circuit to close
-        redo = durable.presumed_lost_steps(kind, now=now, limit=min(lost, limit if probing else 500))
-        lost -= len(redo)
-        fresh = durable.due_steps(kind, now=now, limit=limit - len(redo) if probing else limit)
+            probing.add(kind.name)
+            limits[kind.name] = 1  # one probe; the rest waits for the circuit to close
+        else:
+            limits[kind.name] = max(1, min(500, budget - queued[kind.name]))
+    # A queued step whose task the broker no longer holds was lost (a Redis worker
+    # died, SECRET_KEY rotated). A slow queue loses nothing: its tasks are all still
+    # there, and feeding it the same steps again only makes it slower (each copy
+    # costs a worker a task). So only the shortfall is dispatched again: the oldest
+    # run-out marks of any kind, a budget at most.
+    lost = min(max(0, sum(queued.values()) - queue_backlog()), max(1, min(500, budget)))
+    again = _oldest_presumed_lost(limits, probing, now=now, count=lost)
+    for kind in durable.kinds():
+        if kind.name not in limits:
+            continue
+        limit, redo = limits[kind.name], again.get(kind.name, [])
+        fresh = durable.due_steps(kind, now=now, limit=limit - len(redo) if kind.name in probing else limit)
         pks = redo + fresh
         durable.mark_dispatched(kind, pks, now=now)
         for pk in pks:
@@ -67,11 +73,27 @@ def reconcile(*, enqueue=None) -> Report:
         report.dispatched[kind.name] = len(pks)
         if limit > 1 and len(fresh) == limit:
             report.full.add(kind.name)
-        elif pks and probing:
+        elif pks and kind.name in probing:
             report.probed.add(kind.name)
     # Durable proof that passes run: /healthz reports the worker stale without one.
     Heartbeat.objects.update_or_create(name=SCHEDULE_NAME, defaults={"at": timezone.now()})
     return report
+
+
+def _oldest_presumed_lost(limits: dict[str, int], probing: set[str], *, now, count: int) -> dict[str, list[int]]:
+    """The ``count`` oldest run-out marks across the kinds being dispatched (a probing
+    kind gives one at most), by kind."""
+    if count <= 0:
+        return {}
+    candidates = sorted(
+        (mark, name, pk)
+        for name in limits
+        for pk, mark in durable.presumed_lost_steps(durable.kind_named(name), now=now,
+                                                     limit=1 if name in probing else count))
+    chosen: dict[str, list[int]] = {}
+    for _, name, pk in candidates[:count]:
+        chosen.setdefault(name, []).append(pk)
+    return chosen
 
 
 def last_pass_at():

@@ -128,6 +128,41 @@ def test_steps_still_queued_count_against_the_budget_however_long_they_wait(regi
     assert ProvisioningRequest.objects.filter(dispatched_until__isnull=True).count() == 1
 
 
+def test_a_step_whose_worker_died_and_whose_new_task_was_lost_is_sent_once_more(register, settings):
+    account, request = register()
+    assert durable.step_run("email", account.email_deliveries.get().pk) == "succeeded"  # only this one left
+    settings.STEP_LEASE_SECONDS = 0  # leases and marks run out at once
+    durable.claim(durable.kind_named("workspace"), request.pk)  # its worker dies mid-call
+    lost = Queue()
+    reconcile(enqueue=lost)  # handed out again: that task is lost too (a Redis cluster died)
+    assert ("workspace", request.pk) in lost.tasks
+
+    again = Queue()
+    reconcile(enqueue=again)
+
+    # Still running on a dead lease, with a run-out mark and no task anywhere.
+    assert ("workspace", request.pk) in again.tasks
+
+
+def test_lost_steps_are_sent_again_oldest_first_whatever_their_kind(register, settings):
+    first, _ = register(email="first@example.com")
+    settings.STEP_LEASE_SECONDS = 0
+    reconcile(enqueue=Queue())  # first's two steps: their tasks are lost
+    second, second_request = register(email="second@example.com")
+    for kind, pk in (("workspace", second_request.pk), ("email", second.email_deliveries.get().pk)):
+        # Enqueued as a signup's commit does: second's two wait in the broker.
+        durable.mark_dispatched(durable.kind_named(kind), [pk], now=timezone.now())
+        broker_enqueue(kind, pk)
+
+    again = Queue()
+    reconcile(enqueue=again)
+
+    # Two tasks are missing: first's, whose marks are the oldest, not second's.
+    assert sorted(kind for kind, _ in again.tasks) == ["email", "workspace"]
+    assert {pk for _, pk in again.tasks} == {ProvisioningRequest.objects.get(account=first).pk,
+                                              first.email_deliveries.get().pk}
+
+
 def test_a_running_step_with_a_live_lease_is_left_to_its_worker(register):
     _, request = register()
     running = durable.claim(durable.kind_named("workspace"), request.pk)
