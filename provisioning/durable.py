@@ -402,5 +402,14 @@ def mark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
     says (it may still be on its way: enqueued after this mark, or pulled by a
     cluster and waiting for a worker); after, only if the broker still holds it.
     A step a live worker holds is not marked: its worker records the outcome."""
-    grace = timedelta(seconds=settings.STEP_LEASE_SECONDS)
-    kind.model.objects.filter(_awaiting_worker(now), pk__in=pks).update(dispatched_until=now + grace)
+    kind.model.objects.filter(_awaiting_worker(now), pk__in=pks).update(dispatched_until=_mark(now))
+
+
+def unmark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
+    """The enqueue after ``mark_dispatched(..., now=now)`` failed: the steps are due
+    for the next pass again. A step claimed or marked again since is left alone."""
+    kind.model.objects.filter(pk__in=pks, dispatched_until=_mark(now)).update(dispatched_until=None)
+
+
+def _mark(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.STEP_LEASE_SECONDS)

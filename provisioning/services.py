@@ -78,25 +78,32 @@ def _enqueue_on_commit(steps: list[tuple[str, int]]) -> None:
     from provisioning.tasks import enqueue_step
 
     def enqueue_or_leave_to_the_reconciler() -> None:  # named: Django's error log shows it
-        # The steps are marked as queued in the transaction that enqueues them, so a
+        # The steps are marked as queued before a worker can see their tasks, so a
         # reconcile pass that comes before a worker does not send them again (under
-        # load the queue held each signup's steps twice). A worker that takes one at
-        # once waits for this commit to claim it; an enqueue that fails (Redis down)
-        # takes the marks back, and the next pass dispatches the steps. On the ORM
-        # broker the tasks' rows are in the same commit. In the sync mode of tests,
-        # where enqueuing runs the step at once, it must not run inside a transaction
-        # of ours.
-        sync = settings.Q_CLUSTER.get("sync")
+        # load the queue held each signup's steps twice). On the ORM broker the marks
+        # and the tasks' rows are one commit: both or neither. Otherwise (Redis, or
+        # the sync mode of tests, where enqueuing runs the step at once) the marks
+        # commit first, so no transaction of ours waits on the broker, and an
+        # enqueue that fails (Redis down) takes them back: the next pass dispatches
+        # the steps.
+        in_one_commit = "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync")
+        by_kind = {kind: [pk for k, pk in steps if k == kind] for kind, _ in steps}
         with transaction.atomic():
             now = timezone.now()
-            for kind in dict.fromkeys(kind for kind, _ in steps):
-                durable.mark_dispatched(durable.kind_named(kind), [pk for k, pk in steps if k == kind], now=now)
-            if not sync:
+            for kind, pks in by_kind.items():
+                durable.mark_dispatched(durable.kind_named(kind), pks, now=now)
+            if in_one_commit:
                 for kind, pk in steps:
                     enqueue_step(kind, pk)
-        if sync:
+        if in_one_commit:
+            return
+        try:
             for kind, pk in steps:
                 enqueue_step(kind, pk)
+        except Exception:
+            for kind, pks in by_kind.items():
+                durable.unmark_dispatched(durable.kind_named(kind), pks, now=now)
+            raise
 
     transaction.on_commit(enqueue_or_leave_to_the_reconciler, robust=True)
 
