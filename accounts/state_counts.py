@@ -28,16 +28,19 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
     DateTimeField,
     Exists,
     F,
+    Func,
     IntegerField,
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
@@ -49,6 +52,24 @@ from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
 
 UNFINISHED_STEP = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.FAILED)
+
+
+class AmongIds(Func):
+    """``field IN (subquery)``, written ``field = ANY(ARRAY(subquery))`` on PostgreSQL.
+    With IN, the planner sizes the ids from its estimate and, for a thousand ids among
+    100,000 accounts, chose to read and hash the whole account table (18 ms) rather
+    than look the ids up one by one; an array is looked up one by one, so the cost
+    follows the ids at every size."""
+
+    output_field = BooleanField()
+
+    def as_sql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="%(expressions)s", arg_joiner=" IN ", **extra)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        # The subquery renders in its own parentheses: "id = ANY(ARRAY" "(SELECT ...)" ")".
+        return super().as_sql(compiler, connection, template="%(expressions)s)", arg_joiner=" = ANY(ARRAY",
+                              **extra)
 
 def accounts_in_flight() -> QuerySet:
     """Ids of the accounts whose state is not simply read from their confirmed
@@ -78,7 +99,7 @@ def lifecycle_state_counts(*, joined_since: datetime | None = None, now: datetim
     figures come from one snapshot and always add up; the state's inputs (open
     breakers, a stale worker) are read first, two queries unless given."""
     in_flight = with_lifecycle_state(
-        User.objects.filter(is_staff=False, is_active=True, pk__in=accounts_in_flight()),
+        User.objects.filter(AmongIds(F("pk"), Subquery(accounts_in_flight())), is_staff=False, is_active=True),
         now=now, breakers=breakers, stale=stale)
     no_hour = Value(None, output_field=DateTimeField())
     # TruncHour outermost: a union's rows go through its first part's converters (the

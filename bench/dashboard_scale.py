@@ -105,9 +105,10 @@ def seed_settled(cursor, first: int, last: int) -> None:
 
 def set_in_flight(cursor, level: int) -> None:
     """Make the first ``level`` flight accounts in flight (g mod 20 decides how) and
-    park any beyond it as settled active accounts: building them once, then only
-    updating, lets one database serve every in-flight level. Times are set from
-    now, so a kept database reads the same on a later day."""
+    park any beyond it as settled active accounts, joined over the last 30 days like
+    the others: building them once, then only updating, lets one database serve
+    every in-flight level. Times are set from now, so a kept database reads the same
+    on a later day."""
     cursor.execute("SELECT count(*) FROM accounts_user WHERE email LIKE 'flight-%'")
     have = cursor.fetchone()[0]
     if have < level:
@@ -145,7 +146,8 @@ def set_in_flight(cursor, level: int) -> None:
                     WHEN mod(f.g, 20) < 19 THEN 'bounced' ELSE 'email_gave_up' END"""
     cursor.execute(f"""
         UPDATE accounts_user AS a SET
-            date_joined = now() - (mod(f.g::bigint * 7919, 600) || ' minutes')::interval,
+            date_joined = now() - (mod(f.g::bigint * 7919, CASE WHEN {kind} = 'parked' THEN 43200 ELSE 600 END)
+                                   || ' minutes')::interval,
             email_verified_at = CASE WHEN {kind} = 'parked' THEN now() END
         FROM {flight} WHERE a.id = f.id""")
     cursor.execute(f"""
