@@ -40,7 +40,7 @@ from accounts.selectors import (
     latest_verification_of,
     with_lifecycle_state,
 )
-from accounts.state_counts import lifecycle_state_counts
+from accounts.state_counts import in_flight_among, lifecycle_state_counts
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
 from provisioning.selectors import open_circuits
@@ -86,14 +86,16 @@ def accounts_needing_a_ticket(*, limit: int = 200) -> list[User]:
     A ticket support resolved stays resolved until something new happens: a step
     failing again (its ``completed_at`` moves past the resolution) or a message,
     which opens a ticket by itself. The failure's time is the failed workspace
-    step's, else the failed verification email's (the facts that make the state)."""
+    step's, else the failed verification email's (the facts that make the state).
+    Only the accounts in flight are searched (``in_flight_among``: every account in
+    ``needs_support`` is one), so a sweep costs what is in flight, not every account."""
     verification_failed_at = latest_verification_of().values("completed_at")[:1]
     failed_at = Case(When(provisioning_request__status=StepStatus.FAILED,
                           then=F("provisioning_request__completed_at")),
                      default=Subquery(verification_failed_at), output_field=DateTimeField())
     resolved_since = Ticket.objects.filter(account=OuterRef("pk"), status=TicketStatus.RESOLVED,
                                            resolved_at__gte=OuterRef("failed_at"))
-    return list(with_lifecycle_state(User.objects.filter(is_staff=False))
+    return list(with_lifecycle_state(in_flight_among(User.objects.filter(is_staff=False)))
                 .filter(lifecycle_state=State.NEEDS_SUPPORT)
                 .exclude(tickets__status__in=UNRESOLVED)
                 .alias(failed_at=failed_at).exclude(Exists(resolved_since))

@@ -158,6 +158,52 @@ def test_the_sweep_leaves_a_resolved_email_ticket_resolved(register, sandbox, dr
     assert not Ticket.objects.exclude(status=TicketStatus.RESOLVED).exists()
 
 
+def test_the_sweep_searches_the_accounts_in_flight_and_finds_every_one_needing_a_ticket(mixed_accounts, sandbox):
+    """The sweep's search (``accounts_needing_a_ticket``) starts from the accounts in
+    flight, not from every account: it finds exactly the accounts that counting the
+    state's one definition over every customer says need support and that no ticket
+    speaks for, across every state, a closed account and a confirmed one included."""
+    from accounts.models import EmailDelivery, User
+    from accounts.selectors import State, with_lifecycle_state
+    from accounts.services import account_close, account_mark_verified, account_register
+    from provisioning.durable import step_run
+    from support.selectors import accounts_needing_a_ticket
+    from support.services import ticket_resolve
+
+    accounts = {account.email.split("@")[0]: account for account in mixed_accounts(26)}
+    # Refused, then closed by staff: disabled, nobody to open a ticket for.
+    sandbox("provisioning", "reject")
+    closed = account_register(name="Closed", email="closed@example.com", phone="+1 415 555 0100",
+                              company="Closed Ltd", password="a long enough password")
+    step_run("workspace", ProvisioningRequest.objects.get(account=closed).pk)
+    account_close(account=closed, actor="test", reason="test")
+    # The verification email gave up, then the address was confirmed another way:
+    # the stopped email stays, but the account is active.
+    sandbox("provisioning", "ok")
+    sandbox("email", "timeout")
+    confirmed = account_register(name="Confirmed", email="confirmed@example.com", phone="+1 415 555 0100",
+                                 company="Confirmed Ltd", password="a long enough password")
+    step_run("workspace", ProvisioningRequest.objects.get(account=confirmed).pk)
+    step_run("email", EmailDelivery.objects.get(account=confirmed, kind=EmailKind.VERIFICATION).pk)
+    account_mark_verified(account=confirmed, actor="test", why="confirmed on the phone")
+    sandbox("email", "ok")
+    # One refused workspace has an open ticket; one stopped email a ticket support resolved.
+    refused, gave_up = accounts["mixed4"], accounts["mixed5"]
+    ticket_escalate(kind="workspace", step=ProvisioningRequest.objects.get(account=refused), account_id=refused.pk)
+    email = EmailDelivery.objects.get(account=gave_up, kind=EmailKind.VERIFICATION)
+    ticket_resolve(ticket=ticket_escalate(kind="email", step=email, account_id=gave_up.pk), actor="support (test)")
+
+    everyone = with_lifecycle_state(User.objects.filter(is_staff=False))
+    assert everyone.get(pk=closed.pk).lifecycle_state == State.DISABLED
+    assert everyone.get(pk=confirmed.pk).lifecycle_state == State.ACTIVE
+    needing = [account for account in everyone.filter(lifecycle_state=State.NEEDS_SUPPORT).order_by("date_joined", "pk")
+               if account not in (refused, gave_up)]
+    assert [account.email for account in needing] == ["mixed17@example.com", "mixed18@example.com"]
+    assert accounts_needing_a_ticket() == needing
+    assert ticket_sweep() == {"opened": 2, "resolved": 0}
+    assert accounts_needing_a_ticket() == []
+
+
 def test_the_sweep_runs_on_a_schedule(db):
     from django_q.models import Schedule
 
