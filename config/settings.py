@@ -332,6 +332,10 @@ if REDIS_URL:
                           "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Parts of pages that read the same for everyone (the empty signup form: its fields
+# cost more to render than the rest of the page), in each process's memory, never in
+# Redis: a restart empties it, so a deploy never serves the markup of the last one.
+CACHES["pages"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages"}
 
 # --- Internationalisation ---------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -18,7 +18,7 @@ PROVISIONING_BACKEND = "sandbox"
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 # Retries become due at once; tests drive them with the reconciler.
 RETRY_BASE_SECONDS = 0
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {**CACHES, "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}  # noqa: F405
 # Rate limits count in the test database, rolled back after each test, even when the
 # environment has a REDIS_URL; the Redis tests opt in with a settings override.
 REDIS_URL = ""
