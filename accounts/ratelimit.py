@@ -28,7 +28,9 @@ Where the counters live, and what each mechanism can and cannot do:
   (and a racing first one) adds to it. Exact across processes on PostgreSQL and on
   SQLite (whose writers serialise). A request's keys are counted in one transaction,
   so a counted request costs one commit on the database that also serves signups,
-  and a row per key and window until it is swept.
+  and a row per key and window until it is swept. That commit does not wait for the
+  disk (``provisioning.transactions``): a crash of PostgreSQL itself can forget the
+  counts of its last moments, which lets a few more requests through, never fewer.
   Django's LocMem cache would count per process, and its DatabaseCache ``incr`` is not
   atomic (DESIGN), hence a table of our own.
 - **Fixed windows**: a client can get up to twice the limit through in a short time
@@ -88,6 +90,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts import messages as words
 from accounts.models import RateLimitCounter, normalize_email
+from provisioning.transactions import commit_without_waiting_for_disk
 
 logger = logging.getLogger(__name__)
 
@@ -131,10 +134,13 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
     empty) and say whether it must be refused. The client address is counted first;
     a request refused for it does not also use up the email's allowance."""
     rules = settings.RATE_LIMITS.get(action) or {}
-    # One commit for the request's counts in the database, not one per key: a commit
-    # waits for the disk, and signup pays it on the way to the hash (nothing is
-    # written to the database when counting in Redis).
+    # One commit for the request's counts in the database, not one per key, and one
+    # that does not wait for the disk: signup pays for it on the way to the hash, and
+    # a count is not worth the wait (nothing is written to the database when counting
+    # in Redis).
     with transaction.atomic():
+        if not settings.REDIS_URL:
+            commit_without_waiting_for_disk()
         for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
             rule = rules.get(f"per_{scope}")
             if not (rule and value):

@@ -15,6 +15,7 @@ from provisioning.backends import WorkspaceOrder, get_backend
 from provisioning.durable import StepKind, StepStatus
 from provisioning.models import Event, ProvisioningRequest, Workspace
 from provisioning.signals import announce_on_commit, step_exhausted, workspace_ready
+from provisioning.transactions import commit_without_waiting_for_disk
 
 KIND = "workspace"
 
@@ -85,10 +86,12 @@ def _enqueue_on_commit(steps: list[tuple[str, int]]) -> None:
         # the sync mode of tests, where enqueuing runs the step at once) the marks
         # commit first, so no transaction of ours waits on the broker, and an
         # enqueue that fails (Redis down) takes them back: the next pass dispatches
-        # the steps.
+        # the steps. That commit need not wait for the disk: marks and rows lost in a
+        # crash of the database are a lost enqueue, which the next pass repairs.
         in_one_commit = "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync")
         by_kind = {kind: [pk for k, pk in steps if k == kind] for kind, _ in steps}
         with transaction.atomic():
+            commit_without_waiting_for_disk()
             now = timezone.now()
             for kind, pks in by_kind.items():
                 durable.mark_dispatched(durable.kind_named(kind), pks, now=now)

@@ -1,0 +1,25 @@
+"""Commits that need not wait for the disk.
+
+A PostgreSQL commit waits until its WAL is flushed to disk (about a millisecond on
+our machine, during which the process that asked is idle): what makes a committed
+account survive a database crash. Some writes are worth less than that wait: a rate
+limit's count, or the queue entry of a step whose durable row already committed
+(the reconciler dispatches any step whose entry is lost, DESIGN). For those,
+``synchronous_commit`` is turned off for that transaction alone: it is still atomic
+and visible to everyone at once, and only a crash of the database itself can lose
+it, with at most the last few hundred milliseconds of such transactions (three times
+``wal_writer_delay``). Never for an account, a step, a session or anything a person
+was told is saved.
+"""
+from __future__ import annotations
+
+from django.db import connection
+
+
+def commit_without_waiting_for_disk() -> None:
+    """Call inside the ``atomic()`` block whose commit need not wait. Does nothing
+    where that block is part of a larger transaction (whose other writes may need
+    the wait) or the database is not PostgreSQL."""
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
