@@ -8,6 +8,11 @@ with nothing stored behind it yet gets one INSERT, at the end of the request, an
 key check: the INSERT itself refuses a taken key (the primary key), and Django's
 ``create`` then draws another, as it does after a lost race today.
 
+That INSERT does not wait for the disk (``provisioning.transactions``): a crash of
+the database itself in the moments after a login can forget the session, and the
+person logs in again. Everything else a session does still waits: its updates, and
+above all its deletion at logout, so a session that was ended stays ended.
+
 What stays Django's: the row in ``django_session`` (so logout deletes it and the
 session ends everywhere, and closing an account ends it on the next request), the
 rotation of a stored session's key at login (a planted session is worth nothing: a
@@ -18,7 +23,10 @@ from __future__ import annotations
 
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
+from django.db import transaction
 from django.utils.crypto import get_random_string
+
+from provisioning.transactions import commit_without_waiting_for_disk
 
 
 class SessionStore(DatabaseSessionStore):
@@ -37,6 +45,13 @@ class SessionStore(DatabaseSessionStore):
             self.modified = True
             return
         await super().acycle_key()
+
+    def save(self, must_create: bool = False) -> None:
+        if not must_create:
+            return super().save()
+        with transaction.atomic():  # the new row alone: see the module docstring
+            commit_without_waiting_for_disk()
+            super().save(must_create=True)
 
     def _get_new_session_key(self) -> str:
         # 32 characters from 36 (165 bits): a clash is never expected, and the

@@ -3,13 +3,14 @@
 A PostgreSQL commit waits until its WAL is flushed to disk (about a millisecond on
 our machine, during which the process that asked is idle): what makes a committed
 account survive a database crash. Some writes are worth less than that wait: a rate
-limit's count, or the queue entry of a step whose durable row already committed
-(the reconciler dispatches any step whose entry is lost, DESIGN). For those,
+limit's count, the queue entry of a step whose durable row already committed (the
+reconciler dispatches any step whose entry is lost, DESIGN), a new login's session
+row (lost, the person logs in again: ``accounts.sessions``). For those,
 ``synchronous_commit`` is turned off for that transaction alone: it is still atomic
 and visible to everyone at once, and only a crash of the database itself can lose
 it, with at most the last few hundred milliseconds of such transactions (three times
-``wal_writer_delay``). Never for an account, a step, a session or anything a person
-was told is saved.
+``wal_writer_delay``). Never for an account, a step, anything a person was told is
+saved, or anything whose loss would undo what someone did (a logout, a closed account).
 """
 from __future__ import annotations
 
