@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -53,13 +54,20 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
                 context: dict | None = None) -> EmailDelivery:
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
     the first delivery. Call inside the transaction that decides to send it."""
-    delivery, created = EmailDelivery.objects.get_or_create(
-        idempotency_key=_idempotency_key(kind, key),
-        defaults={"account": account, "kind": kind, "context": context or {},
-                  "to_address": to_address or account.email},
-    )
-    if created:
-        dispatch_on_commit(KIND, delivery.pk)
+    idempotency_key = _idempotency_key(kind, key)
+    # Insert first, look up only on a clash: nearly every key is new (most carry a
+    # timestamp), so this saves the lookup get_or_create makes first, on every signup.
+    try:
+        with transaction.atomic():  # a savepoint: a clash leaves the caller's transaction usable
+            delivery = EmailDelivery.objects.create(
+                idempotency_key=idempotency_key, account=account, kind=kind, context=context or {},
+                to_address=to_address or account.email)
+    except IntegrityError:
+        queued = EmailDelivery.objects.filter(idempotency_key=idempotency_key).first()
+        if queued is None:  # some other constraint refused it
+            raise
+        return queued
+    dispatch_on_commit(KIND, delivery.pk)
     return delivery
 
 

@@ -15,9 +15,10 @@ from anymail.exceptions import (
 )
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.test import Client
 
-from accounts.emails import RECIPIENT_REJECTED, classify
+from accounts.emails import RECIPIENT_REJECTED, classify, email_queue
 from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tests.factories import VERIFY_LINK, SignupFormFactory, sent_to, sign_up
 from accounts.tests.fake_smtp import FakeSMTP
@@ -281,3 +282,17 @@ def test_every_email_has_a_text_and_an_html_part(drive):
         text, html = parts(message)
         assert "Hi Grace," in text and "Hi Grace," in html
         assert "{%" not in text + html and "{{" not in text + html
+
+
+@pytest.mark.django_db
+def test_queuing_one_key_twice_owes_one_email_and_leaves_the_transaction_usable(
+        django_capture_on_commit_callbacks):
+    _, account = sign_up(email=ADDRESS)
+    with django_capture_on_commit_callbacks() as enqueued, transaction.atomic():
+        first = email_queue(account=account, kind=EmailKind.ALL_SET, key="once")
+        again = email_queue(account=account, kind=EmailKind.ALL_SET, key="once")
+        assert User.objects.filter(pk=account.pk).exists()  # still usable after the clash
+
+    assert again == first
+    assert EmailDelivery.objects.filter(kind=EmailKind.ALL_SET).count() == 1
+    assert len(enqueued) == 1
