@@ -11,7 +11,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
-from provisioning.durable import Step, StepStatus
+from provisioning.durable import HIT_AN_ERROR, Step, StepStatus
 
 
 def normalize_email(address: str) -> str:
@@ -165,6 +165,9 @@ class EmailDelivery(Step):
             # Bounce webhooks find the emails sent to an address (accounts.selectors.
             # deliveries_sent_to): without it, each webhook read the whole table.
             models.Index(fields=["to_address"], name="email_to_address_idx"),
+            # The emails that hit an error, by status and last change: an email
+            # incident's figures (provisioning.selectors.outage_counts).
+            models.Index(fields=["status", "updated_at"], name="email_errored_idx", condition=HIT_AN_ERROR),
         ]
 
     def __str__(self) -> str:

@@ -46,6 +46,10 @@ CANCELLED = "cancelled"
 # last_error_code of a step taken over after its worker's lease ran out.
 INTERRUPTED = "interrupted"
 INTERRUPTED_DETAIL = "The worker performing the attempt stopped before recording its outcome."
+# A step that hit an error: its last one stays on it, as history, once it succeeds.
+# A cancelled one never called anyone. Steps like these are indexed by status and
+# last change (*_errored_idx), for what an outage touched (provisioning.selectors).
+HIT_AN_ERROR = ~Q(last_error_code__in=["", CANCELLED])
 
 
 class StepStatus(models.TextChoices):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from provisioning.durable import Step, StepStatus
+from provisioning.durable import HIT_AN_ERROR, Step, StepStatus
 
 
 class Workspace(models.Model):
@@ -35,6 +35,10 @@ class ProvisioningRequest(Step):
             # dashboard's counts (accounts.state_counts) without touching the rows.
             models.Index(fields=["account"], name="prov_unfinished_idx", condition=models.Q(
                 status__in=[StepStatus.PENDING, StepStatus.RUNNING, StepStatus.FAILED])),
+            # The steps that hit an error, by status and last change: an incident's
+            # figures read the ones open or done since it began (provisioning.
+            # selectors.outage_counts), not every step.
+            models.Index(fields=["status", "updated_at"], name="prov_errored_idx", condition=HIT_AN_ERROR),
         ]
 
     def __str__(self) -> str:

@@ -2,12 +2,14 @@
 lowest layer: these read only its own step registry and rows."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Q
+from django.db import connections
+from django.db.models import Exists, OuterRef, Q, Value
 
 from provisioning import durable
-from provisioning.durable import StepStatus
+from provisioning.durable import HIT_AN_ERROR, StepStatus
 from provisioning.models import Breaker, BreakerState
 
 OPEN = (StepStatus.PENDING, StepStatus.RUNNING)
@@ -43,6 +45,22 @@ def outage_backlog(provider: str) -> int:
     return sum(_waiting(kind).count() for kind in _kinds_of(provider))
 
 
+def _setup_waiting(kind: durable.StepKind):
+    """Setup steps of this kind waiting after an error: an account's setup waits on them."""
+    return _waiting(kind).filter(kind.setup, account_id__isnull=False)
+
+
+def _setup_waited(kind: durable.StepKind, since: datetime, *, drained: bool = False):
+    """Setup steps of this kind that hit an error and are open, or succeeded since
+    ``since``; with ``drained``, only the ones that succeeded. A succeeded step keeps
+    its last error as history (durable.HIT_AN_ERROR)."""
+    if drained:
+        return kind.model.objects.filter(HIT_AN_ERROR, kind.setup, status=StepStatus.SUCCEEDED,
+                                         updated_at__gte=since, account_id__isnull=False)
+    return (kind.model.objects.filter(HIT_AN_ERROR, kind.setup, account_id__isnull=False)
+            .filter(Q(status__in=OPEN) | Q(status=StepStatus.SUCCEEDED, updated_at__gte=since)))
+
+
 def outage_waiting(provider: str, *, account: str = "pk") -> Q:
     """For filtering rows by the account in field ``account``: the account waits for
     its setup on that backlog (a setup step of this provider is in it; a workspace
@@ -50,15 +68,8 @@ def outage_waiting(provider: str, *, account: str = "pk") -> Q:
     ``outage_waited``)."""
     waiting = Q(pk__in=[])
     for kind in _setup_kinds_of(provider):
-        waiting |= Q(Exists(_waiting(kind).filter(kind.setup, account_id=OuterRef(account))))
+        waiting |= Q(Exists(_setup_waiting(kind).filter(account_id=OuterRef(account))))
     return waiting
-
-
-def _touched(kind: durable.StepKind, since: datetime, statuses):
-    """Steps of one kind that hit an error and are open, or finished in ``statuses``
-    since ``since``. A succeeded step keeps its last error as history (durable)."""
-    return (kind.model.objects.exclude(last_error_code__in=["", "cancelled"]).filter(account_id__isnull=False)
-            .filter(Q(status__in=OPEN) | Q(status__in=statuses, updated_at__gte=since)))
 
 
 def outage_waited(provider: str, since: datetime, *, drained: bool = False) -> Q:
@@ -69,6 +80,38 @@ def outage_waited(provider: str, since: datetime, *, drained: bool = False) -> Q
     32,766)."""
     waited = Q(pk__in=[])
     for kind in _setup_kinds_of(provider):
-        steps = _touched(kind, since, [StepStatus.SUCCEEDED]).filter(kind.setup, account_id=OuterRef("pk"))
-        waited |= Q(Exists(steps.filter(status=StepStatus.SUCCEEDED) if drained else steps))
+        waited |= Q(Exists(_setup_waited(kind, since, drained=drained).filter(account_id=OuterRef("pk"))))
     return waited
+
+
+@dataclass(frozen=True)
+class OutageCounts:
+    waited: int  # the accounts outage_waited(provider, since) finds
+    waiting: int  # the accounts outage_waiting(provider) finds
+    drained: int  # the accounts outage_waited(provider, since, drained=True) finds, less those waiting
+
+
+def outage_counts(provider: str, since: datetime) -> OutageCounts:
+    """How many accounts ``outage_waited``, ``outage_waiting`` and the drained ones
+    not waiting find, counted from the steps those definitions look for (each
+    account once) rather than by testing every account: what it costs follows what
+    the outage touched, found by status (open steps) and through the errored steps'
+    index (done since ``since``), not the number of accounts. One statement, so the
+    three come from one snapshot."""
+    parts = []
+    for kind in _setup_kinds_of(provider):
+        for part, steps in (("waited", _setup_waited(kind, since)), ("waiting", _setup_waiting(kind)),
+                            ("drained", _setup_waited(kind, since, drained=True))):
+            parts.append(steps.annotate(part=Value(part)).values_list("part", "account_id").order_by())
+    if not parts:
+        return OutageCounts(0, 0, 0)
+    steps, params = parts[0].union(*parts[1:], all=True).query.sql_with_params()
+    with connections[parts[0].db].cursor() as cursor:
+        cursor.execute(f"""
+            WITH step AS ({steps})
+            SELECT COUNT(DISTINCT CASE WHEN part = 'waited' THEN account_id END),
+                   COUNT(DISTINCT CASE WHEN part = 'waiting' THEN account_id END),
+                   COUNT(DISTINCT CASE WHEN part = 'drained' AND account_id NOT IN (
+                       SELECT account_id FROM step WHERE part = 'waiting') THEN account_id END)
+            FROM step""", params)
+        return OutageCounts(*cursor.fetchone())

@@ -27,7 +27,7 @@ from accounts.emails import email_queue_bulk
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
-from provisioning.selectors import circuit_cause, open_circuits, outage_backlog, outage_waited, outage_waiting
+from provisioning.selectors import circuit_cause, open_circuits, outage_backlog, outage_counts, outage_waiting
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -121,24 +121,21 @@ def _window_start(incident: Incident) -> datetime:
 
 def incident_figures(incident: Incident) -> IncidentFigures:
     """The figures of one incident: those stored when it closed, or live while it is
-    open (three counts)."""
+    open (one statement, over the steps the outage touched rather than every
+    account: ``provisioning.selectors.outage_counts``)."""
     if incident.status == IncidentStatus.CLOSED:
         return IncidentFigures(affected=incident.affected, waiting=0, drained=incident.drained,
                                peak=min(incident.peak_backlog, incident.affected))
-    since, provider = _window_start(incident), incident.provider
-    affected = User.objects.filter(outage_waited(provider, since)).count()
-    waiting = User.objects.filter(outage_waiting(provider)).count()
-    drained = User.objects.filter(outage_waited(provider, since, drained=True)).exclude(
-        outage_waiting(provider)).count()
-    return IncidentFigures(affected=affected, waiting=waiting, drained=drained,
-                           peak=min(max(incident.peak_backlog, waiting), affected))
+    counts = outage_counts(incident.provider, _window_start(incident))
+    return IncidentFigures(affected=counts.waited, waiting=counts.waiting, drained=counts.drained,
+                           peak=min(max(incident.peak_backlog, counts.waiting), counts.waited))
 
 
 def _sample_peak(incident: Incident, *, also_waited: int = 0) -> None:
     """Remember the most accounts seen waiting at once: those waiting now, plus
-    ``also_waited`` that were waiting with them a moment ago. One count: it runs each
-    time a step drains while the incident is open."""
-    waiting = User.objects.filter(outage_waiting(incident.provider)).count() + also_waited
+    ``also_waited`` that were waiting with them a moment ago. It runs each time a
+    step drains while the incident is open: one statement, over what waits."""
+    waiting = outage_counts(incident.provider, _window_start(incident)).waiting + also_waited
     Incident.objects.filter(pk=incident.pk).update(peak_backlog=Greatest(F("peak_backlog"), waiting))
 
 
@@ -150,7 +147,7 @@ def incident_note_recovered(*, provider: str) -> Incident | None:
     with transaction.atomic():
         # The step whose success closed the circuit (the probe) was waiting with the
         # others until a moment ago: while the circuit was open, only probes go through.
-        probes = User.objects.filter(outage_waited(provider, incident.started_at, drained=True)).count()
+        probes = outage_counts(provider, incident.started_at).drained
         _sample_peak(incident, also_waited=probes)
         figures = incident_figures(incident)
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.RECOVERED, text=str(
@@ -178,8 +175,9 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
             return None
         now = timezone.now()
         since = _window_start(incident)
-        affected = User.objects.filter(outage_waited(provider, since)).count()
-        drained = User.objects.filter(outage_waited(provider, since, drained=True)).count()
+        # Nothing waits any more (no backlog), so every account drained counts.
+        counts = outage_counts(provider, since)
+        affected, drained = counts.waited, counts.drained
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.CLOSED, ended_at=now, affected=affected, drained=drained,
             apologies_pending=True, apology_cursor=0)

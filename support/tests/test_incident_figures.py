@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from provisioning import breaker
 from support.incidents import IncidentFigures, incident_figures
@@ -119,3 +122,65 @@ def test_only_people_waiting_for_setup_count_as_waiting(sign_up, down, recover, 
     incident.refresh_from_db()
     assert incident.status == IncidentStatus.CLOSED and (incident.affected, incident.drained) == (6, 6)
     assert DeprovisionRequest.objects.get().status == "succeeded"
+
+
+@pytest.mark.parametrize("provider", ["provisioning", "email"])
+def test_the_figures_are_what_the_definitions_find_over_every_account(provider, mixed_accounts, sign_up, down,  # noqa: F811
+                                                                      drive, console, settings, sandbox):
+    """The figures are counted from the steps the outage touched, not by testing every
+    account: they are what the definitions (``outage_waited``, ``outage_waiting``) find
+    over every account, at every moment, among accounts in every state (some with
+    errors from before the outage, which the figures must leave out); and everyone the
+    banner counts as waiting reads ``delayed``, as their own page says."""
+    from accounts.models import EmailDelivery, User
+    from accounts.selectors import State, with_lifecycle_state
+    from provisioning.durable import step_run
+    from provisioning.models import ProvisioningRequest
+    from provisioning.selectors import outage_waited, outage_waiting
+
+    with time_machine.travel(timezone.now() - timedelta(hours=1), tick=False) as clock:
+        mixed_accounts(13)
+        settings.EMAIL_MAX_ATTEMPTS = 6  # as deployed (the mixed accounts' emails gave up at once)
+        # One more waited on an error and then went through, long before the outage.
+        sandbox(provider, "error")
+        sign_up(1, prefix="earlier")
+        drive(max_passes=1)
+        sandbox(provider, "ok")
+        clock.shift(timedelta(minutes=30))
+        drive()
+    settings.BREAKER_FAILURE_THRESHOLD = 3  # as deployed: many alike open the circuit
+    down(provider)
+    waiting_for = sign_up(6, prefix="held")
+    drive(max_passes=5)
+    incident = Incident.objects.get()
+    since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+
+    def by_definition() -> tuple[int, int, int]:
+        waiting = User.objects.filter(outage_waiting(provider))
+        return (User.objects.filter(outage_waited(provider, since)).count(), waiting.count(),
+                User.objects.filter(outage_waited(provider, since, drained=True)).exclude(
+                    outage_waiting(provider)).count())
+
+    during = incident_figures(incident)
+    assert (during.affected, during.waiting, during.drained) == by_definition()
+    # All those affected wait: the earlier error is not this outage's.
+    assert during.affected == during.waiting >= 6 and during.drained == 0
+    assert User.objects.filter(outage_waited(provider, since - timedelta(hours=1)), email="earlier0@example.com")
+    waiting = with_lifecycle_state(User.objects.filter(outage_waiting(provider)))
+    assert set(waiting.values_list("lifecycle_state", flat=True)) == {State.DELAYED}
+    assert f"{during.waiting} signups are waiting on it" in text(console.get("/admin/"))
+
+    # The provider is back; two of those held go through (the first as the probe),
+    # a moment before the rest: the incident is still open, its figures live.
+    sandbox(provider, "ok")
+    settings.BREAKER_PROBE_SECONDS = 0
+    steps = (ProvisioningRequest.objects.filter(account__email__in=waiting_for) if provider == "provisioning"
+             else EmailDelivery.objects.filter(account__email__in=waiting_for, kind="verification"))
+    for step in steps.filter(next_attempt_at__lte=timezone.now()).order_by("pk")[:2]:  # held, so due
+        assert step_run("workspace" if provider == "provisioning" else "email", step.pk) == "succeeded"
+    incident.refresh_from_db()
+    assert incident.status == IncidentStatus.OPEN and not breaker.is_open(provider)
+    draining = incident_figures(incident)
+    assert (draining.affected, draining.waiting, draining.drained) == by_definition()
+    assert (draining.affected, draining.waiting, draining.drained) == (during.affected, during.waiting - 2, 2)
+    assert shown(console, incident) == draining and consistent(draining)
