@@ -21,9 +21,9 @@ the new session never takes it), expiry, and the cookie.
 """
 from __future__ import annotations
 
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.crypto import get_random_string
 
 from provisioning.transactions import commit_without_waiting_for_disk
@@ -47,11 +47,17 @@ class SessionStore(DatabaseSessionStore):
         await super().acycle_key()
 
     def save(self, must_create: bool = False) -> None:
-        if not must_create:
-            return super().save()
-        with transaction.atomic():  # the new row alone: see the module docstring
-            commit_without_waiting_for_disk()
-            super().save(must_create=True)
+        if not must_create or self.session_key is None:
+            return super().save(must_create)
+        # Django's save of a new row, in a transaction of its own (and without the
+        # savepoint Django's would open inside it) that need not wait for the disk.
+        row = self.create_model_instance(self._get_session(no_load=True))
+        try:
+            with transaction.atomic():
+                commit_without_waiting_for_disk()
+                row.save(force_insert=True)
+        except IntegrityError:
+            raise CreateError from None  # the key is taken: create() draws another
 
     def _get_new_session_key(self) -> str:
         # 32 characters from 36 (165 bits): a clash is never expected, and the

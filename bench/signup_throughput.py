@@ -1,5 +1,5 @@
 """Signup throughput ÷ bare Argon2 hashing throughput, same parameters, same
-parallelism, same run. Aim: ≥ 0.9 (everything but the hash should be nearly free).
+parallelism, same run. Aim: ≥ 0.95 (everything but the hash should be nearly free).
 
 Signup: gunicorn with W sync workers (production settings: Argon2 with Django's
 parameters) on a scratch PostgreSQL database, N client threads each signing up one
@@ -141,11 +141,11 @@ def main() -> int:
     cpu_ratio = (sum(hash_cpu) / len(hash_cpu)) / (sum(signup_cpu) / len(signup_cpu))
     print(f"  signup {signup_mean:.2f}/s   bare Argon2 {hash_mean:.2f}/s   per round: "
           + ", ".join(f"{s / h:.3f}" for s, h in zip(signups, hashes, strict=True)))
-    print(f"RATIO signup throughput / bare Argon2 throughput = {ratio:.3f}   (aim ≥ 0.9)")
+    print(f"RATIO signup throughput / bare Argon2 throughput = {ratio:.3f}   (aim ≥ 0.95)")
     # The same question asked of CPU time, which neighbours on a shared machine do not
     # distort: how much of a signup's server-side work is the hash?
-    print(f"RATIO CPU per hash / server CPU per signup = {cpu_ratio:.3f}   (aim ≥ 0.9)")
-    return 0 if ratio >= 0.9 else 1
+    print(f"RATIO CPU per hash / server CPU per signup = {cpu_ratio:.3f}   (aim ≥ 0.95)")
+    return 0 if ratio >= 0.95 else 1
 
 
 if __name__ == "__main__":
