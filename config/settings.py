@@ -321,12 +321,9 @@ Q_CLUSTER = {
     # (bench/worker_scaleout.py). Failed tasks are still stored.
     "save_limit": -1,
     "orm": "default",
-    # First in first out (provisioning.broker); replaced by Redis below when set.
-    "broker_class": "provisioning.broker.FifoORM",
 }
 if REDIS_URL:
     Q_CLUSTER.pop("orm")
-    Q_CLUSTER.pop("broker_class")
     # Give up connecting after a few seconds rather than hanging a worker (or /healthz)
     # on an unreachable Redis; an explicit value in the URL wins.
     Q_CLUSTER["redis"] = (REDIS_URL if "socket_connect_timeout=" in REDIS_URL else
