@@ -9,10 +9,12 @@ for 120 stranded accounts; bench/heal_time.py measures it now). Two hand-offs re
 
 - the receiver below enqueues a reconcile pass the moment the circuit closes;
 - a pass that filled its whole budget for a kind enqueues the next pass itself
-  (``continue_if_due``). The queue is first-in first-out, so that next pass runs once
-  the workers have taken the steps queued before it, about one interval of work
-  later: the chain drains a backlog at the provider's rate and stops when a pass
-  finds less than a budget due. A pass that finds the queue still full dispatches a
+  (``continue_if_due``). Queued after them, that next pass mostly runs once the
+  workers have taken the steps dispatched before it (django-q2's ORM broker hands
+  tasks out in the table's order, which is only roughly the order they went in;
+  strictly in order measured slower, as the pass then waits behind every paced
+  email too): the chain drains a backlog near the provider's rate and stops when a
+  pass finds less than a budget due. A pass that finds the queue still full dispatches a
   trickle, not a budget, so two chains meeting collapse into one.
 
 During the outage itself, the next probe would also wait for the scheduler: a pass
