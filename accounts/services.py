@@ -178,7 +178,7 @@ def account_reopen(*, account: User, actor: str, reason: str) -> User:
         removal = workspace_removal_cancel(account_id=locked.pk, actor=actor, why="account reopened")
         if removal == StepStatus.RUNNING:
             raise BeingRemoved(_("The workspace of %(email)s is being removed at the provider right now (an "
-                                 "abandoned signup). Try again in a minute: if the provider has not removed "
+                                 "abandoned signup). Try again in a few minutes: if the provider has not removed "
                                  "it by then, the removal is stopped and the account reopens with its "
                                  "workspace.") % {"email": locked.email})
         if removal == StepStatus.SUCCEEDED:

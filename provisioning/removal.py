@@ -63,7 +63,15 @@ def workspace_removal_cancel(*, account_id: int, actor: str, why: str) -> str | 
                .order_by("-created_at", "-pk").first())
     if request is None:
         return None
-    if durable.step_cancel(request, why=why, unless_running=True):
+    stopped = durable.step_cancel(request, why=why, unless_running=True)
+    if not stopped and request.status == StepStatus.FAILED and request.last_error_code != durable.CANCELLED:
+        # Refused by the provider earlier: the workspace is still there. Marked as
+        # stopped too, so the purge never takes it up again if the account is closed
+        # later (the refusal itself stays on the timeline).
+        stopped = bool(DeprovisionRequest.objects.filter(pk=request.pk, status=StepStatus.FAILED).update(
+            last_error_code=durable.CANCELLED, last_error_detail=why[:500]))
+        request.refresh_from_db()
+    if stopped:
         event_record(account_id=account_id, subject="workspace", from_state="removing", to_state="ready",
                      why=f"removal of workspace {request.external_id} stopped: {why}", actor=actor)
     return request.status

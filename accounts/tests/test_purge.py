@@ -268,6 +268,24 @@ def test_an_account_reopened_then_closed_again_keeps_its_workspace(signed_up, dr
     assert SandboxWorkspace.objects.count() == 1 and Workspace.objects.filter(owner=account).exists()
 
 
+def test_an_account_reopened_after_the_provider_refused_its_removal_is_never_removed_later(
+        signed_up, drive, sandbox):
+    account = _removal_begun(drive)
+    sandbox("provisioning", "reject")  # the provider refuses the removal for good
+    drive()
+    assert DeprovisionRequest.objects.get().status == "failed"
+    sandbox("provisioning", "ok")
+    account_reopen(account=account, actor="support:1", reason="they want it")
+    account_close(account=User.objects.get(pk=account.pk), actor="support:1", reason="they asked for a pause")
+
+    for _ in range(2):  # the daily runs that follow
+        abandoned_signups_purge()
+        drive()
+
+    assert User.objects.filter(pk=account.pk, is_active=False).exists()
+    assert SandboxWorkspace.objects.count() == 1 and Workspace.objects.filter(owner=account).exists()
+
+
 def test_reopening_while_the_provider_removes_the_workspace_waits_for_its_answer(signed_up, drive):
     account = _removal_begun(drive)
     removal = DeprovisionRequest.objects.get()
