@@ -50,10 +50,19 @@ def _idempotency_key(kind: str, key: str) -> str:
     return idempotency_key
 
 
+# Emails that can wait while setup work waits for the workers (``durable.setup_under_way``):
+# the apology after a wait. After an outage, each workspace made ready owes one; sent
+# beside the workspaces, they took the workers' time and the provider's pace from the
+# people still waiting (bench/heal_time.py).
+NOT_URGENT = (EmailKind.ALL_SET,)
+
+
 def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
                 context: dict | None = None) -> EmailDelivery:
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
-    the first delivery. Call inside the transaction that decides to send it."""
+    the first delivery. Call inside the transaction that decides to send it. It is
+    handed to the queue when that commits, unless it is not urgent and setup work is
+    under way: then the dispatcher sends it after that work."""
     idempotency_key = _idempotency_key(kind, key)
     # Insert first, look up only on a clash: nearly every key is new (most carry a
     # timestamp), so this saves the lookup get_or_create makes first, on every signup.
@@ -67,6 +76,8 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
         if queued is None:  # some other constraint refused it
             raise
         return queued
+    if kind in NOT_URGENT and durable.setup_under_way(besides=durable.kind_named(KIND)):
+        return delivery  # the dispatcher sends it once the setup work is done
     dispatch_on_commit(KIND, delivery.pk)
     return delivery
 
@@ -258,4 +269,5 @@ def register_step_kind() -> None:
         max_attempts=lambda: settings.EMAIL_MAX_ATTEMPTS,
         on_succeeded=_succeeded, on_failed=_failed, provider="email",
         setup=Q(kind=EmailKind.VERIFICATION),  # a reset link or a notice is not setup
+        not_urgent=Q(kind__in=NOT_URGENT),
     ))

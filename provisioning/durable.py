@@ -104,6 +104,11 @@ class StepKind:
     # before they are all set), as a filter on ``model``; None if none are (a
     # workspace removal). An outage's figures count only people waiting for setup.
     setup: Q | None = None
+    # Which of its steps are not urgent (an apology), as a filter on ``model``: they
+    # wait while other kinds' setup work waits for workers (``setup_under_way``), so
+    # that after an outage the held workspaces get the workers and the provider's
+    # pace first, and the apologies follow them.
+    not_urgent: Q | None = None
 
 
 _kinds: dict[str, StepKind] = {}
@@ -363,15 +368,33 @@ def step_cancel(step: Step, *, why: str, unless_running: bool = False) -> bool:
     return bool(updated)
 
 
-def due_steps(kind: StepKind, *, now: datetime, limit: int = 500) -> list[int]:
+def due_steps(kind: StepKind, *, now: datetime, limit: int = 500, urgent_only: bool = False) -> list[int]:
     """Ids of steps that should be running and were never handed to the queue (or
-    were taken back from it), oldest first. Backed by an index on (status,
-    next_attempt_at)."""
+    were taken back from it), oldest first; with ``urgent_only``, none of the
+    kind's ``not_urgent`` ones. Backed by an index on (status, next_attempt_at)."""
+    steps = kind.model.objects.filter(_due(now), dispatched_until__isnull=True)
+    if urgent_only and kind.not_urgent is not None:
+        steps = steps.exclude(kind.not_urgent)
     return list(
-        kind.model.objects.filter(_due(now), dispatched_until__isnull=True)
-        .order_by("next_attempt_at", "pk")
+        steps.order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def setup_under_way(*, besides: StepKind, now: datetime | None = None) -> bool:
+    """Whether another kind's setup work is due and waiting for a worker (queued or
+    not) at a provider whose circuit is closed: a heal draining what an outage held,
+    or a burst of signups. ``besides``'s not-urgent steps wait meanwhile. Work held
+    behind an open circuit does not count: it is not competing for the workers, and
+    an outage of one provider must not hold another's apologies. One indexed EXISTS
+    per other kind with setup steps."""
+    from provisioning import breaker  # it imports our models, which import us
+
+    now = now or timezone.now()
+    return any(
+        kind.model.objects.filter(_due(now), kind.setup).exists()
+        and not (kind.provider and breaker.is_open(kind.provider))
+        for kind in _kinds.values() if kind is not besides and kind.setup is not None)
 
 
 def presumed_lost_steps(kind: StepKind, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:

@@ -65,7 +65,9 @@ def reconcile(*, enqueue=None) -> Report:
         if kind.name not in limits:
             continue
         limit, redo = limits[kind.name], again.get(kind.name, [])
-        fresh = durable.due_steps(kind, now=now, limit=limit - len(redo) if kind.name in probing else limit)
+        urgent_only = kind.not_urgent is not None and durable.setup_under_way(besides=kind, now=now)
+        fresh = durable.due_steps(kind, now=now, limit=limit - len(redo) if kind.name in probing else limit,
+                                  urgent_only=urgent_only)
         pks = redo + fresh
         durable.mark_dispatched(kind, pks, now=now)
         for pk in pks:

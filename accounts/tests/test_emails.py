@@ -289,10 +289,10 @@ def test_queuing_one_key_twice_owes_one_email_and_leaves_the_transaction_usable(
         django_capture_on_commit_callbacks):
     _, account = sign_up(email=ADDRESS)
     with django_capture_on_commit_callbacks() as enqueued, transaction.atomic():
-        first = email_queue(account=account, kind=EmailKind.ALL_SET, key="once")
-        again = email_queue(account=account, kind=EmailKind.ALL_SET, key="once")
+        first = email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key="once")
+        again = email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key="once")
         assert User.objects.filter(pk=account.pk).exists()  # still usable after the clash
 
     assert again == first
-    assert EmailDelivery.objects.filter(kind=EmailKind.ALL_SET).count() == 1
+    assert EmailDelivery.objects.filter(kind=EmailKind.SIGNUP_ATTEMPT).count() == 1
     assert len(enqueued) == 1

@@ -69,3 +69,65 @@ def test_a_pass_that_sent_a_failing_probe_sends_the_next_one_when_due(
     # The pass it queued sent the next probe one interval later, without the scheduler.
     assert not breaker.is_open("provisioning")
     assert ProvisioningRequest.objects.filter(status="succeeded").count() == 4
+
+
+def _apologise(account, django_capture_on_commit_callbacks):
+    """Owe the account its "you're all set" apology, as a workspace made ready after
+    a wait does; returns it and whether it was handed to the queue on commit."""
+    from django.db import transaction
+
+    from accounts.emails import email_queue
+    from accounts.models import EmailKind
+
+    with django_capture_on_commit_callbacks() as enqueued, transaction.atomic():
+        apology = email_queue(account=account, kind=EmailKind.ALL_SET, key=str(account.pk))
+    return apology, bool(enqueued)
+
+
+def test_apologies_wait_while_workspaces_are_due_and_follow_them(
+        register, django_capture_on_commit_callbacks):
+    from accounts.models import EmailDelivery, EmailKind
+    from provisioning.tasks import run_step
+    from provisioning.tests.test_reconciler import Queue
+
+    waited, _ = register(email="waited@example.com")
+    _, other = register(email="other@example.com")
+    verifications = set(EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION).values_list("pk", flat=True))
+
+    # Two workspaces are due: the apology is left to the dispatcher...
+    apology, enqueued = _apologise(waited, django_capture_on_commit_callbacks)
+    assert not enqueued
+    queue = Queue()
+    reconcile(enqueue=queue)
+    # ... which sends the workspaces and the verification links, not the apology.
+    assert {pk for kind, pk in queue.tasks if kind == "workspace"} == set(
+        ProvisioningRequest.objects.values_list("pk", flat=True))
+    assert {pk for kind, pk in queue.tasks if kind == "email"} == verifications
+
+    # The workers make the workspaces: the next pass sends the apology.
+    for kind, pk in queue.tasks:
+        run_step(kind, pk)
+    assert not ProvisioningRequest.objects.exclude(status="succeeded").exists()
+    queue.tasks.clear()
+    reconcile(enqueue=queue)
+    assert queue.tasks == [("email", apology.pk)]
+
+    # With no setup work waiting, an apology goes to the queue at once.
+    assert _apologise(other.account, django_capture_on_commit_callbacks)[1]
+
+
+def test_work_held_behind_an_open_circuit_does_not_hold_the_apologies(
+        register, django_capture_on_commit_callbacks):
+    from provisioning.tests.test_reconciler import Queue
+
+    account, _ = register()
+    breaker.trip("provisioning", why="an outage")
+    Breaker.objects.filter(provider="provisioning").update(probed_at=timezone.now())  # no probe due
+
+    # The workspace is due, but it waits for the provider, not for the workers.
+    apology, enqueued = _apologise(account, django_capture_on_commit_callbacks)
+    assert enqueued
+    queue = Queue()
+    reconcile(enqueue=queue)
+    assert ("email", apology.pk) in queue.tasks
+    assert not [task for task in queue.tasks if task[0] == "workspace"]
