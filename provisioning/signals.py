@@ -25,6 +25,10 @@ workspace_ready = Signal()
 # A provider's circuit opened (an outage began) or closed. Sent with: provider.
 breaker_opened = Signal()
 breaker_closed = Signal()
+# A scheduled or chained reconcile pass finished (provisioning.tasks.reconcile): a
+# moment to put right what a lost announcement left out of step, well before the
+# next sweep. Sent with: report (provisioning.reconciler.Report).
+reconciled = Signal()
 # A workspace was removed at the provider and its row deleted (an abandoned signup
 # being purged). Sent with: account_id.
 workspace_removed = Signal()

@@ -19,8 +19,11 @@ def reconcile(*, scheduled: bool = True) -> str:
     from provisioning.heal import continue_if_due, probe_again_when_due
     from provisioning.reconciler import reconcile as reconcile_pass
     from provisioning.reconciler import schedule_next_pass
+    from provisioning.signals import reconciled
 
     report = reconcile_pass()
+    # Sent at once: the pass's writes are committed (a task runs in autocommit).
+    reconciled.send_robust(sender=type(report), report=report)
     schedule_next_pass()
     continue_if_due(report)
     probe_again_when_due(report, scheduled=scheduled)

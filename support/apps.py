@@ -12,7 +12,13 @@ class SupportConfig(AppConfig):
 
         from accounts.selectors import register_purge_hold, register_ticket_lookup
         from accounts.signals import account_closed
-        from provisioning.signals import breaker_closed, breaker_opened, step_exhausted, workspace_ready
+        from provisioning.signals import (
+            breaker_closed,
+            breaker_opened,
+            reconciled,
+            step_exhausted,
+            workspace_ready,
+        )
         from support import receivers, selectors
 
         step_exhausted.connect(receivers.on_step_exhausted, dispatch_uid="support.escalate")
@@ -20,6 +26,7 @@ class SupportConfig(AppConfig):
         workspace_ready.connect(receivers.on_workspace_ready_close_incidents, dispatch_uid="support.incident_drained")
         breaker_opened.connect(receivers.on_breaker_opened, dispatch_uid="support.incident_open")
         breaker_closed.connect(receivers.on_breaker_closed, dispatch_uid="support.incident_recovered")
+        reconciled.connect(receivers.on_reconciled, dispatch_uid="support.incidents_match_circuits")
         account_closed.connect(receivers.on_account_closed, dispatch_uid="support.resolve_closed")
         register_ticket_lookup(selectors.open_ticket_reference)
         register_purge_hold(selectors.has_open_ticket)

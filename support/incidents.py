@@ -244,19 +244,24 @@ def incidents_close_if_drained() -> list[Incident]:
     return [closed for provider in sorted(providers) if (closed := incident_close_if_drained(provider=provider))]
 
 
-def incidents_match_breakers() -> dict[str, int]:
+def incidents_match_circuits() -> dict[str, int]:
     """Make open incidents and open circuits agree, whatever announcement was lost:
     open the incident of every provider whose circuit is open without one (dated
-    from the opening), and run the close check for every open incident. Run by the
-    scheduled sweep after each pass, which also carries on with apologies a lost or
-    killed task left owed (``incidents_apologize``); idempotent. Returns the counts."""
+    from the opening), and run the close check for every open incident. Run after
+    every reconcile pass (support.receivers) and by the scheduled sweep; idempotent.
+    Two queries when no circuit and no incident is open. Returns the counts."""
     opened = 0
     for provider, since in sorted(open_circuits().items()):
         if provider in Provider.values and open_incident(provider) is None:
             incident_open(provider=provider, started_at=since)
             opened += 1
-    return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained()),
-            "incidents_owing_apologies": incidents_apologize()}
+    return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained())}
+
+
+def incidents_match_breakers() -> dict[str, int]:
+    """The sweep's share: ``incidents_match_circuits``, and carrying on with the
+    apologies a lost or killed task left owed (``incidents_apologize``)."""
+    return incidents_match_circuits() | {"incidents_owing_apologies": incidents_apologize()}
 
 
 def incident_attach_exhausted(*, step, account_id: int | None) -> Incident | None:

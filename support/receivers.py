@@ -45,6 +45,13 @@ def on_breaker_closed(*, provider: str, **kwargs) -> None:
     incident_close_if_drained(provider=provider)
 
 
+@logged_receiver("could not match incidents to the circuits after a pass (the sweep will retry)")
+def on_reconciled(**kwargs) -> None:
+    from support.incidents import incidents_match_circuits
+
+    incidents_match_circuits()
+
+
 @logged_receiver("could not resolve the ticket of closed account {account_id} (resolve it by hand)")
 def on_account_closed(*, account_id: int, actor: str, reason: str, **kwargs) -> None:
     from support.services import ticket_account_closed

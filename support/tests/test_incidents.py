@@ -348,3 +348,28 @@ def test_help_tells_a_signed_in_account_waiting_on_the_outage_so_and_the_ticket_
     assert told in answer
     ticket = Ticket.objects.get(account__email=waiting)
     assert ticket.events.filter(text__contains=told).exists()  # support sees what they were told
+
+
+def test_the_next_pass_closes_the_incident_a_lost_announcement_left_open(sign_up, down, drive, sandbox, settings):
+    """The backlog drains but every announcement is lost (a killed worker): the next
+    reconcile pass, not the sweep five minutes later, closes the incident; and it
+    opens the one a lost "circuit opened" never did."""
+    from provisioning.models import Breaker
+    from provisioning.tasks import reconcile as reconcile_task
+
+    down("provisioning")
+    sign_up(settings.BREAKER_FAILURE_THRESHOLD + 2)
+    drive(max_passes=5)
+    Incident.objects.all().delete()  # as if "circuit opened" was never heard
+    assert breaker.is_open("provisioning")
+    reconcile_task()
+    incident = Incident.objects.get(status=IncidentStatus.OPEN)
+    assert incident.started_at == Breaker.objects.get(provider="provisioning").opened_at
+
+    _recover_without_announcements(sandbox, settings, "provisioning")
+    assert not breaker.is_open("provisioning")
+    assert Workspace.objects.count() == settings.BREAKER_FAILURE_THRESHOLD + 2
+    assert Incident.objects.get().status == IncidentStatus.OPEN  # nobody heard
+
+    reconcile_task()
+    assert Incident.objects.get().status == IncidentStatus.CLOSED
