@@ -38,11 +38,12 @@ def _waiting(kind: durable.StepKind):
     return kind.model.objects.filter(status__in=OPEN).exclude(last_error_code="")
 
 
-def outage_backlog(provider: str) -> int:
-    """Steps of this provider still waiting after an error (held by the open
-    circuit, or not yet drained since it closed), of every kind: an incident closes
-    once all it held has gone through. One count query per step kind."""
-    return sum(_waiting(kind).count() for kind in _kinds_of(provider))
+def outage_has_backlog(provider: str) -> bool:
+    """Whether steps of this provider still wait after an error (held by the open
+    circuit, or not yet drained since it closed), of any kind: an incident closes
+    once all it held has gone through. An EXISTS per step kind, which stops at the
+    first step found (a count would read thousands in a heal)."""
+    return any(_waiting(kind).exists() for kind in _kinds_of(provider))
 
 
 def _setup_waiting(kind: durable.StepKind):

@@ -27,7 +27,13 @@ from accounts.emails import email_queue_bulk
 from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
-from provisioning.selectors import circuit_cause, open_circuits, outage_backlog, outage_counts, outage_waiting
+from provisioning.selectors import (
+    circuit_cause,
+    open_circuits,
+    outage_counts,
+    outage_has_backlog,
+    outage_waiting,
+)
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -133,8 +139,10 @@ def incident_figures(incident: Incident) -> IncidentFigures:
 
 def _sample_peak(incident: Incident, *, also_waited: int = 0) -> None:
     """Remember the most accounts seen waiting at once: those waiting now, plus
-    ``also_waited`` that were waiting with them a moment ago. It runs each time a
-    step drains while the incident is open: one statement, over what waits."""
+    ``also_waited`` that were waiting with them a moment ago. It runs at each
+    reconcile pass while the incident is open (``incidents_match_circuits``), when
+    the circuit closes (the most that waited) and when the incident closes: one
+    statement, over what waits. The figures never show less than what waits now."""
     waiting = outage_counts(incident.provider, _window_start(incident)).waiting + also_waited
     Incident.objects.filter(pk=incident.pk).update(peak_backlog=Greatest(F("peak_backlog"), waiting))
 
@@ -165,13 +173,17 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
     now; None if there was none open or it still has a backlog."""
     if open_incident(provider) is None:  # the common case: one cheap query
         return None
+    # Each step that drains asks, many a second in a heal: while some still wait, the
+    # answer costs an EXISTS, neither the incident's lock nor its counts.
+    if breaker.is_open(provider) or outage_has_backlog(provider):
+        return None
     with transaction.atomic():
         incident = (Incident.objects.select_for_update()
                     .filter(provider=provider, status=IncidentStatus.OPEN).first())
         if incident is None:  # another caller closed it while we waited for the lock
             return None
         _sample_peak(incident)
-        if outage_backlog(provider) or breaker.is_open(provider):
+        if outage_has_backlog(provider) or breaker.is_open(provider):
             return None
         now = timezone.now()
         since = _window_start(incident)
@@ -248,13 +260,16 @@ def incidents_match_circuits() -> dict[str, int]:
     """Make open incidents and open circuits agree, whatever announcement was lost:
     open the incident of every provider whose circuit is open without one (dated
     from the opening), and run the close check for every open incident. Run after
-    every reconcile pass (support.receivers) and by the scheduled sweep; idempotent.
-    Two queries when no circuit and no incident is open. Returns the counts."""
+    every reconcile pass (support.receivers) and by the scheduled sweep, sampling
+    the peak of each open incident on the way; idempotent. Two queries when no
+    circuit and no incident is open. Returns the counts."""
     opened = 0
     for provider, since in sorted(open_circuits().items()):
         if provider in Provider.values and open_incident(provider) is None:
             incident_open(provider=provider, started_at=since)
             opened += 1
+    for incident in Incident.objects.filter(status=IncidentStatus.OPEN):
+        _sample_peak(incident)
     return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained())}
 
 
