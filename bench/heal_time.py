@@ -144,12 +144,26 @@ def report(args, recovered: float) -> None:
     print(f"recovery → last ready:             {ready[-1] - recovered:.1f} s; bound 1.1 × N ÷ rate + probe "
           f"= {bound:.1f} s; ratio {(ready[-1] - recovered) / bound:.3f}")
     print(f"longest pause after closing:       {max(gaps, default=0):.1f} s")
+    apologies_sent(args, ready[-1], deadline)
     if args.timeline:
         from django_q.models import Task
 
         for task in Task.objects.filter(func__startswith="provisioning.tasks.reconcile").order_by("started"):
             at = task.started.timestamp() - recovered
             print(f"  pass {task.func.rsplit('.', 1)[1]}{task.args or ''} at {at:+.1f} s → {task.result}")
+
+
+def apologies_sent(args, last_ready: float, deadline: float) -> None:
+    """Every account waited, so each is owed a "you're all set" apology: they follow
+    the workspaces (accounts.emails.NOT_URGENT), and must all go out."""
+    from accounts.models import EmailDelivery, EmailKind
+
+    apologies = EmailDelivery.objects.filter(kind=EmailKind.ALL_SET)
+    while apologies.filter(status="succeeded").count() < args.accounts and time.time() < deadline:
+        time.sleep(0.5)
+    sent = sorted(t.timestamp() for t in apologies.filter(status="succeeded").values_list("completed_at", flat=True))
+    first = f"first {sent[0] - last_ready:+.1f} s, last {sent[-1] - last_ready:+.1f} s" if sent else "none"
+    print(f"apologies sent after the last ready: {len(sent)} of {args.accounts}; {first}")
 
 
 if __name__ == "__main__":
