@@ -25,6 +25,8 @@ class AccountsConfig(AppConfig):
 
 
 def _ensure_schedule(**kwargs) -> None:
+    from accounts import state_tally
     from accounts.flows.purge import ensure_schedule
 
     ensure_schedule()
+    state_tally.ensure_schedule()

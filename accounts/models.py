@@ -99,9 +99,6 @@ class User(AbstractBaseUser, PermissionsMixin):
         # The console's accounts list, newest first, reads 50 rows from this index
         # instead of sorting every account (bench/console_pages.py).
         indexes = [models.Index(fields=["date_joined", "id"], name="user_joined_idx"),
-                   # The dashboard's signups per hour count the last day's customers
-                   # from this index alone (accounts.state_counts).
-                   models.Index(fields=["date_joined"], condition=Q(is_staff=False), name="customer_joined_idx"),
                    # Whether an account with a troubled verification email is still
                    # unconfirmed, answered from the index (accounts.state_counts).
                    models.Index(fields=["id"], condition=Q(email_verified_at__isnull=True),
@@ -247,30 +244,68 @@ class RateLimitCounter(models.Model):
         return f"{self.key} @ {self.window_start}: {self.count}"
 
 
-class CustomerTally(models.Model):
-    """How many customer accounts (not staff) there are, how many of them are closed,
-    and how many open ones have not confirmed their address: kept by the database
-    itself, so reading them costs the same for ten accounts or ten million.
+class StateFacts(models.Model):
+    """What an account's lifecycle state is made of, clock and providers aside
+    (``accounts.selectors.STATE_FACTS``, read from the rows by ``lifecycle_facts``)."""
 
-    Triggers on the account table (migration 0010) add each inserted, updated or
-    deleted row's share in the same transaction, whatever wrote it: a service, the
-    admin, a queryset ``update()``, a cascade or raw SQL. Nothing in Python
-    maintains these numbers, so no code path can forget to. The counts are spread
-    over 16 slots (by account id) so that concurrent signups do not queue on one
-    row; read their sum (``accounts.state_counts``). Not managed by Django: its rows
-    are the triggers' alone, and a test flush that empties the account table (which
-    fires the triggers, or on PostgreSQL the TRUNCATE trigger) must not empty this
-    table behind their back. Only these plain column facts are counted here; the
-    lifecycle state keeps its one definition (``with_lifecycle_state``)."""
-
-    slot = models.SmallIntegerField(primary_key=True)
-    customers = models.BigIntegerField()
-    disabled = models.BigIntegerField()  # is_active is False: closed by staff
-    unverified = models.BigIntegerField()  # open (is_active) and email_verified_at is NULL
+    active = models.BooleanField()  # False = closed by staff
+    unverified = models.BooleanField()  # the address is not confirmed
+    # None is a fact here ("no step", "no email"), as the rows' joins give it: not "".
+    ws_status = models.CharField(max_length=16, null=True)  # noqa: DJ001 (the workspace step's)
+    ws_attempts = models.IntegerField(null=True)
+    ws_error = models.BooleanField(null=True)  # the step's last try hit an error
+    verdict = models.CharField(max_length=16, null=True)  # noqa: DJ001 (the latest verification email's)
 
     class Meta:
-        managed = False
-        db_table = "accounts_customertally"
+        abstract = True
+
+
+class StateChange(models.Model):
+    """An account whose state's facts may have changed since the state tally last
+    counted it. Written by triggers on the account, workspace step and email tables
+    (migration 0014), in the transaction of the change, whatever makes it; taken
+    away by the fold that counts it again (``accounts.state_tally``). Insert-only
+    until then, so writers never wait on one another for it."""
+
+    account_id = models.BigIntegerField()  # no key: a deleted account is counted out too
 
     def __str__(self) -> str:
-        return f"slot {self.slot}: {self.customers} customers"
+        return f"account {self.account_id} changed"
+
+
+class AccountStateFacts(StateFacts):
+    """The facts the state tally counted each customer (not staff) under, written by
+    its fold alone (``accounts.state_tally``): what to take out of the tally when the
+    account changes."""
+
+    account_id = models.BigIntegerField(primary_key=True)
+    quarter = models.BigIntegerField()  # when the account joined, in quarter hours since 1970 (UTC)
+
+    def __str__(self) -> str:
+        return f"account {self.account_id}'s state facts"
+
+
+class StateTally(StateFacts):
+    """How many customers have each combination of state facts: the lifecycle state
+    counts read these few rows (``accounts.state_counts``). Written by the fold alone,
+    in the transaction that writes the facts it sums."""
+
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.n} accounts"
+
+
+class StateTallyByQuarter(StateFacts):
+    """The state tally by the quarter hour customers joined in, for the signups
+    chart: quarter hours, so that the support person's hours (whatever the time
+    zone's offset) are sums of whole rows."""
+
+    quarter = models.BigIntegerField()  # in quarter hours since 1970 (UTC)
+    n = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["quarter"], name="tally_quarter_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.n} accounts in quarter {self.quarter}"

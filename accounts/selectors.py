@@ -16,6 +16,7 @@ from django.db.models import (
     Case,
     CharField,
     Exists,
+    Expression,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -273,20 +274,21 @@ def account_overview(*, account: User) -> Overview:
     )
 
 
-def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "lifecycle_state",
-                         now: datetime | None = None, breakers: set[str] | None = None,
-                         stale: bool | None = None) -> QuerySet:
-    """Annotate each row with its account's overall state, computed by the database:
-    the one definition of the lifecycle state (DESIGN's table, in its order), read by
-    ``account_overview`` for one account and by the console's lists, filters and
-    counts over many (one query whatever their number). ``prefix`` reaches the account
-    from another model ("account__" from a ticket); rows without an account get None."""
+# The facts an account's state is made of that do not depend on the clock or on
+# the providers: the lifecycle state is these, plus whether its workspace step is
+# overdue, which providers are in an outage and whether a worker runs. The state
+# tally (accounts.state_tally) counts accounts by these facts.
+STATE_FACTS = ("active", "unverified", "ws_status", "ws_attempts", "ws_error", "verdict")
+
+
+def lifecycle_facts(*, prefix: str = "") -> dict[str, Expression]:
+    """``STATE_FACTS`` as expressions over accounts (``prefix`` reaches the account
+    from another model), for ``alias()`` or ``values()``: the one place they are read
+    from the rows."""
     p = prefix
-    now = now or timezone.now()
-    breakers = open_breakers() if breakers is None else breakers
-    stale = worker_stale(now=now) if stale is None else stale
+    ws = f"{p}provisioning_request__"
     # The latest verification email, reduced to what decides the state: exhausted
-    # (needs support), undeliverable, sent, other, else pending.
+    # (needs support), undeliverable, sent, else pending; None without one.
     latest = (latest_verification_of(p)
               .annotate(verdict=Case(
                   When(Q(status=StepStatus.FAILED) & ~Q(last_error_code=RECIPIENT_REJECTED),
@@ -296,32 +298,67 @@ def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "l
                   When(status=StepStatus.SUCCEEDED, then=Value("sent")),
                   default=Value("pending"), output_field=CharField()))
               .values("verdict")[:1])
-    ws = f"{p}provisioning_request__"
-    pending = Q(**{f"{ws}status__in": [StepStatus.PENDING, StepStatus.RUNNING]})
+    return {
+        "active": F(f"{p}is_active"),
+        "unverified": _flag(Q(**{f"{p}email_verified_at__isnull": True})),
+        "ws_status": F(f"{ws}status"),
+        "ws_attempts": F(f"{ws}attempts"),
+        "ws_error": _flag(~Q(**{f"{ws}last_error_code": ""})),
+        "verdict": Subquery(latest, output_field=CharField()),
+    }
+
+
+def with_lifecycle_state(queryset: QuerySet, *, prefix: str = "", name: str = "lifecycle_state",
+                         now: datetime | None = None, breakers: set[str] | None = None,
+                         stale: bool | None = None) -> QuerySet:
+    """Annotate each row with its account's overall state, computed by the database:
+    the one definition of the lifecycle state (DESIGN's table, in its order), read by
+    ``account_overview`` for one account and by the console's lists, filters and
+    counts over many (one query whatever their number). ``prefix`` reaches the account
+    from another model ("account__" from a ticket); rows without an account get None."""
+    now = now or timezone.now()
+    breakers = open_breakers() if breakers is None else breakers
+    stale = worker_stale(now=now) if stale is None else stale
+    return with_state_of_facts(queryset, facts=lifecycle_facts(prefix=prefix), name=name,
+                               overdue=step_overdue(prefix=f"{prefix}provisioning_request__", now=now),
+                               breakers=breakers, stale=stale, no_account=Q(**{f"{prefix}pk__isnull": True})
+                               if prefix else None)
+
+
+def with_state_of_facts(queryset: QuerySet, *, facts: dict[str, Expression], overdue: Q | None,
+                        breakers: set[str], stale: bool, name: str = "lifecycle_state",
+                        no_account: Q | None = None) -> QuerySet:
+    """Annotate each row with the state its ``STATE_FACTS`` (``facts``: expressions
+    over the row) make, given whether its workspace step is overdue (``overdue``; None:
+    it is not) and the providers in an outage: DESIGN's table, in its order, written
+    once. ``with_lifecycle_state`` reads the facts from the accounts; the state tally
+    from the columns it keeps them in."""
+    def q(fact: str, lookup: str = "", value=True) -> Q:
+        return Q(**{f"_{name}_{fact}{lookup}": value})
+
+    pending = q("ws_status", "__in", [StepStatus.PENDING, StepStatus.RUNNING])
     # Slow: several tries failed (a running try has not failed yet, so it takes one
     # more). Overdue: no worker picked the step up in time. Either breaks the promise
     # of "under a minute".
-    slow = ~Q(**{f"{ws}last_error_code": ""}) & (
-        Q(**{f"{ws}status": StepStatus.PENDING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS})
-        | Q(**{f"{ws}status": StepStatus.RUNNING, f"{ws}attempts__gte": settings.DELAYED_AFTER_ATTEMPTS + 1}))
+    slow = q("ws_error") & (
+        (q("ws_status", "", StepStatus.PENDING) & q("ws_attempts", "__gte", settings.DELAYED_AFTER_ATTEMPTS))
+        | (q("ws_status", "", StepStatus.RUNNING) & q("ws_attempts", "__gte", settings.DELAYED_AFTER_ATTEMPTS + 1)))
     # No worker (no reconcile pass for a while) delays every pending step alike.
-    delayed = Q() if "provisioning" in breakers or stale else (slow | step_overdue(prefix=ws, now=now))
-    unverified = Q(**{f"{p}email_verified_at__isnull": True})
-    verdict = f"_{name}_email"
-    email_pending = Q(**{f"{verdict}__isnull": True}) | Q(**{verdict: "pending"})
-    whens = [When(Q(**{f"{p}pk__isnull": True}), then=Value(None))] if p else []
-    whens += [When(Q(**{f"{p}is_active": False}), then=Value(State.DISABLED)),
-             When(pending & delayed, then=Value(State.DELAYED)),
-             When(pending, then=Value(State.SETTING_UP)),
-             When(Q(**{f"{ws}status": StepStatus.FAILED}) | (unverified & Q(**{verdict: "exhausted"})),
-                  then=Value(State.NEEDS_SUPPORT)),
-             When(unverified & Q(**{verdict: "undeliverable"}), then=Value(State.EMAIL_UNDELIVERABLE))]
+    delayed = Q() if "provisioning" in breakers or stale else (slow | overdue if overdue is not None else slow)
+    unverified = q("unverified")
+    email_pending = q("verdict", "__isnull") | q("verdict", "", "pending")
+    whens = [When(no_account, then=Value(None))] if no_account is not None else []
+    whens += [When(q("active", "", False), then=Value(State.DISABLED)),
+              When(pending & delayed, then=Value(State.DELAYED)),
+              When(pending, then=Value(State.SETTING_UP)),
+              When(q("ws_status", "", StepStatus.FAILED) | (unverified & q("verdict", "", "exhausted")),
+                   then=Value(State.NEEDS_SUPPORT)),
+              When(unverified & q("verdict", "", "undeliverable"), then=Value(State.EMAIL_UNDELIVERABLE))]
     if "email" in breakers:
         whens.append(When(unverified & email_pending, then=Value(State.DELAYED)))
     whens.append(When(unverified, then=Value(State.UNVERIFIED)))
-    return queryset.alias(**{verdict: Subquery(latest, output_field=CharField())}).annotate(**{name: Case(
-        *whens,
-        default=Value(State.ACTIVE), output_field=CharField())})
+    return queryset.alias(**{f"_{name}_{fact}": facts[fact] for fact in STATE_FACTS}).annotate(**{name: Case(
+        *whens, default=Value(State.ACTIVE), output_field=CharField())})
 
 
 def deliveries_sent_to(*, address: str) -> QuerySet[EmailDelivery]:

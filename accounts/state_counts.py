@@ -1,53 +1,59 @@
-"""How many accounts are in each lifecycle state, at a cost bounded by what is in
-flight, not by how many accounts there are (the console's dashboard, at a million
-accounts: bench/dashboard_scale.py).
+"""How many accounts are in each lifecycle state, at a cost that follows neither the
+accounts nor the accounts in flight (the console's dashboard, at a million accounts:
+bench/dashboard_scale.py).
 
-Computing the state of every account per request is what cost 220 ms at 100,000
-accounts and grew with them. Most accounts are settled: their workspace is there,
-their verification email went out, and their state follows from one column: a
-customer who is not closed and is *not in flight* is ``active`` if the address is
-confirmed, else ``unverified``. Only accounts in flight can read otherwise, so only
-they go through the one definition of the state (``with_lifecycle_state``); the
-settled rest are counted from the customer tally the database keeps
-(``CustomerTally``), less the in-flight accounts it also counts.
+Computing the state of every account per request cost 220 ms at 100,000 accounts
+and grew with them; computing it for the accounts in flight only cost 80 ms at a
+million with 10,000 in flight (an outage's backlog). The counts now come from the
+state tally (``accounts.state_tally``): customers by the facts their state is made
+of, kept as the rows change. See ``lifecycle_state_counts``.
 
-In flight (``accounts_in_flight``): a workspace step not done (pending, running or
-stopped), or, for an unconfirmed address, a verification email not simply sent
-(owed, running, stopped or bounced; a cancelled one never speaks). Both are found
-through partial indexes that hold those rows only. That covers every branch of
-``with_lifecycle_state`` but one: an unconfirmed account with no verification email
-at all reads ``delayed`` during an email outage. Signup and address correction
-queue that email in the same transaction that makes the address unconfirmed, so a
-customer account never lacks one (``test_state_counts`` holds the counts to the
-definition, outage included).
+The accounts in flight (``accounts_in_flight``) are still what the ticket sweep
+searches: a workspace step not done (pending, running or stopped), or, for an
+unconfirmed address, a verification email not simply sent (owed, running, stopped
+or bounced; a cancelled one never speaks), found through partial indexes that hold
+those rows only. Every account needing support is among them.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import (
+    BigIntegerField,
     BooleanField,
-    Case,
-    CharField,
     Count,
-    DateTimeField,
     Exists,
     F,
     Func,
-    IntegerField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
-    When,
 )
-from django.db.models.functions import TruncHour
+from django.utils import timezone
 
-from accounts.models import VERIFICATION_UNSETTLED, CustomerTally, EmailDelivery, User
-from accounts.selectors import State, with_lifecycle_state
+from accounts.models import (
+    VERIFICATION_UNSETTLED,
+    AccountStateFacts,
+    EmailDelivery,
+    StateChange,
+    StateTally,
+    StateTallyByQuarter,
+    User,
+)
+from accounts.selectors import (
+    STATE_FACTS,
+    State,
+    open_breakers,
+    step_overdue,
+    with_lifecycle_state,
+    with_state_of_facts,
+    worker_stale,
+)
+from accounts.state_tally import QUARTER_SECONDS, QuarterHour
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
 
@@ -96,58 +102,74 @@ def in_flight_among(accounts: QuerySet[User]) -> QuerySet[User]:
 @dataclass(frozen=True)
 class StateCounts:
     states: dict[str, int]  # every state in State.ALL, customers only (no staff)
-    joined: dict[datetime, int]  # customers who joined since ``joined_since``, by hour
-    in_flight_joined: dict[tuple[datetime, str], int]  # of those, the ones in flight, by (hour, state)
+    joined: dict[datetime, int]  # customers who joined since ``since_hour``, by hour
+    joined_states: dict[tuple[datetime, str], int]  # the same, by (hour, state); states with none left out
 
 
-def lifecycle_state_counts(*, joined_since: datetime | None = None, now: datetime | None = None,
+def lifecycle_state_counts(*, since_hour: datetime | None = None, now: datetime | None = None,
                            breakers: set[str] | None = None, stale: bool | None = None) -> StateCounts:
     """Customers (not staff) in each lifecycle state, exactly what counting
-    ``with_lifecycle_state`` over all of them would say, plus the customers who
-    joined since ``joined_since`` by hour (in flight or not). One statement, so the
-    figures come from one snapshot and always add up; the state's inputs (open
-    breakers, a stale worker) are read first, two queries unless given."""
-    in_flight = with_lifecycle_state(in_flight_among(User.objects.filter(is_staff=False, is_active=True)),
-                                     now=now, breakers=breakers, stale=stale)
-    no_hour = Value(None, output_field=DateTimeField())
-    # TruncHour outermost: a union's rows go through its first part's converters (the
-    # time zone is put back there), and None stays None.
-    hour = (TruncHour(Case(When(date_joined__gte=joined_since, then=F("date_joined")), output_field=DateTimeField()))
-            if joined_since else no_hour)
-    zero = Value(0, output_field=IntegerField())
-    # Rows of three kinds in one UNION ALL: (part, state, hour, a, b, c).
+    ``with_lifecycle_state`` over all of them would say, and, with ``since_hour`` (the
+    start of an hour in the current time zone), the customers who joined since then
+    by hour, also by state. One statement, so the figures come from one snapshot and
+    always add up; the state's inputs (open breakers, a stale worker) are read first,
+    two queries unless given.
+
+    The state tally (``accounts.state_tally``) gives the counts by facts as of its
+    last fold, each row's state decided by the one definition
+    (``with_state_of_facts``). Two kinds of accounts are then counted again from
+    their rows (``with_lifecycle_state``), their tallied facts taken out: those
+    changed since the last fold, and those whose workspace step is overdue now (the
+    one fact that changes with the clock alone; none is counted while an outage or
+    a missing worker delays every pending step anyway). What a request costs follows
+    those, not the accounts, nor the accounts in flight."""
+    now = now or timezone.now()
+    breakers = open_breakers() if breakers is None else breakers
+    stale = worker_stale(now=now) if stale is None else stale
+    recount = StateChange.objects.values("account_id")
+    if not ("provisioning" in breakers or stale):
+        recount = recount.union(ProvisioningRequest.objects.filter(step_overdue(now=now)).values("account_id"))
+    columns = {fact: F(fact) for fact in STATE_FACTS}
+    inputs = {"breakers": breakers, "stale": stale, "name": "st"}
+    nowhen = Value(None, output_field=BigIntegerField())
+    first = None
+    if since_hour is not None:
+        first, rest = divmod(int(since_hour.timestamp()), QUARTER_SECONDS)
+        if rest:
+            raise ValueError(f"counting by the hour from {since_hour}, which is not the start of a quarter hour")
     parts = [
-        in_flight.annotate(part=Value("flight"), hour=hour).values("part", "lifecycle_state", "hour")
-        .annotate(a=Count("pk"), b=Count("pk", filter=Q(email_verified_at__isnull=True)), c=zero)
-        .values_list("part", "lifecycle_state", "hour", "a", "b", "c").order_by(),
-        CustomerTally.objects.annotate(part=Value("tally"), state=Value(None, output_field=CharField()),
-                                       hour=no_hour)
-        .values_list("part", "state", "hour", "customers", "unverified", "disabled").order_by(),
+        with_state_of_facts(StateTally.objects.all(), facts=columns, overdue=None, **inputs)
+        .annotate(part=Value("tally"), qh=nowhen),
+        with_state_of_facts(StateTallyByQuarter.objects.filter(quarter__gte=first if first is not None else 2**62),
+                            facts=columns, overdue=None, **inputs)
+        .annotate(part=Value("quarter"), qh=F("quarter")),
+        # Out of the tally: the facts these accounts were counted under...
+        with_state_of_facts(AccountStateFacts.objects.filter(AmongIds(F("account_id"), Subquery(recount))),
+                            facts=columns, overdue=None, **inputs)
+        .annotate(part=Value("out"), qh=F("quarter")),
+        # ...and in: their state now, from their rows.
+        with_lifecycle_state(User.objects.filter(AmongIds(F("pk"), Subquery(recount)), is_staff=False),
+                             now=now, **inputs)
+        .annotate(part=Value("in"), qh=QuarterHour("date_joined")),
     ]
-    if joined_since:
-        parts.append(
-            User.objects.filter(is_staff=False, date_joined__gte=joined_since)
-            .annotate(part=Value("joined"), state=Value(None, output_field=CharField()),
-                      hour=TruncHour("date_joined")).values("part", "state", "hour")
-            # COUNT(*), not of the id: the date alone is in the index, which then answers alone.
-            .annotate(a=Count("*"), b=zero, c=zero).values_list("part", "state", "hour", "a", "b", "c").order_by())
+    sums = [Sum("n"), Sum("n"), Count("*"), Count("*")]
+    parts = [part.values("part", "st", "qh").annotate(total=total).values_list("part", "st", "qh", "total").order_by()
+             for part, total in zip(parts, sums, strict=True)]
     states: Counter[str] = Counter()
+    quarters: Counter[tuple[int, str]] = Counter()
+    for part, state, quarter, n in parts[0].union(*parts[1:], all=True):
+        n = -n if part == "out" else n
+        if part != "quarter":
+            states[state] += n
+        if part != "tally" and first is not None and quarter >= first:
+            quarters[quarter, state] += n
     joined: Counter[datetime] = Counter()
-    in_flight_joined: Counter[tuple[datetime, str]] = Counter()
-    customers = disabled = unverified = flight_unverified = 0
-    for part, state, at, a, b, c in parts[0].union(*parts[1:], all=True):
-        if part == "tally":
-            customers, unverified, disabled = customers + a, unverified + b, disabled + c
-        elif part == "joined":
-            joined[at] += a
-        else:
-            states[state] += a
-            flight_unverified += b
-            if at is not None:
-                in_flight_joined[at, state] += a
-    flight = sum(states.values())
-    states[State.DISABLED] += disabled
-    states[State.UNVERIFIED] += unverified - flight_unverified
-    states[State.ACTIVE] += (customers - disabled - unverified) - (flight - flight_unverified)
-    return StateCounts(states={state: states[state] for state in State.ALL}, joined=dict(joined),
-                       in_flight_joined=dict(in_flight_joined))
+    joined_states: Counter[tuple[datetime, str]] = Counter()
+    for (quarter, state), n in quarters.items():
+        hour = timezone.localtime(datetime.fromtimestamp(quarter * QUARTER_SECONDS, UTC)).replace(
+            minute=0, second=0, microsecond=0)
+        joined[hour] += n
+        joined_states[hour, state] += n
+    return StateCounts(states={state: states[state] for state in State.ALL},
+                       joined={hour: n for hour, n in joined.items() if n},
+                       joined_states={key: n for key, n in joined_states.items() if n})

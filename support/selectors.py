@@ -382,16 +382,16 @@ class Dashboard:
 
 def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
     """The console's home page: does anything need a human today? The same queries
-    whatever the number of accounts and tickets, and none reads every account: the
-    states are counted over the accounts in flight, the settled ones from the
-    tally the database keeps (``lifecycle_state_counts``)."""
+    whatever the number of accounts and tickets, and none reads every account, nor
+    every account in flight: the states and the signups per hour come from the
+    state tally (``lifecycle_state_counts``)."""
     now = now or timezone.now()
     # The support team's hours (TIME_ZONE), as TruncHour groups them: a zone half an
     # hour off UTC has its own hour boundaries. Stepped in UTC, so a change of clocks
     # neither skips nor repeats an hour.
     this_hour = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
     first_hour = this_hour.astimezone(UTC) - timedelta(hours=23)
-    counts = lifecycle_state_counts(joined_since=first_hour, now=now)
+    counts = lifecycle_state_counts(since_hour=first_hour, now=now)
     by_status_priority = {(row["status"], row["priority"]): row["n"] for row in
                           Ticket.objects.filter(status__in=UNRESOLVED).values("status", "priority")
                           .annotate(n=Count("pk")).order_by()}
@@ -400,8 +400,7 @@ def triage_dashboard(*, now: datetime | None = None) -> Dashboard:
     hours = []
     for n in range(24):
         start = timezone.localtime(first_hour + timedelta(hours=n))
-        # Partial accounts are all in flight: a settled one is active, unverified or closed.
-        partial = sum(counts.in_flight_joined.get((start, state), 0) for state in PARTIAL_STATES)
+        partial = sum(counts.joined_states.get((start, state), 0) for state in PARTIAL_STATES)
         hours.append(HourBar(start, counts.joined.get(start, 0), partial))
     return Dashboard(
         state_counts=[(state, str(words.STATE_LABELS[state]), counts.states[state]) for state in State.ALL],

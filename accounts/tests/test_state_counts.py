@@ -1,23 +1,41 @@
 """The dashboard's counts (``lifecycle_state_counts``) say exactly what counting the
-one definition of the state over every account says, while computing it only for
-the accounts in flight; the customer tally the database keeps agrees with the rows
-whatever writes them."""
+one definition of the state over every account says, read from the state tally
+(``accounts.state_tally``): before a fold (the changed accounts counted again from
+their rows) and after it (the tally alone), whatever wrote the rows: each service,
+a queryset ``update()``, raw SQL, a cascade."""
 from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import F
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from accounts.models import CustomerTally, EmailDelivery, User
-from accounts.selectors import State, with_lifecycle_state, worker_stale
-from accounts.services import account_change_email, account_mark_verified, account_reopen
-from accounts.state_counts import accounts_in_flight, lifecycle_state_counts
+from accounts.flows.purge import abandoned_signups_purge
+from accounts.models import AccountStateFacts, EmailDelivery, StateChange, StateTally, StateTallyByQuarter, User
+from accounts.selectors import STATE_FACTS, State, lifecycle_facts, with_lifecycle_state, worker_stale
+from accounts.services import (
+    account_change_email,
+    account_close,
+    account_mark_verified,
+    account_register,
+    account_reopen,
+    email_mark_bounced,
+)
+from accounts.state_counts import lifecycle_state_counts
+from accounts.state_tally import QuarterHour, state_tally_fold, state_tally_fold_all, state_tally_rebuild
+from provisioning import durable
 from provisioning.models import ProvisioningRequest
 from provisioning.reconciler import reconcile
+from provisioning.sandbox import sandbox_set
+from provisioning.services import workspace_request_retry
+
+pytestmark = pytest.mark.django_db
 
 
 def by_definition() -> dict[str, int]:
@@ -26,28 +44,77 @@ def by_definition() -> dict[str, int]:
     return {state: counted[state] for state in State.ALL}
 
 
-def tally() -> tuple[int, int, int]:
-    rows = CustomerTally.objects.all()
-    return (sum(r.customers for r in rows), sum(r.disabled for r in rows), sum(r.unverified for r in rows))
+def _facts(row) -> tuple:
+    return tuple(bool(row[f]) if f in ("active", "unverified") else row[f] for f in STATE_FACTS)
 
 
-def counted() -> tuple[int, int, int]:
-    customers = User.objects.filter(is_staff=False)
-    return (customers.count(), customers.filter(is_active=False).count(),
-            customers.filter(is_active=True, email_verified_at__isnull=True).count())
+def assert_true_before_and_after_a_fold() -> dict[str, int]:
+    """The counts equal the definition's with changes waiting to be folded, and
+    again after folding them all; then the tally, row by row, and each customer's
+    counted facts are what reading every customer's facts gives."""
+    expected = by_definition()
+    assert lifecycle_state_counts().states == expected
+    state_tally_fold_all()
+    assert not StateChange.objects.exists()
+    assert lifecycle_state_counts().states == expected
+    rows = {row.pop("pk"): (_facts(row), row["quarter"]) for row in User.objects.filter(is_staff=False).values(
+        "pk", **lifecycle_facts(), quarter=QuarterHour("date_joined"))}
+    counted = {row.pop("account_id"): (_facts(row), row["quarter"])
+               for row in AccountStateFacts.objects.values("account_id", *STATE_FACTS, "quarter")}
+    assert counted == rows
+    assert Counter({_facts(vars(t)): t.n for t in StateTally.objects.all()}) == Counter(f for f, _ in rows.values())
+    assert (Counter({(_facts(vars(t)), t.quarter): t.n for t in StateTallyByQuarter.objects.all()})
+            == Counter(rows.values()))
+    assert all(t.n > 0 for t in StateTally.objects.all())  # a row that reaches zero goes
+    return expected
 
 
 def test_the_counts_equal_the_definition_for_every_state(mixed_accounts):
     mixed_accounts(26)
     User.objects.create_user("staff@example.com", "a staff password", is_staff=True)  # never counted
-    counts = lifecycle_state_counts().states
-    assert counts == by_definition()
+    counts = assert_true_before_and_after_a_fold()
     assert all(counts[state] for state in State.ALL), counts  # every state is there
-    # Only the accounts in flight were computed: the settled ones are not among them.
-    in_flight = set(User.objects.filter(pk__in=accounts_in_flight()).values_list("email", flat=True))
-    settled = set(with_lifecycle_state(User.objects.filter(is_staff=False))
-                  .filter(lifecycle_state__in=[State.ACTIVE, State.UNVERIFIED]).values_list("email", flat=True))
-    assert in_flight and settled - in_flight
+
+
+def test_after_a_fold_the_counts_come_from_the_tally_alone(mixed_accounts):
+    mixed_accounts(13)
+    state_tally_fold_all()
+    before = lifecycle_state_counts().states
+    # Nothing changed since the fold, so no account is read: change the tally behind
+    # the rows' back and the counts follow it.
+    row = StateTally.objects.get(active=True, unverified=False)
+    StateTally.objects.filter(pk=row.pk).update(n=F("n") + 5)
+    assert lifecycle_state_counts().states == {**before, State.ACTIVE: before[State.ACTIVE] + 5}
+
+
+def tallies() -> tuple[Counter, Counter]:
+    return (Counter({_facts(vars(t)): t.n for t in StateTally.objects.all()}),
+            Counter({(_facts(vars(t)), t.quarter): t.n for t in StateTallyByQuarter.objects.all()}))
+
+
+def test_counting_every_customer_again_gives_what_folding_gives(mixed_accounts):
+    """The rebuild (after 0014, or a bulk load: too many changes to fold in batches)."""
+    accounts = mixed_accounts(13)
+    account_close(account=User.objects.get(pk=accounts[0].pk), actor="test", reason="test")
+    state_tally_fold_all()
+    folded = tallies()
+    assert state_tally_rebuild() == 0  # nothing was waiting...
+    assert tallies() == folded  # ...and every customer counted again gives the same tallies
+    account_reopen(account=User.objects.get(pk=accounts[0].pk), actor="test", reason="test")
+    assert state_tally_rebuild() > 0  # the reopening's changes, taken
+    assert not StateChange.objects.exists()
+    assert_true_before_and_after_a_fold()
+    account_mark_verified(account=User.objects.get(pk=accounts[1].pk), actor="test", why="test")
+    assert state_tally_fold_all(rebuild_over=0) > 0  # over the threshold: a rebuild
+    assert_true_before_and_after_a_fold()
+
+
+def test_a_fold_in_small_steps_keeps_them_true(mixed_accounts):
+    mixed_accounts(13)
+    expected = by_definition()
+    while state_tally_fold(limit=3):
+        assert lifecycle_state_counts().states == expected
+    assert not StateChange.objects.exists()
 
 
 @pytest.mark.parametrize("provider", ["provisioning", "email"])
@@ -55,6 +122,7 @@ def test_they_agree_during_an_outage(mixed_accounts, provider, settings):
     from provisioning.breaker import record_failure
 
     mixed_accounts(13)
+    state_tally_fold_all()
     settings.BREAKER_FAILURE_THRESHOLD = 1
     record_failure(provider, ProvisioningRequest.objects.first())  # one failure opens the circuit
     assert lifecycle_state_counts().states == by_definition()
@@ -64,54 +132,145 @@ def test_they_agree_during_an_outage(mixed_accounts, provider, settings):
 def test_they_agree_when_no_worker_runs(mixed_accounts):
     mixed_accounts(13)
     reconcile(enqueue=lambda kind, pk: None)  # a pass hands the work to a worker that never takes it
+    state_tally_fold_all()
     with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False):
         assert worker_stale(now=timezone.now())
         assert lifecycle_state_counts().states == by_definition()
 
 
-def test_signups_per_hour_count_every_customer_and_the_in_flight_ones_by_state(mixed_accounts):
+def test_a_step_no_worker_picked_up_in_time_delays_the_account_with_nothing_written(mixed_accounts, settings):
+    """Overdue is the one fact that changes with the clock alone: no trigger sees it,
+    and the counts still do."""
+    mixed_accounts(13)
+    reconcile(enqueue=lambda kind, pk: None)  # a pass ran (the worker is not stale)...
+    state_tally_fold_all()
+    before = lifecycle_state_counts().states
+    # ...and one interval and the scheduler's tick later, the due steps are overdue.
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.RECONCILE_EVERY_SECONDS + 45), tick=False):
+        assert not worker_stale(now=timezone.now())
+        assert not StateChange.objects.exists()
+        after = lifecycle_state_counts().states
+        assert after == by_definition()
+        assert after[State.DELAYED] > before[State.DELAYED]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "Asia/Kathmandu"])
+def test_signups_per_hour_by_state_in_the_support_persons_hours(mixed_accounts, zone):
+    """Hours of the current time zone, whole or not in UTC (+5:30, +5:45)."""
     mixed_accounts(13)
     User.objects.filter(email="mixed0@example.com").update(date_joined=timezone.now() - timedelta(days=2))
-    since = timezone.now() - timedelta(hours=3)
-    counts = lifecycle_state_counts(joined_since=since)
-    assert sum(counts.joined.values()) == 12  # the one who joined two days ago is not among them
-    hours = Counter(timezone.localtime(joined).replace(minute=0, second=0, microsecond=0) for joined in
-                    User.objects.filter(date_joined__gte=since).values_list("date_joined", flat=True))
-    assert counts.joined == hours  # keyed by the hour, time zone and all
-    assert {hour for hour, _ in counts.in_flight_joined} <= set(hours)
-    # Every account in one of these states is in flight, so the chart's partial ones
-    # can be read from the in-flight rows alone.
-    partial = [State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE]
-    states = Counter({state: n for (_, state), n in counts.in_flight_joined.items() if state in partial})
-    recent = with_lifecycle_state(User.objects.filter(date_joined__gte=since, is_staff=False))
-    expected = Counter(recent.filter(lifecycle_state__in=partial).values_list("lifecycle_state", flat=True))
-    assert states == expected and states[State.SETTING_UP]
+    User.objects.filter(email="mixed1@example.com").update(date_joined=timezone.now() - timedelta(minutes=50))
+    with timezone.override(ZoneInfo(zone)):
+        since = timezone.localtime(timezone.now() - timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+        recent = with_lifecycle_state(User.objects.filter(date_joined__gte=since, is_staff=False)).annotate(
+            hour=TruncHour("date_joined"))
+        expected = Counter(recent.values_list("hour", "lifecycle_state"))
+        for fold in (False, True):
+            if fold:
+                state_tally_fold_all()
+            counts = lifecycle_state_counts(since_hour=since)
+            assert counts.joined_states == expected
+            assert sum(counts.joined.values()) == 12  # the one who joined two days ago is not among them
+            assert counts.joined == Counter(recent.values_list("hour", flat=True))
+        with pytest.raises(ValueError):
+            lifecycle_state_counts(since_hour=since + timedelta(minutes=7))
 
 
-def test_the_tally_follows_every_kind_of_write(mixed_accounts):
-    assert tally() == (0, 0, 0)
-    accounts = mixed_accounts(13)
-    assert tally() == counted() and tally()[0] == 13
-    account_mark_verified(account=accounts[8], actor="test", why="test")
-    account_reopen(account=User.objects.get(pk=accounts[11].pk), actor="test", reason="test")
-    account_change_email(account=User.objects.get(pk=accounts[9].pk), email="moved@example.com")
-    User.objects.filter(pk=accounts[0].pk).update(is_staff=True)  # a queryset update, as the staff page saves
-    User.objects.filter(pk__in=[a.pk for a in accounts[1:4]]).update(email_verified_at=timezone.now())
-    User.objects.filter(pk=accounts[5].pk).delete()  # with its steps, emails and tickets
+def test_the_counts_stay_true_through_every_service(signup_data, settings, django_capture_on_commit_callbacks):
+    settings.DELAYED_AFTER_ATTEMPTS = 2
+    settings.BREAKER_FAILURE_THRESHOLD = 10_000
+    settings.EMAIL_MAX_ATTEMPTS = 1
+
+    def run(kind: str, account: User) -> None:
+        with django_capture_on_commit_callbacks(execute=True):
+            steps = (ProvisioningRequest.objects.all() if kind == "workspace"
+                     else EmailDelivery.objects.filter(kind="verification"))
+            for step in steps.filter(account=account, status__in=["pending", "running"]):
+                durable.step_run(kind, step.pk)
+
+    def signup(name: str) -> User:
+        return account_register(**{**signup_data, "email": f"{name}@example.com"})
+
+    ada, bob, cy, dee = (signup(name) for name in ("ada", "bob", "cy", "dee"))
+    assert_true_before_and_after_a_fold()
+    run("workspace", ada)  # ready
+    run("email", ada)
+    assert_true_before_and_after_a_fold()
+    sandbox_set(provider="provisioning", mode="error")
+    run("workspace", bob)  # a failed try: retrying
+    assert_true_before_and_after_a_fold()
+    run("workspace", bob)  # delayed
+    assert_true_before_and_after_a_fold()
+    sandbox_set(provider="provisioning", mode="reject")
+    run("workspace", cy)  # refused: needs support
+    assert_true_before_and_after_a_fold()
+    workspace_request_retry(request=ProvisioningRequest.objects.get(account=cy), actor="support")  # retry
+    assert_true_before_and_after_a_fold()
+    # An outage: the circuit opens and holds the step.
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    sandbox_set(provider="provisioning", mode="error")
+    run("workspace", cy)
+    run("workspace", dee)
+    assert lifecycle_state_counts().states[State.DELAYED] >= 3
+    assert_true_before_and_after_a_fold()
+    sandbox_set(provider="provisioning", mode="ok")
+    settings.BREAKER_FAILURE_THRESHOLD = 10_000
+    from provisioning.models import Breaker
+
+    Breaker.objects.update(state="closed")  # the provider recovered
+    for account in (bob, cy, dee):
+        run("workspace", account)  # ready
+    assert_true_before_and_after_a_fold()
+    sandbox_set(provider="email", mode="timeout")
+    run("email", bob)  # the email gave up: needs support
+    sandbox_set(provider="email", mode="reject")
+    run("email", cy)  # refused: email undeliverable
+    sandbox_set(provider="email", mode="ok")
+    run("email", dee)
+    assert_true_before_and_after_a_fold()
+    email_mark_bounced(esp="test", event_id="b1", recipient="dee@example.com", event_type="bounced")
+    assert_true_before_and_after_a_fold()
+    account_change_email(account=User.objects.get(pk=dee.pk), email="dee.new@example.com")  # corrected
+    assert_true_before_and_after_a_fold()
+    account_mark_verified(account=User.objects.get(pk=ada.pk), actor="support", why="on the phone")
+    account_close(account=User.objects.get(pk=bob.pk), actor="support", reason="asked to")
+    assert_true_before_and_after_a_fold()
+    account_reopen(account=User.objects.get(pk=bob.pk), actor="support", reason="asked again")
+    assert_true_before_and_after_a_fold()
+    User.objects.filter(pk=cy.pk).update(is_staff=True)  # a queryset update: no longer a customer
     with connection.cursor() as cursor:  # raw SQL too
-        cursor.execute("UPDATE accounts_user SET is_active = %s WHERE id = %s", [False, accounts[6].pk])
-    assert tally() == counted()
-    assert lifecycle_state_counts().states == by_definition()
-    User.objects.filter(is_staff=False).delete()
-    assert tally() == (0, 0, 0)
+        cursor.execute("UPDATE accounts_user SET email_verified_at = %s WHERE id = %s", [timezone.now(), dee.pk])
+    assert_true_before_and_after_a_fold()
+    User.objects.filter(pk=ada.pk).delete()  # with its steps and emails
+    assert_true_before_and_after_a_fold()
 
 
-def test_an_unconfirmed_account_always_has_a_verification_email(mixed_accounts):
-    """The one branch the in-flight set does not search: an unconfirmed customer
-    without a verification email would read ``delayed`` during an email outage.
-    Signup and correcting the address each queue one."""
-    accounts = mixed_accounts(13)
-    account_change_email(account=User.objects.get(pk=accounts[8].pk), email="corrected@example.com")
-    for account in User.objects.filter(is_staff=False, is_active=True, email_verified_at__isnull=True):
-        assert EmailDelivery.objects.filter(account=account, kind="verification", to_address=account.email).exclude(
-            last_error_code="cancelled").exists(), account.email
+def test_the_counts_stay_true_through_the_purge(signup_data, drive):
+    """An abandoned signup is closed while its workspace goes, then deleted."""
+    from accounts.tests.test_purge import days_pass
+
+    account_register(**{**signup_data, "email": "gone@example.com"})
+    account_register(**{**signup_data, "email": "stays@example.com"})
+    drive()
+    User.objects.filter(email="stays@example.com").update(email_verified_at=timezone.now())
+    assert_true_before_and_after_a_fold()
+    days_pass(23)
+    abandoned_signups_purge()  # warned
+    drive()
+    days_pass(7)
+    assert abandoned_signups_purge().removing  # closed, its workspace going
+    assert_true_before_and_after_a_fold()
+    drive()  # removed
+    assert not User.objects.filter(email="gone@example.com").exists()
+    assert sum(assert_true_before_and_after_a_fold().values()) == 1
+
+
+def test_the_command_counts_every_customer_again_after_writes_the_triggers_missed(mixed_accounts):
+    from django.core.management import call_command
+
+    mixed_accounts(13)
+    state_tally_fold_all()
+    StateTally.objects.filter(active=True, unverified=False).update(n=F("n") + 5)  # as a restore without triggers
+    assert lifecycle_state_counts().states != by_definition()
+    call_command("fold_state_tally", "--rebuild")
+    assert_true_before_and_after_a_fold()
