@@ -20,19 +20,21 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     BooleanField,
-    Count,
     Exists,
+    ExpressionWrapper,
     F,
     Func,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import (
@@ -47,9 +49,9 @@ from accounts.models import (
 from accounts.selectors import (
     STATE_FACTS,
     State,
+    lifecycle_facts,
     open_breakers,
     step_overdue,
-    with_lifecycle_state,
     with_state_of_facts,
     worker_stale,
 )
@@ -129,40 +131,55 @@ def lifecycle_state_counts(*, since_hour: datetime | None = None, now: datetime 
     recount = StateChange.objects.values("account_id")
     if not ("provisioning" in breakers or stale):
         recount = recount.union(ProvisioningRequest.objects.filter(step_overdue(now=now)).values("account_id"))
-    columns = {fact: F(fact) for fact in STATE_FACTS}
-    inputs = {"breakers": breakers, "stale": stale, "name": "st"}
-    nowhen = Value(None, output_field=BigIntegerField())
     first = None
     if since_hour is not None:
         first, rest = divmod(int(since_hour.timestamp()), QUARTER_SECONDS)
         if rest:
             raise ValueError(f"counting by the hour from {since_hour}, which is not the start of a quarter hour")
+    # Rows of facts, each with how many accounts it stands for: (part, the facts,
+    # overdue, quarter, n). Named a_*: a union's parts must all be annotations to
+    # keep one column order.
+    no = Value(False, output_field=BooleanField())
+    stored = {f"a_{fact}": F(fact) for fact in STATE_FACTS} | {"a_overdue": no}
+    counted = ["part", *(f"a_{fact}" for fact in STATE_FACTS), "a_overdue", "a_quarter", "a_n"]
     parts = [
-        with_state_of_facts(StateTally.objects.all(), facts=columns, overdue=None, **inputs)
-        .annotate(part=Value("tally"), qh=nowhen),
-        with_state_of_facts(StateTallyByQuarter.objects.filter(quarter__gte=first if first is not None else 2**62),
-                            facts=columns, overdue=None, **inputs)
-        .annotate(part=Value("quarter"), qh=F("quarter")),
+        StateTally.objects.annotate(part=Value("tally"), **stored,
+                                    a_quarter=Value(None, output_field=BigIntegerField()), a_n=F("n")),
+        StateTallyByQuarter.objects.filter(quarter__gte=first if first is not None else 2**62)
+        .annotate(part=Value("quarter"), **stored, a_quarter=F("quarter"), a_n=F("n")),
         # Out of the tally: the facts these accounts were counted under...
-        with_state_of_facts(AccountStateFacts.objects.filter(AmongIds(F("account_id"), Subquery(recount))),
-                            facts=columns, overdue=None, **inputs)
-        .annotate(part=Value("out"), qh=F("quarter")),
-        # ...and in: their state now, from their rows.
-        with_lifecycle_state(User.objects.filter(AmongIds(F("pk"), Subquery(recount)), is_staff=False),
-                             now=now, **inputs)
-        .annotate(part=Value("in"), qh=QuarterHour("date_joined")),
+        AccountStateFacts.objects.filter(AmongIds(F("account_id"), Subquery(recount)))
+        .annotate(part=Value("out"), **stored, a_quarter=F("quarter"), a_n=Value(-1)),
+        # ...and in: their facts now, from their rows, and whether their step is overdue.
+        User.objects.filter(AmongIds(F("pk"), Subquery(recount)), is_staff=False)
+        .annotate(part=Value("in"), **{f"a_{fact}": e for fact, e in lifecycle_facts().items()},
+                  a_overdue=ExpressionWrapper(step_overdue(prefix="provisioning_request__", now=now),
+                                              output_field=BooleanField()),
+                  a_quarter=QuarterHour("date_joined"), a_n=Value(1)),
     ]
-    sums = [Sum("n"), Sum("n"), Count("*"), Count("*")]
-    parts = [part.values("part", "st", "qh").annotate(total=total).values_list("part", "st", "qh", "total").order_by()
-             for part, total in zip(parts, sums, strict=True)]
+    rows = parts[0].values_list(*counted).union(*(part.values_list(*counted) for part in parts[1:]), all=True)
+    rows_sql, rows_params = rows.query.sql_with_params()
+    # Each row's state, by the one definition over a row of facts: compiled over the
+    # tally's columns, then read from the rows above under the tally's name.
+    table = connection.ops.quote_name(StateTally._meta.db_table)
+    overdue = RawSQL(f"{table}.{connection.ops.quote_name('ws_overdue')}", (), output_field=BooleanField())
+    states_of = with_state_of_facts(StateTally.objects.alias(overdue_now=overdue),
+                                    facts={fact: F(fact) for fact in STATE_FACTS}, overdue=Q(overdue_now=True),
+                                    breakers=breakers, stale=stale, name="st")
+    compiler = states_of.query.get_compiler(connection=connection)
+    state_sql, state_params = compiler.compile(states_of.query.annotations["st"])
+    columns = ", ".join(["part", *STATE_FACTS, "ws_overdue", "quarter", "n"])
     states: Counter[str] = Counter()
     quarters: Counter[tuple[int, str]] = Counter()
-    for part, state, quarter, n in parts[0].union(*parts[1:], all=True):
-        n = -n if part == "out" else n
-        if part != "quarter":
-            states[state] += n
-        if part != "tally" and first is not None and quarter >= first:
-            quarters[quarter, state] += n
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH state_rows ({columns}) AS ({rows_sql}) "
+                       f"SELECT part, {state_sql}, quarter, SUM(n) FROM state_rows AS {table} GROUP BY 1, 2, 3",
+                       (*rows_params, *state_params))
+        for part, state, quarter, n in cursor.fetchall():
+            if part != "quarter":
+                states[state] += int(n)
+            if part != "tally" and first is not None and quarter >= first:
+                quarters[quarter, state] += int(n)
     joined: Counter[datetime] = Counter()
     joined_states: Counter[tuple[datetime, str]] = Counter()
     for (quarter, state), n in quarters.items():
