@@ -119,18 +119,17 @@ def lifecycle_state_counts(*, since_hour: datetime | None = None, now: datetime 
 
     The state tally (``accounts.state_tally``) gives the counts by facts as of its
     last fold, each row's state decided by the one definition
-    (``with_state_of_facts``). Two kinds of accounts are then counted again from
-    their rows (``with_lifecycle_state``), their tallied facts taken out: those
-    changed since the last fold, and those whose workspace step is overdue now (the
-    one fact that changes with the clock alone; none is counted while an outage or
-    a missing worker delays every pending step anyway). What a request costs follows
-    those, not the accounts, nor the accounts in flight."""
+    (``with_state_of_facts``, compiled once over rows of facts). The accounts
+    changed since the last fold are moved from the facts they were counted under to
+    their facts now, read from their rows (``lifecycle_facts``); the unchanged ones
+    whose workspace step is overdue now (the one input that moves with the clock
+    alone) are counted again as overdue, unless an outage or a missing worker delays
+    every pending step anyway. What a request costs follows those, not the accounts,
+    nor the accounts in flight."""
     now = now or timezone.now()
     breakers = open_breakers() if breakers is None else breakers
     stale = worker_stale(now=now) if stale is None else stale
-    recount = StateChange.objects.values("account_id")
-    if not ("provisioning" in breakers or stale):
-        recount = recount.union(ProvisioningRequest.objects.filter(step_overdue(now=now)).values("account_id"))
+    changed = StateChange.objects.values("account_id")
     first = None
     if since_hour is not None:
         first, rest = divmod(int(since_hour.timestamp()), QUARTER_SECONDS)
@@ -147,16 +146,28 @@ def lifecycle_state_counts(*, since_hour: datetime | None = None, now: datetime 
                                     a_quarter=Value(None, output_field=BigIntegerField()), a_n=F("n")),
         StateTallyByQuarter.objects.filter(quarter__gte=first if first is not None else 2**62)
         .annotate(part=Value("quarter"), **stored, a_quarter=F("quarter"), a_n=F("n")),
-        # Out of the tally: the facts these accounts were counted under...
-        AccountStateFacts.objects.filter(AmongIds(F("account_id"), Subquery(recount)))
+        # Changed since the last fold: out of the tally, the facts they were counted
+        # under...
+        AccountStateFacts.objects.filter(AmongIds(F("account_id"), Subquery(changed)))
         .annotate(part=Value("out"), **stored, a_quarter=F("quarter"), a_n=Value(-1)),
-        # ...and in: their facts now, from their rows, and whether their step is overdue.
-        User.objects.filter(AmongIds(F("pk"), Subquery(recount)), is_staff=False)
+        # ...and in, their facts now, from their rows.
+        User.objects.filter(AmongIds(F("pk"), Subquery(changed)), is_staff=False)
         .annotate(part=Value("in"), **{f"a_{fact}": e for fact, e in lifecycle_facts().items()},
                   a_overdue=ExpressionWrapper(step_overdue(prefix="provisioning_request__", now=now),
                                               output_field=BooleanField()),
                   a_quarter=QuarterHour("date_joined"), a_n=Value(1)),
     ]
+    if not ("provisioning" in breakers or stale):
+        # Unchanged, but overdue now: their counted facts are their facts; only the
+        # clock moved them (an outage or a missing worker delays them anyway).
+        overdue = AccountStateFacts.objects.filter(
+            AmongIds(F("account_id"), Subquery(ProvisioningRequest.objects.filter(step_overdue(now=now))
+                                               .values("account_id")))).exclude(
+            AmongIds(F("account_id"), Subquery(changed)))
+        yes = Value(True, output_field=BooleanField())
+        parts += [overdue.annotate(part=Value("out"), **stored, a_quarter=F("quarter"), a_n=Value(-1)),
+                  overdue.annotate(part=Value("in"), **{**stored, "a_overdue": yes}, a_quarter=F("quarter"),
+                                   a_n=Value(1))]
     rows = parts[0].values_list(*counted).union(*(part.values_list(*counted) for part in parts[1:]), all=True)
     rows_sql, rows_params = rows.query.sql_with_params()
     # Each row's state, by the one definition over a row of facts: compiled over the

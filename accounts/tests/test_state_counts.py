@@ -152,6 +152,13 @@ def test_a_step_no_worker_picked_up_in_time_delays_the_account_with_nothing_writ
         after = lifecycle_state_counts().states
         assert after == by_definition()
         assert after[State.DELAYED] > before[State.DELAYED]
+        # Overdue and changed since the fold: counted once.
+        overdue = ProvisioningRequest.objects.filter(status="pending").values_list("account_id", flat=True)
+        User.objects.filter(pk__in=list(overdue)[:2]).update(email_verified_at=timezone.now())
+        assert StateChange.objects.exists()
+        assert lifecycle_state_counts().states == by_definition()
+        state_tally_fold_all()
+        assert lifecycle_state_counts().states == by_definition()
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "Asia/Kathmandu"])
