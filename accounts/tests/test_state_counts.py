@@ -281,3 +281,30 @@ def test_the_command_counts_every_customer_again_after_writes_the_triggers_misse
     assert lifecycle_state_counts().states != by_definition()
     call_command("fold_state_tally", "--rebuild")
     assert_true_before_and_after_a_fold()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_folds_running_while_accounts_change_lose_nothing(signup_data, settings):
+    """Writers never wait on the tally (they only record changes), two folds queue on
+    one lock, and a change committed while a fold runs is left for the next one."""
+    from accounts.tests.factories import at_once
+
+    settings.BREAKER_FAILURE_THRESHOLD = 10_000
+
+    def sign_up(start: int):
+        def run():
+            for n in range(start, start + 8):
+                account = account_register(**{**signup_data, "email": f"p{n}@example.com"})
+                for step in ProvisioningRequest.objects.filter(account=account):
+                    durable.step_run("workspace", step.pk)
+                if n % 3 == 0:
+                    User.objects.filter(pk=account.pk).update(email_verified_at=timezone.now())
+        return run
+
+    def fold():
+        return sum(state_tally_fold(limit=4) for _ in range(20))
+
+    at_once(sign_up(0), sign_up(100), fold, fold)
+    assert_true_before_and_after_a_fold()
+    assert sum(lifecycle_state_counts().states.values()) == 16
