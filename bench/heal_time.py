@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=5, help="BREAKER_PROBE_SECONDS")
     parser.add_argument("--clusters", type=int, default=2)
     parser.add_argument("--q-workers", type=int, default=2)
+    parser.add_argument("--apologies-for", type=float, default=120,
+                        help="seconds to wait after the last ready for the apologies to go out")
     parser.add_argument("--timeline", action="store_true", help="print every reconcile pass")
     parser.add_argument("--outage", type=float, default=45,
                         help="seconds of outage seen by the workers (django-q2's first scheduled pass "
@@ -144,7 +146,7 @@ def report(args, recovered: float) -> None:
     print(f"recovery → last ready:             {ready[-1] - recovered:.1f} s; bound 1.1 × N ÷ rate + probe "
           f"= {bound:.1f} s; ratio {(ready[-1] - recovered) / bound:.3f}")
     print(f"longest pause after closing:       {max(gaps, default=0):.1f} s")
-    apologies_sent(args, ready[-1], deadline)
+    apologies_sent(args, ready[-1], min(deadline, time.time() + args.apologies_for))
     if args.timeline:
         from django_q.models import Task
 
@@ -162,8 +164,11 @@ def apologies_sent(args, last_ready: float, deadline: float) -> None:
     while apologies.filter(status="succeeded").count() < args.accounts and time.time() < deadline:
         time.sleep(0.5)
     sent = sorted(t.timestamp() for t in apologies.filter(status="succeeded").values_list("completed_at", flat=True))
-    first = f"first {sent[0] - last_ready:+.1f} s, last {sent[-1] - last_ready:+.1f} s" if sent else "none"
-    print(f"apologies sent after the last ready: {len(sent)} of {args.accounts}; {first}")
+    early = sum(1 for t in sent if t < last_ready)
+    span = (f"first {sent[0] - last_ready:+.1f} s, last {sent[-1] - last_ready:+.1f} s "
+            f"({len(sent) / max(sent[-1] - sent[0], 1e-9):.1f}/s)") if sent else "none"
+    print(f"apologies sent:                    {len(sent)} of {args.accounts} "
+          f"({early} before the last ready); {span} after the last ready")
 
 
 if __name__ == "__main__":
