@@ -371,28 +371,44 @@ def step_cancel(step: Step, *, why: str, unless_running: bool = False) -> bool:
 def due_steps(kind: StepKind, *, now: datetime, limit: int = 500, urgent_only: bool = False) -> list[int]:
     """Ids of steps that should be running and were never handed to the queue (or
     were taken back from it), oldest first; with ``urgent_only``, none of the
-    kind's ``not_urgent`` ones. Backed by an index on (status, next_attempt_at)."""
+    kind's ``not_urgent`` ones held less than NOT_URGENT_HOLD. Backed by an index on
+    (status, next_attempt_at)."""
     steps = kind.model.objects.filter(_due(now), dispatched_until__isnull=True)
     if urgent_only and kind.not_urgent is not None:
-        steps = steps.exclude(kind.not_urgent)
+        steps = steps.exclude(kind.not_urgent & Q(next_attempt_at__gt=now - NOT_URGENT_HOLD))
     return list(
         steps.order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
 
 
+def pass_budget() -> int:
+    """About one reconcile interval of work for a provider: what a pass keeps queued
+    for a kind, no more (pacing spaces the calls; an overfull queue only churns)."""
+    return max(1, int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS))
+
+
+# A not-urgent step waits behind setup work at most this long past its due time: a
+# backlog that does not end (signups faster than a provider takes them) must not
+# hold an apology for ever.
+NOT_URGENT_HOLD = timedelta(minutes=15)
+
+
 def setup_under_way(*, besides: StepKind, now: datetime | None = None) -> bool:
-    """Whether another kind's setup work is due and waiting for a worker (queued or
-    not) at a provider whose circuit is closed: a heal draining what an outage held,
-    or a burst of signups. ``besides``'s not-urgent steps wait meanwhile. Work held
-    behind an open circuit does not count: it is not competing for the workers, and
-    an outage of one provider must not hold another's apologies. One indexed EXISTS
-    per other kind with setup steps."""
+    """Whether another kind has a backlog of setup work: at least a pass's budget of
+    setup steps due and waiting for a worker (queued or not) at a provider whose
+    circuit is closed. A heal draining what an outage held has one; the steps of a
+    few signups, or a retry waiting for the next pass, are not one. ``besides``'s
+    not-urgent steps wait meanwhile (at most NOT_URGENT_HOLD). Work held behind an
+    open circuit does not count: it is not competing for the workers, and an outage
+    of one provider must not hold another's apologies. One indexed, bounded count per
+    other kind with setup steps."""
     from provisioning import breaker  # it imports our models, which import us
 
     now = now or timezone.now()
+    backlog = pass_budget()
     return any(
-        kind.model.objects.filter(_due(now), kind.setup).exists()
+        kind.model.objects.filter(_due(now), kind.setup)[:backlog].count() >= backlog
         and not (kind.provider and breaker.is_open(kind.provider))
         for kind in _kinds.values() if kind is not besides and kind.setup is not None)
 

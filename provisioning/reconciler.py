@@ -42,7 +42,7 @@ def reconcile(*, enqueue=None) -> Report:
     report = Report()
     # Keep about one interval of work queued for a provider, no more: pacing spaces
     # the calls, and an overfull queue would only churn.
-    budget = int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS)
+    budget = durable.pass_budget()
     queued = {kind.name: durable.queued_count(kind, now=now) for kind in durable.kinds()}
     limits, probing = {}, set()
     for kind in durable.kinds():

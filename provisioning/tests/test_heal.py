@@ -84,6 +84,14 @@ def _apologise(account, django_capture_on_commit_callbacks):
     return apology, bool(enqueued)
 
 
+@pytest.fixture
+def budget_of_two(settings):
+    """A pass's budget of two steps (2/s × 1 s): two due workspaces are a backlog."""
+    settings.PROVIDER_RATE_PER_SECOND = 2
+    settings.RECONCILE_EVERY_SECONDS = 1
+
+
+@pytest.mark.usefixtures("budget_of_two")
 def test_apologies_wait_while_workspaces_are_due_and_follow_them(
         register, django_capture_on_commit_callbacks):
     from accounts.models import EmailDelivery, EmailKind
@@ -116,18 +124,51 @@ def test_apologies_wait_while_workspaces_are_due_and_follow_them(
     assert _apologise(other.account, django_capture_on_commit_callbacks)[1]
 
 
+@pytest.mark.usefixtures("budget_of_two")
+def test_less_than_a_pass_of_setup_work_holds_no_apology(register, django_capture_on_commit_callbacks):
+    """A signup's workspace due, or a retry waiting for the next pass, is not a backlog."""
+    account, _ = register()
+    assert _apologise(account, django_capture_on_commit_callbacks)[1]
+
+
+@pytest.mark.usefixtures("budget_of_two")
+def test_an_apology_waits_behind_a_backlog_no_longer_than_the_hold(
+        register, django_capture_on_commit_callbacks):
+    """Signups faster than the provider takes them never end the backlog: an apology
+    held for NOT_URGENT_HOLD goes out beside the setup work."""
+    from accounts.models import EmailDelivery
+    from provisioning.durable import NOT_URGENT_HOLD
+    from provisioning.tests.test_reconciler import Queue
+
+    account, _ = register(email="waited@example.com")
+    register(email="other@example.com")
+    apology, enqueued = _apologise(account, django_capture_on_commit_callbacks)
+    assert not enqueued
+    queue = Queue()
+    reconcile(enqueue=queue)
+    assert ("email", apology.pk) not in queue.tasks
+
+    EmailDelivery.objects.filter(pk=apology.pk).update(
+        next_attempt_at=timezone.now() - NOT_URGENT_HOLD - timedelta(seconds=1))
+    reconcile(enqueue=queue)
+    assert ("email", apology.pk) in queue.tasks
+
+
+@pytest.mark.usefixtures("budget_of_two")
 def test_work_held_behind_an_open_circuit_does_not_hold_the_apologies(
         register, django_capture_on_commit_callbacks):
     from provisioning.tests.test_reconciler import Queue
 
     account, _ = register()
+    register(email="other@example.com")  # two workspaces due: a backlog, were the circuit closed
     breaker.trip("provisioning", why="an outage")
     Breaker.objects.filter(provider="provisioning").update(probed_at=timezone.now())  # no probe due
 
-    # The workspace is due, but it waits for the provider, not for the workers.
+    # The workspaces are due, but they wait for the provider, not for the workers.
     apology, enqueued = _apologise(account, django_capture_on_commit_callbacks)
     assert enqueued
     queue = Queue()
+    reconcile(enqueue=queue)  # the two verification links fill this pass's budget
     reconcile(enqueue=queue)
     assert ("email", apology.pk) in queue.tasks
     assert not [task for task in queue.tasks if task[0] == "workspace"]
