@@ -284,7 +284,11 @@ STATE_FACTS = ("active", "unverified", "ws_status", "ws_attempts", "ws_error", "
 def lifecycle_facts(*, prefix: str = "") -> dict[str, Expression]:
     """``STATE_FACTS`` as expressions over accounts (``prefix`` reaches the account
     from another model), for ``alias()`` or ``values()``: the one place they are read
-    from the rows."""
+    from the rows. The state tally stores what they give: a change here (not to the
+    state's Case) is a change to stored facts, deployed with a migration that counts
+    every customer again (``accounts.state_tally.state_tally_rebuild``), and one to
+    the rows they read needs the tally's triggers to watch those columns too
+    (migration 0014's ``WATCHED``)."""
     p = prefix
     ws = f"{p}provisioning_request__"
     # The latest verification email, reduced to what decides the state: exhausted
