@@ -316,6 +316,25 @@ def by_definition() -> tuple[dict[str, int], float]:
     return states, time.perf_counter() - start
 
 
+def in_flight_states_seconds() -> float:
+    """How long the previous design's costly query takes now, here: computing the
+    state of every account in flight (accounts.state_counts.in_flight_among), which
+    the page ran on each request before the state tally. The median of three."""
+    from django.db.models import Count
+
+    from accounts.models import User
+    from accounts.selectors import with_lifecycle_state
+    from accounts.state_counts import in_flight_among
+
+    timings = []
+    for _ in range(3):
+        start = time.perf_counter()
+        list(with_lifecycle_state(in_flight_among(User.objects.filter(is_staff=False, is_active=True)))
+             .values_list("lifecycle_state").annotate(n=Count("pk")).order_by())
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
+
+
 def sweep_by_definition() -> tuple[list[int], float]:
     """The ticket sweep's search as it was, over every customer (the old way): the
     ids it finds, and how long that took."""
@@ -419,6 +438,17 @@ def report_incident(label: str, client, args, incident_id: int) -> tuple[int, fl
     return queries, seconds if agree else float("inf")
 
 
+# CPU seconds per request, of this process (Python: the whole handler) and of its
+# PostgreSQL backend (read from /proc): unlike the wall time, barely moved by other
+# work on a shared machine. Filled by measure(), printed by report().
+CPU: dict[str, float] = {}
+
+
+def backend_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 def measure(client, repeat: int, path: str = PATH) -> tuple[int, list[float], list[tuple[float, str]], str]:
     """(queries, the server times in seconds, the slowest queries as (seconds, sql), the page)."""
     from django.db import connection, reset_queries
@@ -431,11 +461,17 @@ def measure(client, repeat: int, path: str = PATH) -> tuple[int, list[float], li
     queries = list(captured.captured_queries)
     if response.status_code != 200:
         raise RuntimeError(f"{path} answered {response.status_code}")
-    timings = []
+    with connection.cursor() as cursor:  # the test client keeps the connection between requests
+        cursor.execute("SELECT pg_backend_pid()")
+        [(pid,)] = cursor.fetchall()
+    timings, cpu = [], []
+    backend = backend_cpu_seconds(pid)
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         client.get(path, secure=True)
         timings.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    CPU.update(web=statistics.median(cpu), database=(backend_cpu_seconds(pid) - backend) / repeat)
     slowest = sorted(((float(q["time"]), q["sql"]) for q in queries), reverse=True)[:3]
     return len(queries), timings, slowest, response.content.decode()
 
@@ -457,6 +493,11 @@ def report(label: str, client, args, connection) -> tuple[int, float]:
           f"(fastest {min(timings) * 1000:.1f} ms); "
           f"numbers {'equal' if agree else 'DIFFER FROM'} the definition's (counting every account: "
           f"{old_seconds * 1000:.0f} ms)")
+    print(f"    CPU per request: this process {CPU['web'] * 1000:.1f} ms (median) + its PostgreSQL backend "
+          f"{CPU['database'] * 1000:.1f} ms (mean, in clock ticks of {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms) "
+          f"= {(CPU['web'] + CPU['database']) * 1000:.1f} ms")
+    print(f"    the previous design's query, the states of the accounts in flight: "
+          f"{in_flight_states_seconds() * 1000:.1f} ms (median of 3)")
     print("    tiles: " + ", ".join(f"{state} {n:,}" for state, n in shown.items()))
     if not agree:
         print("    definition: " + ", ".join(f"{state} {n:,}" for state, n in states.items()))
