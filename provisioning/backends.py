@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
+from provisioning.errors import PermanentError, ProviderError, RateLimited, SystemicError, TransientError
 from provisioning.models import SandboxMode, SandboxWorkspace, Workspace
 from provisioning.sandbox import sandbox_outcome
 
@@ -105,7 +105,7 @@ REFUSED_FOR_US = frozenset({401, 403, 404, 407})
 def refusal(status: int, *, body: str = "", retry_after: float | None = None) -> ProviderError:
     """The verdict for an HTTP status that is not a success (DESIGN's provider API)."""
     if status == 429:
-        return TransientError("rate_limited", "The provider asked us to slow down.", retry_after=retry_after)
+        return RateLimited("rate_limited", "The provider asked us to slow down.", retry_after=retry_after)
     if status >= 500:
         return TransientError(f"http_{status}", f"The provider failed with HTTP {status}.")
     if status in REFUSED_FOR_US:

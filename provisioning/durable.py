@@ -35,7 +35,7 @@ from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
+from provisioning.errors import PermanentError, ProviderError, RateLimited, SystemicError, TransientError
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ class Step(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     # Set when the dispatcher enqueues a task; a lost task is re-enqueued after it.
     dispatched_until = models.DateTimeField(null=True, blank=True)
+    # Since when the provider has answered this step with nothing but "slow down"
+    # (HTTP 429); None once it answers anything else (see _record_rate_limited).
+    rate_limited_since = models.DateTimeField(null=True, blank=True)
     last_error_code = models.CharField(max_length=64, blank=True)
     last_error_detail = models.CharField(max_length=500, blank=True)
     lease_owner = models.CharField(max_length=64, blank=True)
@@ -180,7 +183,9 @@ def claim(kind: StepKind, pk: int, *, now: datetime | None = None) -> Step | Non
 
 def _finish(step: Step, **fields) -> bool:
     """Write an outcome if we still hold the lease. False when the lease was lost
-    (it expired and another worker took over): that worker's outcome wins."""
+    (it expired and another worker took over): that worker's outcome wins. An
+    outcome ends a run of 429s unless it says otherwise."""
+    fields.setdefault("rate_limited_since", None)
     fields.setdefault("lease_owner", "")
     fields.setdefault("lease_expires_at", None)
     updated = type(step).objects.filter(
@@ -211,12 +216,14 @@ def step_run(kind_name: str, pk: int) -> str:
     if kind.provider:
         if not breaker.allow(kind.provider):
             # Circuit open: the step stays due, is tried once the probe succeeds, and
-            # remembers it waited on an outage (the person is owed an apology).
+            # remembers it waited on an outage (the person is owed an apology). A run
+            # of 429s ends here: the outage is announced, and the step starts afresh.
             return _release(step, "held", last_error_code=OUTAGE,
                             last_error_detail="The provider is having an outage; waiting for it to recover.")
         wait = pacing.reserve(kind.provider)
         if wait is None:  # the provider's next free slot is far off: come back then
-            return _release(step, "paced", next_attempt_at=pacing.next_free_slot(kind.provider))
+            return _release(step, "paced", next_attempt_at=pacing.next_free_slot(kind.provider),
+                            rate_limited_since=step.rate_limited_since)
     if wait:
         time.sleep(wait)
     try:
@@ -258,6 +265,8 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
     """Write what the provider answered, and tell the breaker."""
     from provisioning import breaker, pacing
 
+    if isinstance(outcome, RateLimited) and kind.provider:
+        return _record_rate_limited(kind, step, outcome)
     if isinstance(outcome, SystemicError) and kind.provider:
         # Refused for us: an outage of ours. The circuit opens at once and the step
         # waits behind it, its attempt not counted against the person.
@@ -283,6 +292,37 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
             return "lost-lease"
         kind.on_succeeded(step, outcome)
     return "succeeded"
+
+
+def _record_rate_limited(kind: StepKind, step: Step, error: RateLimited) -> str:
+    """The provider asked us to slow down (HTTP 429): pacing, not a failure. Every
+    worker waits its Retry-After (one second if it gave none: ``pacing.slow_down``)
+    and the step is due again then. The call is in ``attempts`` (it was made, as a
+    probe's is) but not in ``counted_attempts``, and the breaker is not told: a
+    provider pacing us is not down, and a person must not run out of attempts, nor
+    an outage be announced, because a backlog met the limit.
+
+    Bounded: a step answered nothing but 429 for longer than BREAKER_WINDOW_SECONDS
+    (``rate_limited_since``, cleared by any other answer, and by the step being held
+    behind an open circuit or re-armed) has each further 429 counted as a transient
+    failure like a 503: an attempt, and a breaker failure. A provider that answers
+    429 for ever so opens the circuit (BREAKER_FAILURE_THRESHOLD accounts within the
+    window: an outage incident support sees), and one account refused alone ends
+    failed, in front of a person, once its attempts are used up."""
+    from provisioning import breaker, pacing
+
+    now = timezone.now()
+    wait = 1.0 if error.retry_after is None else error.retry_after
+    if wait:
+        pacing.slow_down(kind.provider, wait)
+    since = step.rate_limited_since or now
+    if (now - since).total_seconds() > settings.BREAKER_WINDOW_SECONDS:
+        counts = not breaker.record_failure(kind.provider, step)
+        return _record_transient(kind, step, error, counts=counts, rate_limited_since=since)
+    if not _finish(step, status=StepStatus.PENDING, next_attempt_at=now + timedelta(seconds=wait),
+                   last_error_code=error.code, last_error_detail=error.detail[:500], rate_limited_since=since):
+        return "lost-lease"
+    return "slowed down"
 
 
 def _refusal_is_systemic(kind: StepKind, step: Step, refusal: PermanentError) -> bool:
@@ -312,7 +352,8 @@ def _refusal_is_systemic(kind: StepKind, step: Step, refusal: PermanentError) ->
     return True
 
 
-def _record_transient(kind: StepKind, step: Step, error: TransientError, *, counts: bool) -> str:
+def _record_transient(kind: StepKind, step: Step, error: TransientError, *, counts: bool,
+                      rate_limited_since: datetime | None = None) -> str:
     counted = step.counted_attempts + (1 if counts else 0)
     if counted >= kind.max_attempts():
         return _record_failed(kind, step, error.code, error.detail, counted=counted)
@@ -325,7 +366,8 @@ def _record_transient(kind: StepKind, step: Step, error: TransientError, *, coun
         delay = error.retry_after or 0
     if not _finish(step, status=StepStatus.PENDING, counted_attempts=counted,
                    next_attempt_at=timezone.now() + timedelta(seconds=delay),
-                   last_error_code=error.code, last_error_detail=error.detail[:500]):
+                   last_error_code=error.code, last_error_detail=error.detail[:500],
+                   rate_limited_since=rate_limited_since):
         return "lost-lease"
     return "retrying"
 
@@ -349,7 +391,7 @@ def step_retry_now(step: Step) -> bool:
     updated = type(step).objects.filter(
         pk=step.pk, status__in=[StepStatus.PENDING, StepStatus.FAILED]
     ).update(status=StepStatus.PENDING, next_attempt_at=timezone.now(), counted_attempts=0,
-             dispatched_until=None, completed_at=None, updated_at=timezone.now())
+             rate_limited_since=None, dispatched_until=None, completed_at=None, updated_at=timezone.now())
     step.refresh_from_db()
     return bool(updated)
 

@@ -2,7 +2,8 @@
 boundary into one of four verdicts (DESIGN "Retry policy", README "Decisions"):
 
 - **done**: the call returns normally;
-- **retry later**: ``TransientError`` (timeouts, connection errors, 5xx, 429);
+- **retry later**: ``TransientError`` (timeouts, connection errors, 5xx; a 429 is
+  ``RateLimited``, the provider pacing us);
 - **refused for this person**: ``PermanentError`` (this request, as it stands);
 - **refused for us**: ``SystemicError`` (our credentials, our configuration, our
   relay). An outage of ours: it opens the provider's breaker at once, so it becomes
@@ -25,6 +26,12 @@ class ProviderError(Exception):
 
 class TransientError(ProviderError):
     """Worth retrying: timeouts, connection errors, 5xx, 429 (with Retry-After)."""
+
+
+class RateLimited(TransientError):
+    """The provider asked us to slow down (HTTP 429, with its Retry-After): pacing,
+    not a failure. It counts against nobody until it has lasted too long
+    (provisioning.durable._record_rate_limited)."""
 
 
 class SystemicError(TransientError):

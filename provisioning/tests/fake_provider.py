@@ -101,7 +101,7 @@ class FakeProvider:
     :param mode: initial behaviour, one of :data:`MODES` (see the module docstring).
     :param hang_seconds: how long ``"hang"`` sleeps before answering.
     :param retry_after: the ``Retry-After`` seconds sent by ``"rate_limited"`` and by
-        failures queued with status 429.
+        failures queued with status 429; ``None`` sends no ``Retry-After``.
     :param rate_limit_per_second: enforce at most ``max(1, floor(limit))`` accepted
         requests in any sliding one-second window (a sliding-window log, not a fixed
         window or token bucket, so that ``max_requests_in_any_second`` over the
@@ -119,7 +119,7 @@ class FakeProvider:
         mode: Mode = "ok",
         *,
         hang_seconds: float = 5.0,
-        retry_after: int = 7,
+        retry_after: int | None = 7,
         rate_limit_per_second: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -372,11 +372,9 @@ class FakeProvider:
 
     def _failure(self, status: int) -> _Reply:
         if status == HTTPStatus.TOO_MANY_REQUESTS:
-            return _Reply(
-                status,
-                {"error": "rate limited"},
-                {"Retry-After": str(self.retry_after)},
-            )
+            # No Retry-After at all when ``retry_after`` is None.
+            after = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+            return _Reply(status, {"error": "rate limited"}, after)
         return _Reply(status, {"error": "unavailable"})
 
     def _workspace_for(self, key: str) -> str:

@@ -144,6 +144,10 @@ def test_fail_times_then_mode(provider: FakeProvider) -> None:
     limited = post(provider)
     assert (limited.status, limited.headers["Retry-After"]) == (429, "3")
     assert post(provider).status == 200
+    provider.retry_after = None
+    provider.fail_times(1, status=429)
+    limited = post(provider)
+    assert (limited.status, "Retry-After" in limited.headers) == (429, False)
 
 
 def test_bad_requests() -> None:
