@@ -147,9 +147,26 @@ class Pace(models.Model):
 
     provider = models.CharField(max_length=32, primary_key=True)
     next_slot_at = models.DateTimeField()
+    # How many slots were handed out: slot n leaves on lane n modulo the lanes.
+    slots_taken = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.provider}: next slot {self.next_slot_at:%H:%M:%S.%f}"
+
+
+class PaceLane(models.Model):
+    """When the last call on one of a provider's lanes left, on the database's clock
+    (see provisioning.pacing)."""
+
+    provider = models.CharField(max_length=32)
+    lane = models.PositiveIntegerField()
+    departed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "lane"], name="pace_lane_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} lane {self.lane}: left {self.departed_at:%H:%M:%S.%f}"
 
 
 class Heartbeat(models.Model):

@@ -1,59 +1,129 @@
-"""Pacing: calls to a provider never exceed PROVIDER_RATE_PER_SECOND, across every
-worker process.
+"""Pacing: calls to a provider never exceed PROVIDER_RATE_PER_SECOND in any one
+second, across every worker process on every host, and come within a margin of it.
 
-Each call reserves the next free slot on a shared timeline (one row per provider,
-locked for the reservation), then waits for it. Slots are 1/rate apart, so the
-provider sees an even stream rather than bursts, even when a backlog of thousands
-becomes due at once after an outage. A 429 pushes the timeline back by its
-Retry-After, slowing every worker at once. The cost is one short transaction per
-call, which is small next to the call itself.
+Two shared records, both in the database (nothing is shared through a host):
+
+- **the timeline** (``Pace``, one row per provider, locked for each reservation):
+  each call reserves the next free slot, then waits for it. Slots are evenly spaced,
+  so the provider sees a steady stream rather than bursts, even when a backlog of
+  thousands becomes due at once after an outage, and a worker never waits long (a
+  slot further than PACING_MAX_WAIT_SECONDS is not taken: the step comes back then).
+- **the lanes** (``PaceLane``, L of them, L = the limit's whole calls per second):
+  slot n leaves on lane n mod L, and only once that lane's previous call left at
+  least 1 s + PACING_MARGIN_SECONDS before, by the database's clock. The lane is
+  taken with one compare-and-set as the call leaves, and the call goes out at once.
+
+Why both: the timeline alone guarantees nothing about when calls *arrive*. A call
+leaves some milliseconds after its slot (the worker wakes late, the machine is busy)
+and a late call bunches with the ones on time after it: with slots 1 ÷ (0.95 × limit)
+apart, the provider's busiest second still came within 2 to 3 % of the limit, and a
+headroom of 2 % drew answers 429. The lanes date each call when it actually leaves,
+so the guarantee no longer depends on that jitter, nor on the hosts' clocks
+agreeing: any L + 1 calls include two on the same lane (pigeonhole), which left at
+least 1 s + PACING_MARGIN_SECONDS apart. A late call holds back only the calls after
+it on its lane, by as much as it was late; the rate stays the timeline's. What the
+margin still has to cover is the time from taking the lane to the provider's clock
+(sending the request, the provider reading it), one call's against another's.
+
+The timeline is spaced to the lanes' own rate, L ÷ (1 s + PACING_MARGIN_SECONDS):
+the lanes only absorb jitter and never hold a worker for long. A 429 pushes the
+timeline back by its Retry-After, slowing every worker at once. The cost is two
+short writes per call (the reservation and the lane), neither waiting for the disk.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from provisioning.models import Pace
+from provisioning.models import Pace, PaceLane
+from provisioning.transactions import commit_without_waiting_for_disk
 
-# We aim a little under the limit: a request leaves some milliseconds after its slot
-# (scheduling, connection set-up), and that jitter must not push a busy second over.
-HEADROOM = 0.95
-
-
-def _rate() -> float:
-    return max(settings.PROVIDER_RATE_PER_SECOND * HEADROOM, 0.001)
+_NEVER = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _ensure_row(provider: str) -> None:
-    try:
-        Pace.objects.get_or_create(provider=provider, defaults={"next_slot_at": timezone.now()})
-    except IntegrityError:  # created by another process at the same moment
-        pass
+@dataclass(frozen=True)
+class Slot:
+    """A reserved slot: when it comes, and the lane its call leaves on."""
+
+    at: datetime
+    lane: int
 
 
-def reserve(provider: str, *, max_wait: float | None = None) -> float | None:
-    """Reserve the next slot and return how many seconds to wait for it, or None
+def lanes() -> int:
+    """How many calls may leave within any one second: the limit's whole calls (one
+    for a limit under one a second)."""
+    return max(1, math.floor(settings.PROVIDER_RATE_PER_SECOND))
+
+
+def lane_gap() -> float:
+    """Seconds between two calls on one lane: one second (or 1 ÷ rate, under one a
+    second), plus the margin."""
+    return max(1.0, 1 / max(settings.PROVIDER_RATE_PER_SECOND, 0.001)) + settings.PACING_MARGIN_SECONDS
+
+
+def slot_spacing() -> float:
+    """Seconds between two slots on the timeline: the lanes' own pace."""
+    return lane_gap() / lanes()
+
+
+def reserve(provider: str, *, max_wait: float | None = None) -> Slot | None:
+    """Reserve the next slot (when it comes, and its lane), or None
     (nothing reserved) when the next slot is more than ``max_wait`` away: the
-    caller should leave its work for later instead of holding a worker."""
+    caller should leave its work for later instead of holding a worker. The call
+    leaves through ``leave``."""
     max_wait = settings.PACING_MAX_WAIT_SECONDS if max_wait is None else max_wait
     with transaction.atomic():
+        # Lost in a crash of the database, a slot is only handed out again.
+        commit_without_waiting_for_disk()
         # One query when the row exists (always, after the first call).
         pace, _ = Pace.objects.select_for_update().get_or_create(
             provider=provider, defaults={"next_slot_at": timezone.now()})
         # The clock is read once the row is ours. Read before waiting for the lock,
         # a free slot would be dated in the past, and the call would leave late by
-        # however long other workers held the row: late calls bunch up with the
-        # ones on time, and a second can take more calls than the limit.
+        # however long other workers held the row.
         slot = max(pace.next_slot_at, timezone.now())
         if (slot - timezone.now()).total_seconds() > max_wait:
             return None
-        pace.next_slot_at = slot + timedelta(seconds=1 / _rate())
-        pace.save(update_fields=["next_slot_at"])
-    # Measured after the commit, so the caller wakes at the slot itself.
-    return max(0.0, (slot - timezone.now()).total_seconds())
+        pace.next_slot_at = slot + timedelta(seconds=slot_spacing())
+        pace.slots_taken += 1
+        pace.save(update_fields=["next_slot_at", "slots_taken"])
+    return Slot(at=slot, lane=pace.slots_taken % lanes())
+
+
+def leave(provider: str, slot: Slot) -> None:
+    """Wait for the slot, then for its lane, and take the lane: returns when the
+    call may leave, which it must do at once. Taking the lane is one compare-and-set
+    on the database's clock; a lane still busy (its previous call left late) is
+    waited for, however long, since the slot is already spent."""
+    wait = (slot.at - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
+    gap = timedelta(seconds=lane_gap())
+    lane = PaceLane.objects.filter(provider=provider, lane=slot.lane)
+    while not _take(lane, gap):
+        busy = lane.annotate(now=Now()).values_list("departed_at", "now").first()
+        if busy is None:  # its first call: the lane is made free, and taken on the next turn
+            PaceLane.objects.get_or_create(provider=provider, lane=slot.lane, defaults={"departed_at": _NEVER})
+            continue
+        departed_at, now = busy
+        time.sleep(max(0.0, (departed_at + gap - now).total_seconds()))
+
+
+def _take(lane, gap: timedelta) -> bool:
+    with transaction.atomic():
+        # The call leaves the moment this commits: the commit must not wait for the
+        # disk (a millisecond, far more when the disk is busy), as the margin would
+        # have to cover it. Lost in a crash of the database, the lane's time only
+        # lets a call leave up to a second early, once.
+        commit_without_waiting_for_disk()
+        return bool(lane.filter(departed_at__lte=Now() - gap).update(departed_at=Now()))
 
 
 def slow_down(provider: str, seconds: float) -> None:
@@ -61,6 +131,13 @@ def slow_down(provider: str, seconds: float) -> None:
     later = timezone.now() + timedelta(seconds=seconds)
     _ensure_row(provider)
     Pace.objects.filter(provider=provider, next_slot_at__lt=later).update(next_slot_at=later)
+
+
+def _ensure_row(provider: str) -> None:
+    try:
+        Pace.objects.get_or_create(provider=provider, defaults={"next_slot_at": timezone.now()})
+    except IntegrityError:  # created by another process at the same moment
+        pass
 
 
 def next_free_slot(provider: str):

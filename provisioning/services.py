@@ -158,4 +158,5 @@ def register_step_kind() -> None:
         name=KIND, model=ProvisioningRequest, perform=_perform,
         max_attempts=lambda: settings.PROVISIONING_MAX_ATTEMPTS,
         on_succeeded=_succeeded, on_failed=_failed, provider="provisioning", setup=Q(),
+        load_with=("account",),
     ))

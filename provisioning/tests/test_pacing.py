@@ -9,6 +9,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from provisioning import pacing
+from provisioning.backends import WorkspaceOrder, get_backend
 from provisioning.durable import step_run
 from provisioning.models import Pace, ProvisioningRequest
 
@@ -21,20 +22,53 @@ def rate(settings):
 
 
 @pytest.mark.django_db
-def test_slots_are_one_over_rate_apart(settings):
+def test_slots_come_at_the_lanes_pace(settings):
     settings.PROVIDER_RATE_PER_SECOND = 0.5  # slots ~2 s apart: a busy machine cannot blur them
     settings.PACING_MAX_WAIT_SECONDS = 10.0
-    slots = []
-    for _ in range(4):
-        pacing.reserve("provisioning")
-        slots.append(Pace.objects.get(provider="provisioning").next_slot_at)
-    gaps = [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
-    assert gaps == pytest.approx([1 / (0.5 * pacing.HEADROOM)] * 3, abs=0.001)  # slots: 1 / (rate × HEADROOM)
+    slots = [pacing.reserve("provisioning") for _ in range(4)]
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
+    # One lane, a call every 1 ÷ rate seconds and the margin.
+    assert gaps == pytest.approx([2 + settings.PACING_MARGIN_SECONDS] * 3, abs=0.001)
+    assert {slot.lane for slot in slots} == {0}
+
+
+@pytest.mark.django_db
+def test_slots_take_the_lanes_in_turn(settings):
+    settings.PROVIDER_RATE_PER_SECOND = 4.7  # four whole calls a second: four lanes, a second each
+    settings.PACING_MAX_WAIT_SECONDS = 10.0
+    slots = [pacing.reserve("provisioning") for _ in range(9)]
+    assert [slot.lane for slot in slots] == [1, 2, 3, 0, 1, 2, 3, 0, 1]
+    assert (slots[4].at - slots[0].at).total_seconds() == pytest.approx(1 + settings.PACING_MARGIN_SECONDS, abs=0.001)
+
+
+@pytest.mark.django_db
+def test_a_call_leaves_a_lane_a_second_and_the_margin_after_the_last_one_did(settings, provider):
+    """Four lanes for a limit of four a second; the first call is late (its worker
+    woke after the next three had left), so the fifth, on its lane, must wait for it,
+    not for its own slot: otherwise five calls would reach the provider within one
+    second. The provider, enforcing the limit, answers every call."""
+    settings.PROVIDER_RATE_PER_SECOND = 4
+    settings.PACING_MAX_WAIT_SECONDS = 10.0
+    settings.PACING_MARGIN_SECONDS = 0.1  # the provider shares the test's interpreter
+    provider.rate_limit_per_second = 4
+    backend = get_backend()
+    slots = [pacing.reserve("provisioning") for _ in range(5)]
+    assert slots[0].lane == slots[4].lane
+
+    for n in [1, 2, 3, 0, 4]:  # the first call leaves last but one
+        pacing.leave("provisioning", slots[n])
+        backend.create_workspace(WorkspaceOrder(account_id=str(n), company="Engines", owner_email="a@example.com",
+                                                idempotency_key=f"workspace-{n}"))
+
+    assert [r["status"] for r in provider.requests] == [201] * 5
+    assert provider.max_requests_in_any_second() == 4
+    late, fifth = (r["time"] for r in provider.requests[-2:])
+    assert fifth - late >= 1  # held for the late call on its lane, which it would have bunched with
 
 
 @pytest.mark.django_db
 def test_a_slot_further_than_max_wait_is_not_reserved(rate):
-    for _ in range(12):  # fills the next 3 s: well past the 1 s allowed, however slow the machine
+    for _ in range(20):  # fills the next 5 s: well past the 1 s allowed, however slow the machine
         pacing.reserve("provisioning")
     before = pacing.next_free_slot("provisioning")
     assert pacing.reserve("provisioning") is None
@@ -85,5 +119,51 @@ def test_a_worker_that_waited_for_the_timeline_gets_a_slot_from_when_it_got_it(r
     assert locked.wait(10)
     pacing.reserve("provisioning")  # waits for the row
     holder.join()
-    slot = Pace.objects.get(provider="provisioning").next_slot_at - timedelta(seconds=1 / pacing._rate())
+    slot = Pace.objects.get(provider="provisioning").next_slot_at - timedelta(seconds=pacing.slot_spacing())
     assert slot >= released[0]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_workers_some_late_never_put_more_than_the_limit_in_a_second(settings, provider):
+    """Six workers, each with its own connection, make 24 calls against a provider
+    enforcing 4 a second; every third call's worker wakes 0.4 s after its slot (a
+    busy machine). Late calls would bunch with the ones on time after them; the lanes
+    hold those back, so the provider refuses nothing. (The margin covers the test's
+    threads sharing one interpreter with the provider.)"""
+    settings.PROVIDER_RATE_PER_SECOND = 4
+    settings.PACING_MARGIN_SECONDS = 0.1
+    settings.PACING_MAX_WAIT_SECONDS = 30.0
+    provider.rate_limit_per_second = 4
+    numbers = iter(range(24))
+    lock = threading.Lock()
+    failures = []
+
+    def worker():
+        backend = get_backend()
+        try:
+            while True:
+                with lock:
+                    n = next(numbers, None)
+                if n is None:
+                    return
+                slot = pacing.reserve("provisioning")
+                if n % 3 == 0:
+                    time.sleep(max(0.0, (slot.at - timezone.now()).total_seconds()) + 0.4)
+                pacing.leave("provisioning", slot)
+                backend.create_workspace(WorkspaceOrder(account_id=str(n), company="Engines",
+                                                        owner_email="a@example.com", idempotency_key=f"k-{n}"))
+        except Exception as error:  # reported below
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not failures
+    assert [r["status"] for r in provider.requests] == [201] * 24
+    assert provider.max_requests_in_any_second() <= 4
