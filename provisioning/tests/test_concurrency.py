@@ -5,13 +5,16 @@ cannot happen there and the tests are skipped (``postgres`` marker, conftest).
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
-from provisioning import durable
+from provisioning import durable, pacing
+from provisioning.backends import WorkspaceOrder, get_backend
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest, SandboxWorkspace, Workspace
 
@@ -76,3 +79,35 @@ def test_two_workers_racing_for_one_step_make_one_provider_call(provider, settin
     request.refresh_from_db()
     assert (request.status, request.attempts) == (StepStatus.SUCCEEDED, 2)
     assert Workspace.objects.filter(owner=account).count() == 1
+
+
+def test_many_workers_some_late_never_put_more_than_the_limit_in_a_second(settings, provider):
+    """Six workers, each with its own connection, make 24 calls against a provider
+    enforcing 4 a second; every third call's worker wakes 0.4 s after its slot (a
+    busy machine). Late calls would bunch with the ones on time after them; the
+    pacing lanes hold those back, so the provider refuses nothing. (The margin covers
+    the test's threads sharing one interpreter with the provider.)"""
+    settings.PROVIDER_RATE_PER_SECOND = 4
+    settings.PACING_MARGIN_SECONDS = 0.1
+    settings.PACING_MAX_WAIT_SECONDS = 30.0
+    provider.rate_limit_per_second = 4
+    numbers = iter(range(24))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        backend = get_backend()
+        while True:
+            with lock:
+                n = next(numbers, None)
+            if n is None:
+                return
+            slot = pacing.reserve("provisioning")
+            if n % 3 == 0:
+                time.sleep(max(0.0, (slot.at - timezone.now()).total_seconds()) + 0.4)
+            pacing.leave("provisioning", slot)
+            backend.create_workspace(WorkspaceOrder(account_id=str(n), company="Engines",
+                                                    owner_email="a@example.com", idempotency_key=f"k-{n}"))
+
+    assert run_together(6, worker) == [None] * 6
+    assert [r["status"] for r in provider.requests] == [201] * 24
+    assert provider.max_requests_in_any_second() <= 4

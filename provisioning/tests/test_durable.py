@@ -167,24 +167,6 @@ def test_a_transient_error_leaves_the_step_pending_with_a_retry_in_the_future(
                                    "next_attempt_at": request.next_attempt_at.isoformat()}
 
 
-def test_a_429_retry_after_is_honoured(register, provider):
-    provider.mode = "rate_limited"
-    provider.retry_after = 7
-    _, request = register()
-
-    before = timezone.now()
-    assert durable.step_run(WORKSPACE, request.pk) == "slowed down"
-    after = timezone.now()
-
-    request.refresh_from_db()
-    assert request.status == StepStatus.PENDING
-    assert request.last_error_code == "rate_limited"
-    # Pacing, not a failure: due again after the provider's seven seconds.
-    assert before + timedelta(seconds=7) <= request.next_attempt_at <= after + timedelta(seconds=7)
-    assert durable.step_run(WORKSPACE, request.pk) == "skipped"
-    assert len(provider.requests) == 1
-
-
 def test_a_permanent_error_fails_at_once(register, sandbox, drive, exhausted, client):
     sandbox("provisioning", "reject")
     account, request = register()

@@ -49,6 +49,8 @@ def test_a_429_is_no_attempt_of_the_persons_nor_a_breaker_failure(register, prov
     assert not BreakerFailure.objects.exists()
     # Every worker waits the Retry-After, not only this step.
     assert pacing.next_free_slot("provisioning") >= before + timedelta(seconds=7)
+    assert durable.step_run(WORKSPACE, request.pk) == "skipped"  # not due before then
+    assert len(provider.requests) == 1
 
 
 def test_429s_use_up_no_attempts_and_open_no_circuit(register, limited, settings):
