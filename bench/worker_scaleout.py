@@ -34,6 +34,7 @@ Run from the repository root, once per broker (60 steps a round: a quick run; th
 figures in docs/benchmarks.md use ``--steps 300``, about 3 minutes a broker):
   .venv/bin/python bench/worker_scaleout.py --broker orm
   .venv/bin/python bench/worker_scaleout.py --broker redis   # REDIS_URL db 11, flushed first
+  .venv/bin/python bench/worker_scaleout.py --steps 300 --clusters ''   # the limit-bound round alone
 It creates and drops a scratch PostgreSQL database on 127.0.0.1:5432.
 """
 from __future__ import annotations
@@ -173,7 +174,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60, help="backlog per round")
     parser.add_argument("--latency", type=float, default=0.3, help="seconds the provider holds each answer")
     parser.add_argument("--q-workers", type=int, default=2, help="Q_WORKERS per qcluster")
-    parser.add_argument("--clusters", default="1,2,4", help="N for the latency-bound rounds")
+    parser.add_argument("--clusters", default="1,2,4", help="N for the latency-bound rounds ('' for none)")
     parser.add_argument("--limit", type=float, default=10, help="the provider's limit in the limit-bound round")
     parser.add_argument("--limit-clusters", type=int, default=4)
     parser.add_argument("--limit-steps", type=int, default=0, help="backlog of the limit-bound round (default STEPS)")

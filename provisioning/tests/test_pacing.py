@@ -68,11 +68,13 @@ def test_a_call_leaves_a_lane_a_second_and_the_margin_after_the_last_one_did(set
 
 @pytest.mark.django_db
 def test_a_slot_further_than_max_wait_is_not_reserved(rate):
-    for _ in range(20):  # fills the next 5 s: well past the 1 s allowed, however slow the machine
-        pacing.reserve("provisioning")
-    before = pacing.next_free_slot("provisioning")
+    # Other workers have booked the next 30 s: well past the 1 s allowed, however slow the machine.
+    Pace.objects.create(provider="provisioning", next_slot_at=timezone.now() + timedelta(seconds=30))
+    before = Pace.objects.get(provider="provisioning")
     assert pacing.reserve("provisioning") is None
-    assert pacing.next_free_slot("provisioning") == before  # nothing was taken
+    after = Pace.objects.get(provider="provisioning")
+    assert (after.next_slot_at, after.slots_taken) == (before.next_slot_at, before.slots_taken)  # nothing taken
+    assert pacing.reserve("provisioning", max_wait=60) is not None  # a caller willing to wait gets it
 
 
 @pytest.mark.django_db
