@@ -50,7 +50,8 @@ def _idempotency_key(kind: str, key: str) -> str:
     return idempotency_key
 
 
-# Emails that can wait while setup work waits for the workers (``durable.setup_under_way``):
+# Emails that can wait while another kind has a backlog of setup work, 15 minutes at
+# most (``durable.setup_under_way``, ``durable.NOT_URGENT_HOLD``):
 # the apology after a wait. After an outage, each workspace made ready owes one; sent
 # beside the workspaces, they took the workers' time and the provider's pace from the
 # people still waiting (bench/heal_time.py).
@@ -61,8 +62,9 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
                 context: dict | None = None) -> EmailDelivery:
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
     the first delivery. Call inside the transaction that decides to send it. It is
-    handed to the queue when that commits, unless it is not urgent and setup work is
-    under way: then the dispatcher sends it after that work."""
+    handed to the queue when that commits, unless it is not urgent (NOT_URGENT) and
+    another kind has a backlog of setup work: then the dispatcher sends it after that
+    work, or once it has waited ``durable.NOT_URGENT_HOLD``."""
     idempotency_key = _idempotency_key(kind, key)
     # Insert first, look up only on a clash: nearly every key is new (most carry a
     # timestamp), so this saves the lookup get_or_create makes first, on every signup.

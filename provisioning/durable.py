@@ -107,9 +107,9 @@ class StepKind:
     # workspace removal). An outage's figures count only people waiting for setup.
     setup: Q | None = None
     # Which of its steps are not urgent (an apology), as a filter on ``model``: they
-    # wait while other kinds' setup work waits for workers (``setup_under_way``), so
-    # that after an outage the held workspaces get the workers and the provider's
-    # pace first, and the apologies follow them.
+    # wait while another kind has a backlog of setup work (``setup_under_way``), for
+    # NOT_URGENT_HOLD at most, so that after an outage the held workspaces get the
+    # workers and the provider's pace first, and the apologies follow them.
     not_urgent: Q | None = None
     # The relations ``perform`` reads, loaded with the claim: nothing is read between
     # taking the pacing lane and the call, so the call leaves at once.
@@ -412,16 +412,36 @@ def step_cancel(step: Step, *, why: str, unless_running: bool = False) -> bool:
 
 def due_steps(kind: StepKind, *, now: datetime, limit: int = 500, urgent_only: bool = False) -> list[int]:
     """Ids of steps that should be running and were never handed to the queue (or
-    were taken back from it), oldest first; with ``urgent_only``, none of the
-    kind's ``not_urgent`` ones held less than NOT_URGENT_HOLD. Backed by an index on
-    (status, next_attempt_at)."""
+    were taken back from it), oldest first. With ``urgent_only`` (a backlog of setup
+    work elsewhere: ``setup_under_way``), the kind's ``not_urgent`` steps are left
+    out while they may still wait (``_may_wait``), and come after every urgent one
+    when they may not. Backed by an index on (status, next_attempt_at)."""
     steps = kind.model.objects.filter(_due(now), dispatched_until__isnull=True)
-    if urgent_only and kind.not_urgent is not None:
-        steps = steps.exclude(kind.not_urgent & Q(next_attempt_at__gt=now - NOT_URGENT_HOLD))
-    return list(
-        steps.order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
+    if not urgent_only or kind.not_urgent is None:
+        return _oldest(steps, limit)
+    urgent = _oldest(steps.exclude(kind.not_urgent), limit)
+    return urgent + _oldest(steps.filter(kind.not_urgent).exclude(_may_wait(now)), limit - len(urgent))
+
+
+def _oldest(steps, limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    return list(steps.order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:limit])
+
+
+# A not-urgent step waits behind setup work at most this long after it was owed: a
+# backlog that does not end (signups faster than a provider takes them) must not
+# hold an apology for ever.
+NOT_URGENT_HOLD = timedelta(minutes=15)
+
+
+def _may_wait(now: datetime) -> Q:
+    """A not-urgent step that may wait behind a backlog: owed less than
+    NOT_URGENT_HOLD ago (from ``created_at``: pacing or a retry moves its due time,
+    and must not start the hold again), and never held up by its own provider (one
+    with an error has waited already: held, it would also keep its provider's
+    incident open with nobody waiting)."""
+    return Q(created_at__gt=now - NOT_URGENT_HOLD, last_error_code="")
 
 
 def pass_budget() -> int:
@@ -430,29 +450,25 @@ def pass_budget() -> int:
     return max(1, int(settings.PROVIDER_RATE_PER_SECOND * settings.RECONCILE_EVERY_SECONDS))
 
 
-# A not-urgent step waits behind setup work at most this long past its due time: a
-# backlog that does not end (signups faster than a provider takes them) must not
-# hold an apology for ever.
-NOT_URGENT_HOLD = timedelta(minutes=15)
-
-
 def setup_under_way(*, besides: StepKind, now: datetime | None = None) -> bool:
     """Whether another kind has a backlog of setup work: at least a pass's budget of
     setup steps due and waiting for a worker (queued or not) at a provider whose
     circuit is closed. A heal draining what an outage held has one; the steps of a
     few signups, or a retry waiting for the next pass, are not one. ``besides``'s
-    not-urgent steps wait meanwhile (at most NOT_URGENT_HOLD). Work held behind an
-    open circuit does not count: it is not competing for the workers, and an outage
-    of one provider must not hold another's apologies. One indexed, bounded count per
-    other kind with setup steps."""
+    not-urgent steps wait meanwhile (``due_steps``: at most NOT_URGENT_HOLD). Work
+    held behind an open circuit does not count: it is not competing for the workers,
+    and an outage of one provider must not hold another's apologies. Per other kind
+    with setup steps: whether its circuit is open, then one indexed count of at most
+    a budget of rows."""
     from provisioning import breaker  # it imports our models, which import us
 
     now = now or timezone.now()
     backlog = pass_budget()
     return any(
-        kind.model.objects.filter(_due(now), kind.setup)[:backlog].count() >= backlog
-        and not (kind.provider and breaker.is_open(kind.provider))
+        not (kind.provider and breaker.is_open(kind.provider))
+        and kind.model.objects.filter(_due(now), kind.setup)[:backlog].count() >= backlog
         for kind in _kinds.values() if kind is not besides and kind.setup is not None)
+
 
 
 def presumed_lost_steps(kind: StepKind, *, now: datetime, limit: int) -> list[tuple[int, datetime]]:

@@ -25,6 +25,11 @@ provider's recovery. That pass waits in a worker, so only for probe intervals up
 the scheduler's own tick; longer ones are served by the schedule. A pass that finds
 the probe already taken sends none and queues nothing, so these passes never pile up.
 
+The apologies a heal owes (``durable.StepKind.not_urgent``) wait while a budget of
+setup work is due; when the last of it is dispatched, a pass that finds the queue
+still full may end the chain before they are due, and they go at the next scheduled
+pass: a minute later, for an email that is not urgent.
+
 Enqueueing is robust on commit: a broker that is down loses only this shortcut; the
 scheduled pass still comes.
 """

@@ -102,9 +102,11 @@ def test_apologies_wait_while_workspaces_are_due_and_follow_them(
     _, other = register(email="other@example.com")
     verifications = set(EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION).values_list("pk", flat=True))
 
-    # Two workspaces are due: the apology is left to the dispatcher...
+    # Two workspaces are due: the apology is left to the dispatcher (owed twice, once)...
     apology, enqueued = _apologise(waited, django_capture_on_commit_callbacks)
-    assert not enqueued
+    again, enqueued_again = _apologise(waited, django_capture_on_commit_callbacks)
+    assert (again, enqueued, enqueued_again) == (apology, False, False)
+    assert EmailDelivery.objects.filter(kind=EmailKind.ALL_SET).count() == 1
     queue = Queue()
     reconcile(enqueue=queue)
     # ... which sends the workspaces and the verification links, not the apology.
@@ -132,11 +134,13 @@ def test_less_than_a_pass_of_setup_work_holds_no_apology(register, django_captur
 
 
 @pytest.mark.usefixtures("budget_of_two")
-def test_an_apology_waits_behind_a_backlog_no_longer_than_the_hold(
+def test_an_apology_waits_behind_a_backlog_no_longer_than_the_hold_and_after_urgent_emails(
         register, django_capture_on_commit_callbacks):
     """Signups faster than the provider takes them never end the backlog: an apology
-    held for NOT_URGENT_HOLD goes out beside the setup work."""
-    from accounts.models import EmailDelivery
+    owed NOT_URGENT_HOLD ago goes out beside the setup work, however recently pacing
+    or a retry moved its due time; still after the urgent emails due with it."""
+    from accounts.emails import email_queue
+    from accounts.models import EmailDelivery, EmailKind
     from provisioning.durable import NOT_URGENT_HOLD
     from provisioning.tests.test_reconciler import Queue
 
@@ -145,11 +149,35 @@ def test_an_apology_waits_behind_a_backlog_no_longer_than_the_hold(
     apology, enqueued = _apologise(account, django_capture_on_commit_callbacks)
     assert not enqueued
     queue = Queue()
-    reconcile(enqueue=queue)
+    reconcile(enqueue=queue)  # the two verification links
     assert ("email", apology.pk) not in queue.tasks
 
+    now = timezone.now()
     EmailDelivery.objects.filter(pk=apology.pk).update(
-        next_attempt_at=timezone.now() - NOT_URGENT_HOLD - timedelta(seconds=1))
+        created_at=now - NOT_URGENT_HOLD - timedelta(seconds=1), next_attempt_at=now - timedelta(seconds=1))
+    notice = email_queue(account=account, kind=EmailKind.SIGNUP_ATTEMPT, key="later")  # due after it
+    reconcile(enqueue=queue)  # the budget leaves one email a pass: the urgent one
+    assert ("email", notice.pk) in queue.tasks and ("email", apology.pk) not in queue.tasks
+    reconcile(enqueue=queue)
+    assert ("email", apology.pk) in queue.tasks
+
+
+@pytest.mark.usefixtures("budget_of_two")
+def test_an_apology_that_waited_on_its_own_provider_is_not_held_again(
+        register, django_capture_on_commit_callbacks):
+    """Held behind the email provider's outage, an apology has waited already: held
+    again behind the workspaces, it would also keep the email incident open with
+    nobody waiting."""
+    from accounts.models import EmailDelivery
+    from provisioning.durable import OUTAGE
+    from provisioning.tests.test_reconciler import Queue
+
+    account, _ = register(email="waited@example.com")
+    register(email="other@example.com")
+    apology, _ = _apologise(account, django_capture_on_commit_callbacks)
+    EmailDelivery.objects.filter(pk=apology.pk).update(last_error_code=OUTAGE)
+    queue = Queue()
+    reconcile(enqueue=queue)  # the two verification links fill this pass's budget
     reconcile(enqueue=queue)
     assert ("email", apology.pk) in queue.tasks
 
