@@ -20,6 +20,11 @@ def open_circuits() -> dict[str, datetime | None]:
     return dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_at"))
 
 
+def circuit_opened_at(provider: str) -> datetime | None:
+    """When the provider's circuit last opened (kept once it closes), or None if never."""
+    return Breaker.objects.filter(provider=provider).values_list("opened_at", flat=True).first()
+
+
 def circuit_cause(provider: str) -> str:
     """The refusal code that holds this provider's circuit open ("" for an outage, or closed)."""
     return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).values_list(

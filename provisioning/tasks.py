@@ -22,11 +22,12 @@ def reconcile(*, scheduled: bool = True) -> str:
     from provisioning.signals import reconciled
 
     report = reconcile_pass()
-    # Sent at once: the pass's writes are committed (a task runs in autocommit).
-    reconciled.send_robust(sender=type(report), report=report)
     schedule_next_pass()
     continue_if_due(report)
     probe_again_when_due(report, scheduled=scheduled)
+    # Last, so that a slow or failing receiver never keeps the next pass from being
+    # queued; sent at once, as the pass's writes are committed (autocommit).
+    reconciled.send_robust(sender=type(report), report=report)
     return str(report)
 
 

@@ -4,9 +4,9 @@ The provisioning layer announces that a provider's circuit breaker opened or clo
 (``provisioning.signals``); here that becomes an ``Incident``: opened by itself,
 noted when the provider recovers, closed by itself once the steps that waited on it
 have all been done, and then each person who waited gets one "you're all set —
-sorry for the wait" email. The close check runs from three places (the
-workspace_ready and breaker_closed receivers, and the scheduled sweep); it is
-idempotent, so any of them may run it any number of times.
+sorry for the wait" email. The close check runs from four places (the
+workspace_ready, breaker_closed and reconciled receivers, and the scheduled sweep);
+it is idempotent, so any of them may run it any number of times.
 
 Status changes only here, on a locked row, each writing an IncidentEvent.
 """
@@ -29,6 +29,7 @@ from provisioning import breaker
 from provisioning.durable import kind_of
 from provisioning.selectors import (
     circuit_cause,
+    circuit_opened_at,
     open_circuits,
     outage_counts,
     outage_has_backlog,
@@ -260,17 +261,29 @@ def incidents_match_circuits() -> dict[str, int]:
     """Make open incidents and open circuits agree, whatever announcement was lost:
     open the incident of every provider whose circuit is open without one (dated
     from the opening), and run the close check for every open incident. Run after
-    every reconcile pass (support.receivers) and by the scheduled sweep, sampling
-    the peak of each open incident on the way; idempotent. Two queries when no
-    circuit and no incident is open. Returns the counts."""
-    opened = 0
-    for provider, since in sorted(open_circuits().items()):
+    every reconcile pass (support.receivers) and by the scheduled sweep; on the way,
+    it samples the peak of each open incident, and notes the recovery of one whose
+    circuit closed unheard (which samples the peak with those drained since: they
+    were all waiting when it closed). Idempotent. Three queries when no circuit and
+    no incident is open. Returns the counts."""
+    opened, circuits = 0, open_circuits()
+    for provider, since in sorted(circuits.items()):
         if provider in Provider.values and open_incident(provider) is None:
             incident_open(provider=provider, started_at=since)
             opened += 1
     for incident in Incident.objects.filter(status=IncidentStatus.OPEN):
-        _sample_peak(incident)
+        if incident.provider not in circuits and not _recovery_noted(incident):
+            incident_note_recovered(provider=incident.provider)  # "circuit closed" was lost
+        else:
+            _sample_peak(incident)
     return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained())}
+
+
+def _recovery_noted(incident: Incident) -> bool:
+    """Whether the incident's timeline says the provider recovered since its circuit
+    last opened (an incident stays open across a circuit that opens again)."""
+    since = circuit_opened_at(incident.provider) or incident.started_at
+    return incident.events.filter(kind=IncidentEventKind.RECOVERED, created_at__gte=since).exists()
 
 
 def incidents_match_breakers() -> dict[str, int]:

@@ -352,24 +352,36 @@ def test_help_tells_a_signed_in_account_waiting_on_the_outage_so_and_the_ticket_
 
 def test_the_next_pass_closes_the_incident_a_lost_announcement_left_open(sign_up, down, drive, sandbox, settings):
     """The backlog drains but every announcement is lost (a killed worker): the next
-    reconcile pass, not the sweep five minutes later, closes the incident; and it
-    opens the one a lost "circuit opened" never did."""
+    reconcile pass, not the sweep five minutes later, closes the incident, notes the
+    recovery nobody heard, and counts in its peak everyone who waited when the
+    circuit closed; and it opens the incident a lost "circuit opened" never did."""
     from provisioning.models import Breaker
     from provisioning.tasks import reconcile as reconcile_task
 
     down("provisioning")
-    sign_up(settings.BREAKER_FAILURE_THRESHOLD + 2)
+    first = settings.BREAKER_FAILURE_THRESHOLD + 1
+    sign_up(first)
     drive(max_passes=5)
     Incident.objects.all().delete()  # as if "circuit opened" was never heard
     assert breaker.is_open("provisioning")
     reconcile_task()
     incident = Incident.objects.get(status=IncidentStatus.OPEN)
     assert incident.started_at == Breaker.objects.get(provider="provisioning").opened_at
+    assert incident.peak_backlog == first  # sampled by the pass
 
+    from provisioning.durable import step_run
+
+    sign_up(3, prefix="later")  # held behind the circuit after the last sample
+    for request in ProvisioningRequest.objects.filter(account__email__startswith="later"):
+        assert step_run("workspace", request.pk) == "held"
+    assert Incident.objects.get().peak_backlog == first
     _recover_without_announcements(sandbox, settings, "provisioning")
     assert not breaker.is_open("provisioning")
-    assert Workspace.objects.count() == settings.BREAKER_FAILURE_THRESHOLD + 2
+    assert Workspace.objects.count() == first + 3
     assert Incident.objects.get().status == IncidentStatus.OPEN  # nobody heard
 
     reconcile_task()
-    assert Incident.objects.get().status == IncidentStatus.CLOSED
+    incident = Incident.objects.get()
+    assert incident.status == IncidentStatus.CLOSED
+    assert (incident.affected, incident.drained, incident.peak_backlog) == (first + 3,) * 3
+    assert incident.events.filter(kind=IncidentEventKind.RECOVERED).count() == 1
