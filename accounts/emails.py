@@ -271,5 +271,6 @@ def register_step_kind() -> None:
         max_attempts=lambda: settings.EMAIL_MAX_ATTEMPTS,
         on_succeeded=_succeeded, on_failed=_failed, provider="email",
         setup=Q(kind=EmailKind.VERIFICATION),  # a reset link or a notice is not setup
+        settled=Q(account__email_verified_at__isnull=False),  # confirmed by an earlier link
         not_urgent=Q(kind__in=NOT_URGENT),
     ))

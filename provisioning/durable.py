@@ -106,6 +106,10 @@ class StepKind:
     # before they are all set), as a filter on ``model``; None if none are (a
     # workspace removal). An outage's figures count only people waiting for setup.
     setup: Q | None = None
+    # Which of its open setup steps hold nobody up any more (a verification link for
+    # an address confirmed meanwhile by another), as a filter on ``model``: they are
+    # still performed, but an outage's figures no longer count their person waiting.
+    settled: Q | None = None
     # Which of its steps are not urgent (an apology), as a filter on ``model``: they
     # wait while another kind has a backlog of setup work (``setup_under_way``), for
     # NOT_URGENT_HOLD at most, so that after an outage the held workspaces get the

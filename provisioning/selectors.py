@@ -52,8 +52,10 @@ def outage_has_backlog(provider: str) -> bool:
 
 
 def _setup_waiting(kind: durable.StepKind):
-    """Setup steps of this kind waiting after an error: an account's setup waits on them."""
-    return _waiting(kind).filter(kind.setup, account_id__isnull=False)
+    """Setup steps of this kind waiting after an error: an account's setup waits on
+    them, unless they are settled (a link for an address confirmed meanwhile)."""
+    waiting = _waiting(kind).filter(kind.setup, account_id__isnull=False)
+    return waiting if kind.settled is None else waiting.exclude(kind.settled)
 
 
 def _setup_waited(kind: durable.StepKind, since: datetime, *, drained: bool = False):

@@ -153,6 +153,15 @@ def test_the_figures_are_what_the_definitions_find_over_every_account(provider, 
     waiting_for = sign_up(6, prefix="held")
     drive(max_passes=5)
     incident = Incident.objects.get()
+    confirmed = 0
+    if provider == "email":
+        # One confirms with a link that went out before (say, resent): their held
+        # verification email holds nobody up now; they are all set, not waiting.
+        from accounts.services import email_verify
+        from accounts.tokens import make_verification_token
+
+        email_verify(token=make_verification_token(User.objects.get(email=waiting_for[-1])))
+        confirmed = 1
     since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
 
     def by_definition() -> tuple[int, int, int]:
@@ -163,8 +172,8 @@ def test_the_figures_are_what_the_definitions_find_over_every_account(provider, 
 
     during = incident_figures(incident)
     assert (during.affected, during.waiting, during.drained) == by_definition()
-    # All those affected wait: the earlier error is not this outage's.
-    assert during.affected == during.waiting >= 6 and during.drained == 0
+    # All those affected wait but one who confirmed: the earlier error is not this outage's.
+    assert during.affected - confirmed == during.waiting >= 6 - confirmed and during.drained == 0
     assert User.objects.filter(outage_waited(provider, since - timedelta(hours=1)), email="earlier0@example.com")
     waiting = with_lifecycle_state(User.objects.filter(outage_waiting(provider)))
     assert set(waiting.values_list("lifecycle_state", flat=True)) == {State.DELAYED}
