@@ -59,25 +59,31 @@ NOT_URGENT = (EmailKind.ALL_SET,)
 
 
 def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
-                context: dict | None = None) -> EmailDelivery:
+                context: dict | None = None, new_account: bool = False) -> EmailDelivery:
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
     the first delivery. Call inside the transaction that decides to send it. It is
     handed to the queue when that commits, unless it is not urgent (NOT_URGENT) and
     another kind has a backlog of setup work: then the dispatcher sends it after that
-    work, or once it has waited ``durable.NOT_URGENT_HOLD``."""
+    work, or once it has waited ``durable.NOT_URGENT_HOLD``. ``new_account``: that
+    transaction created the account, so no email can be owed to it yet and the key
+    is not checked for a clash (keys begin with the account's id, which no other
+    account has had)."""
     idempotency_key = _idempotency_key(kind, key)
-    # Insert first, look up only on a clash: nearly every key is new (most carry a
-    # timestamp), so this saves the lookup get_or_create makes first, on every signup.
-    try:
-        with transaction.atomic():  # a savepoint: a clash leaves the caller's transaction usable
-            delivery = EmailDelivery.objects.create(
-                idempotency_key=idempotency_key, account=account, kind=kind, context=context or {},
-                to_address=to_address or account.email)
-    except IntegrityError:
-        queued = EmailDelivery.objects.filter(idempotency_key=idempotency_key).first()
-        if queued is None:  # some other constraint refused it
-            raise
-        return queued
+    fields = {"idempotency_key": idempotency_key, "account": account, "kind": kind,
+              "context": context or {}, "to_address": to_address or account.email}
+    if new_account:
+        delivery = EmailDelivery.objects.create(**fields)
+    else:
+        # Insert first, look up only on a clash: nearly every key is new (most carry
+        # a timestamp), so this saves the lookup get_or_create makes first.
+        try:
+            with transaction.atomic():  # a savepoint: a clash leaves the caller's transaction usable
+                delivery = EmailDelivery.objects.create(**fields)
+        except IntegrityError:
+            queued = EmailDelivery.objects.filter(idempotency_key=idempotency_key).first()
+            if queued is None:  # some other constraint refused it
+                raise
+            return queued
     if kind in NOT_URGENT and durable.setup_under_way(besides=durable.kind_named(KIND)):
         return delivery  # the dispatcher sends it once the setup work is done
     dispatch_on_commit(KIND, delivery.pk)

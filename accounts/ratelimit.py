@@ -26,11 +26,12 @@ Where the counters live, and what each mechanism can and cannot do:
   ``INSERT ... ON CONFLICT (key, window_start) DO UPDATE SET count = count + 1
   RETURNING count``: the first request of a window inserts the row, every later one
   (and a racing first one) adds to it. Exact across processes on PostgreSQL and on
-  SQLite (whose writers serialise). A request's keys are counted in one transaction,
-  so a counted request costs one commit on the database that also serves signups,
-  and a row per key and window until it is swept. That commit does not wait for the
-  disk (``provisioning.transactions``): a crash of PostgreSQL itself can forget the
-  counts of its last moments, which lets a few more requests through, never fewer.
+  SQLite (whose writers serialise). Each key's upsert is a transaction of its own,
+  sent in one round trip to the database that also serves signups, and a row per key
+  and window until it is swept (by each process about once a minute). On PostgreSQL
+  that commit does not wait for the disk (``provisioning.transactions``): a crash of
+  PostgreSQL itself can forget the counts of its last moments, which lets a few more
+  requests through, never fewer.
   Django's LocMem cache would count per process, and its DatabaseCache ``incr`` is not
   atomic (DESIGN), hence a table of our own.
 - **Fixed windows**: a client can get up to twice the limit through in a short time
@@ -90,7 +91,7 @@ from django.utils.crypto import salted_hmac
 
 from accounts import messages as words
 from accounts.models import RateLimitCounter, normalize_email
-from provisioning.transactions import commit_without_waiting_for_disk
+from provisioning.transactions import execute_without_waiting_for_disk
 
 logger = logging.getLogger(__name__)
 
@@ -134,20 +135,13 @@ def check(action: str, *, address: str = "", email: str = "") -> Limited | None:
     empty) and say whether it must be refused. The client address is counted first;
     a request refused for it does not also use up the email's allowance."""
     rules = settings.RATE_LIMITS.get(action) or {}
-    # One commit for the request's counts in the database, not one per key, and one
-    # that does not wait for the disk: signup pays for it on the way to the hash, and
-    # a count is not worth the wait (nothing is written to the database when counting
-    # in Redis).
-    with transaction.atomic():
-        if not settings.REDIS_URL:
-            commit_without_waiting_for_disk()
-        for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
-            rule = rules.get(f"per_{scope}")
-            if not (rule and value):
-                continue
-            allowed, window_seconds = rule
-            if not hit(_key(action, scope, value), allowed, window_seconds):
-                return Limited(action=action, retry_after=seconds_left(window_seconds))
+    for scope, value in (("ip", address), ("email", normalize_email(email or "")[:320])):
+        rule = rules.get(f"per_{scope}")
+        if not (rule and value):
+            continue
+        allowed, window_seconds = rule
+        if not hit(_key(action, scope, value), allowed, window_seconds):
+            return Limited(action=action, retry_after=seconds_left(window_seconds))
     return None
 
 
@@ -378,28 +372,46 @@ def _count_in_database(key: str, window_start: int, window_seconds: int) -> int:
         count = _upsert(key, window_start, expires_at)
     else:
         count = _increment_or_insert(key, window_start, expires_at)
-    if count == 1:
-        # One new row per key per window: a good moment to drop rows of windows that
-        # are over (indexed on expires_at).
-        RateLimitCounter.objects.filter(expires_at__lt=timezone.now()).delete()
+    _sweep_now_and_then()
     return count
+
+
+# When this process next drops the rows of windows that are over (time.monotonic()).
+_next_sweep = 0.0
+
+
+def _sweep_now_and_then() -> None:
+    """Drop the rows of windows that are over (indexed on expires_at), at most once
+    per ``_SWEEP_GRACE_SECONDS`` in each process: every new key opens a row (each
+    signup's address does), and one DELETE per request would cost each signup a
+    statement to remove what a DELETE a minute removes as well. The table then holds
+    at most the rows of a window, its grace and one more minute, whichever process
+    sweeps. Its commit need not wait for the disk, like the counts'."""
+    global _next_sweep
+    if time.monotonic() < _next_sweep:
+        return
+    _next_sweep = time.monotonic() + _SWEEP_GRACE_SECONDS
+    table = connection.ops.quote_name(RateLimitCounter._meta.db_table)
+    execute_without_waiting_for_disk(f"DELETE FROM {table} WHERE {connection.ops.quote_name('expires_at')} < %s",
+                                     [connection.ops.adapt_datetimefield_value(timezone.now())])
 
 
 def _upsert(key: str, window_start: int, expires_at: datetime) -> int:
     """Add one to the key's row for this window, creating it at 1, in one statement
     (PostgreSQL; SQLite >= 3.35): each request learns its own exact position, so
-    exactly ``limit`` requests per window get through."""
+    exactly ``limit`` requests per window get through. On PostgreSQL the statement
+    commits on its own, in one round trip, without waiting for the disk
+    (``provisioning.transactions``): a crash of PostgreSQL itself can forget the
+    counts of its last moments, which lets a few more requests through, never fewer."""
     qn = connection.ops.quote_name
     table = qn(RateLimitCounter._meta.db_table)
     count = qn("count")
-    with connection.cursor() as cursor:  # table and column names are ours; values are parameters
-        cursor.execute(
-            f"INSERT INTO {table} ({qn('key')}, {qn('window_start')}, {count}, {qn('expires_at')}) "
-            f"VALUES (%s, %s, 1, %s) ON CONFLICT ({qn('key')}, {qn('window_start')}) "
-            f"DO UPDATE SET {count} = {table}.{count} + 1 RETURNING {count}",
-            [key, window_start, connection.ops.adapt_datetimefield_value(expires_at)],
-        )
-        return cursor.fetchone()[0]
+    (new_count,) = execute_without_waiting_for_disk(  # table and column names are ours; values are parameters
+        f"INSERT INTO {table} ({qn('key')}, {qn('window_start')}, {count}, {qn('expires_at')}) "
+        f"VALUES (%s, %s, 1, %s) ON CONFLICT ({qn('key')}, {qn('window_start')}) "
+        f"DO UPDATE SET {count} = {table}.{count} + 1 RETURNING {count}",
+        [key, window_start, connection.ops.adapt_datetimefield_value(expires_at)])
+    return new_count
 
 
 def _increment_or_insert(key: str, window_start: int, expires_at: datetime) -> int:

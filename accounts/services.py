@@ -93,7 +93,7 @@ def account_register(*, name: str, email: str, company: str, password: str,
         with transaction.atomic(), steps_enqueued_together():
             user.save()
             provisioning_request_create(account=user)
-            _queue_verification(user)
+            _queue_verification(user, new_account=True)
             event_record(account_id=user.pk, subject="account", to_state="registered",
                          why="signed up", actor="the person")
     except IntegrityError:
@@ -101,9 +101,9 @@ def account_register(*, name: str, email: str, company: str, password: str,
     return user
 
 
-def _queue_verification(account: User) -> EmailDelivery:
+def _queue_verification(account: User, *, new_account: bool = False) -> EmailDelivery:
     return email_queue(account=account, kind=EmailKind.VERIFICATION,
-                       key=f"{account.pk}:{account.email}:{timezone.now().timestamp()}")
+                       key=f"{account.pk}:{account.email}:{timezone.now().timestamp()}", new_account=new_account)
 
 
 def account_resume(*, account: User, actor: str = "the person") -> list[str]:

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection
 from django.utils.crypto import get_random_string
 
-from provisioning.transactions import commit_without_waiting_for_disk
+from provisioning.transactions import execute_without_waiting_for_disk
 
 
 class SessionStore(DatabaseSessionStore):
@@ -49,13 +49,17 @@ class SessionStore(DatabaseSessionStore):
     def save(self, must_create: bool = False) -> None:
         if not must_create or self.session_key is None:
             return super().save(must_create)
-        # Django's save of a new row, in a transaction of its own (and without the
-        # savepoint Django's would open inside it) that need not wait for the disk.
+        # Django's save of a new row as one INSERT that is a transaction of its own,
+        # sent in one round trip and committed without waiting for the disk (Django's
+        # would open a transaction around it: BEGIN, SET and COMMIT, three more).
         row = self.create_model_instance(self._get_session(no_load=True))
+        qn = connection.ops.quote_name
+        columns = [self.model._meta.get_field(name) for name in ("session_key", "session_data", "expire_date")]
         try:
-            with transaction.atomic():
-                commit_without_waiting_for_disk()
-                row.save(force_insert=True)
+            execute_without_waiting_for_disk(  # table and column names are Django's; values are parameters
+                f"INSERT INTO {qn(self.model._meta.db_table)} ({', '.join(qn(c.column) for c in columns)}) "
+                f"VALUES (%s, %s, %s)",
+                [column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns])
         except IntegrityError:
             raise CreateError from None  # the key is taken: create() draws another
 

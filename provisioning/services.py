@@ -59,47 +59,72 @@ def dispatch_on_commit(kind: str, pk: int) -> None:
 
 @contextmanager
 def steps_enqueued_together() -> Iterator[None]:
-    """Enqueue the steps dispatched in the block together, once the transaction
-    around it commits: on the ORM broker each enqueue is a write, and together they
-    are one commit instead of one each (signup owes two steps). Use it inside a
-    transaction that rolls back as a whole on error, so every step it dispatched
-    still has its row when the commit comes (a step whose row was rolled back would
-    only be enqueued for nothing: ``step_run`` claims nothing it cannot find due)."""
+    """Enqueue the steps dispatched in the block together. Use it inside a
+    transaction that rolls back as a whole on error (signup owes two steps).
+
+    On the ORM broker the queue is a table of the same database, so the steps are
+    marked as queued and their tasks written when the block ends, inside that
+    transaction: the rows that owe the work and the tasks that perform it commit
+    together or not at all, and a signup commits once instead of twice. Nothing a
+    worker can see exists before the commit (it reads only committed tasks), and
+    nothing is left behind by a rollback. Otherwise (Redis, or the sync mode of
+    tests, where enqueuing runs the step at once) they are enqueued once the
+    transaction commits, as ``dispatch_on_commit`` does, in one go."""
     steps: list[tuple[str, int]] = []
     token = _together.set(steps)
     try:
         yield
     finally:
         _together.reset(token)
-    if steps:
+    if not steps:
+        return
+    if _queue_in_database() and transaction.get_connection().in_atomic_block:
+        _mark_and_enqueue(steps)
+    else:
         _enqueue_on_commit(steps)
+
+
+def _queue_in_database() -> bool:
+    """Tasks are rows of our database (django-q2's ORM broker), not sent elsewhere."""
+    return "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync")
+
+
+def _mark_queued(steps: list[tuple[str, int]], *, now) -> dict[str, list[int]]:
+    """Mark the steps as queued before a worker can see their tasks, so a reconcile
+    pass that comes before a worker does not send them again (under load the queue
+    held each signup's steps twice). Returns the ids marked, by kind."""
+    by_kind = {kind: [pk for k, pk in steps if k == kind] for kind, _ in steps}
+    for kind, pks in by_kind.items():
+        durable.mark_dispatched(durable.kind_named(kind), pks, now=now)
+    return by_kind
+
+
+def _mark_and_enqueue(steps: list[tuple[str, int]]) -> None:
+    """The ORM broker: marks and tasks in the caller's transaction, both or neither."""
+    from provisioning.tasks import enqueue_step
+
+    _mark_queued(steps, now=timezone.now())
+    for kind, pk in steps:
+        enqueue_step(kind, pk)
 
 
 def _enqueue_on_commit(steps: list[tuple[str, int]]) -> None:
     from provisioning.tasks import enqueue_step
 
     def enqueue_or_leave_to_the_reconciler() -> None:  # named: Django's error log shows it
-        # The steps are marked as queued before a worker can see their tasks, so a
-        # reconcile pass that comes before a worker does not send them again (under
-        # load the queue held each signup's steps twice). On the ORM broker the marks
-        # and the tasks' rows are one commit: both or neither. Otherwise (Redis, or
-        # the sync mode of tests, where enqueuing runs the step at once) the marks
-        # commit first, so no transaction of ours waits on the broker, and an
-        # enqueue that fails (Redis down) takes them back: the next pass dispatches
-        # the steps. That commit need not wait for the disk: marks and rows lost in a
-        # crash of the database are a lost enqueue, which the next pass repairs.
-        in_one_commit = "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync")
-        by_kind = {kind: [pk for k, pk in steps if k == kind] for kind, _ in steps}
+        # On the ORM broker the marks and the tasks' rows are one commit. Otherwise
+        # (Redis, or the sync mode of tests) the marks commit first, so no
+        # transaction of ours waits on the broker, and an enqueue that fails (Redis
+        # down) takes them back: the next pass dispatches the steps. That commit need
+        # not wait for the disk: marks and rows lost in a crash of the database are a
+        # lost enqueue, which the next pass repairs.
         with transaction.atomic():
             commit_without_waiting_for_disk()
+            if _queue_in_database():
+                _mark_and_enqueue(steps)
+                return
             now = timezone.now()
-            for kind, pks in by_kind.items():
-                durable.mark_dispatched(durable.kind_named(kind), pks, now=now)
-            if in_one_commit:
-                for kind, pk in steps:
-                    enqueue_step(kind, pk)
-        if in_one_commit:
-            return
+            by_kind = _mark_queued(steps, now=now)
         try:
             for kind, pk in steps:
                 enqueue_step(kind, pk)

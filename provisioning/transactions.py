@@ -14,7 +14,7 @@ saved, or anything whose loss would undo what someone did (a logout, a closed ac
 """
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 def commit_without_waiting_for_disk() -> None:
@@ -24,3 +24,26 @@ def commit_without_waiting_for_disk() -> None:
     if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def execute_without_waiting_for_disk(sql: str, params: list) -> tuple | None:
+    """Run one write that is a transaction of its own, committed without waiting for
+    the disk, in one round trip: in autocommit, ``SET LOCAL`` and the statement go in
+    one query string, which PostgreSQL runs as one implicit transaction (a separate
+    BEGIN, SET and COMMIT would be three more round trips). Returns the first row of
+    its result (a ``RETURNING``), None if it has none. Inside an ``atomic()`` block
+    the statement joins that transaction, whose commit keeps its own choice, in a
+    savepoint (a refused write leaves the transaction usable); on other databases, or
+    with server-side binding (one statement per query), it runs on its own and its
+    commit waits."""
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone() if cursor.description else None
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql" or connection.settings_dict["OPTIONS"].get("server_side_binding"):
+            cursor.execute(sql, params)
+        else:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF; " + sql, params)
+            cursor.nextset()
+        return cursor.fetchone() if cursor.description else None

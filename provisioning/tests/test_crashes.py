@@ -1,6 +1,7 @@
 """Crashes, on PostgreSQL, with real processes: a worker killed (-9) in the middle of
-a provider call, a process killed between commit and enqueue, two workers racing
-through the same steps. The provider is FakeProvider over real HTTP; the workers
+a provider call, a process killed between commit and enqueue (Redis) or right before
+or after the commit that queues the work with the account (the ORM broker), two
+workers racing through the same steps. The provider is FakeProvider over real HTTP; the workers
 are subprocesses on the test database (``worker_process.py``)."""
 from __future__ import annotations
 
@@ -129,9 +130,23 @@ def test_worker_killed_mid_call_is_finished_by_another_with_one_workspace(transa
     assert account_overview(account=request.account).workspace_status == "ready"
 
 
-def test_crash_between_commit_and_enqueue_is_found_by_the_dispatcher(transactional_db, provider, settings):
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5)
+    try:
+        client.flushdb()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL} ({error}); the crash before a Redis enqueue is untested")
+
+
+def test_crash_between_commit_and_enqueue_on_redis_is_found_by_the_dispatcher(transactional_db, provider, settings):
+    _redis_or_skip()
     settings.PROVISIONING_BACKEND = "sandbox"
-    died = _spawn(_worker_env(provider), "signup-then-die", "grace@example.com")
+    died = _spawn({**_worker_env(provider), "REDIS_URL": REDIS_URL}, "signup-then-die", "grace@example.com")
     died.wait(timeout=30)
     assert died.returncode == -signal.SIGKILL, died.stderr.read()
 
@@ -141,13 +156,68 @@ def test_crash_between_commit_and_enqueue_is_found_by_the_dispatcher(transaction
     delivery = EmailDelivery.objects.get(account=account)
     assert (request.status, request.attempts, delivery.status, delivery.attempts) == (
         StepStatus.PENDING, 0, StepStatus.PENDING, 0)
-    assert not OrmQ.objects.exists()  # ...and nothing was ever enqueued
+    assert (request.dispatched_until, delivery.dispatched_until) == (None, None)  # ...and never enqueued
 
     assert reconcile().dispatched == {"workspace": 1, "workspace_removal": 0, "email": 1}
     request.refresh_from_db()
     assert request.status == StepStatus.SUCCEEDED
     assert [m.to for m in mail.outbox] == [["grace@example.com"]]
     assert account_overview(account=account).state == "unverified"
+
+
+def test_on_the_orm_broker_a_crash_after_the_signup_commits_leaves_its_work_queued(transactional_db, provider,
+                                                                                 settings):
+    # The queue is a table of the same database: the tasks commit with the account.
+    settings.PROVISIONING_BACKEND = "sandbox"
+    env = {**_worker_env(provider), "PROVISIONING_BACKEND": "sandbox"}
+    died = _spawn(env, "signup-then-die", "grace@example.com")
+    died.wait(timeout=30)
+    assert died.returncode == -signal.SIGKILL, died.stderr.read()
+
+    account = user_by_email(email="grace@example.com")
+    request = ProvisioningRequest.objects.get(account=account)
+    delivery = EmailDelivery.objects.get(account=account)
+    assert (request.status, delivery.status) == (StepStatus.PENDING, StepStatus.PENDING)
+    assert request.dispatched_until and delivery.dispatched_until  # marked as queued...
+    assert OrmQ.objects.count() == 2  # ...and queued, in the same commit
+    # The next pass leaves them to the queue rather than sending them a second time.
+    assert reconcile(enqueue=lambda kind, pk: pytest.fail(f"{kind} {pk} queued twice")).dispatched == {
+        "workspace": 0, "workspace_removal": 0, "email": 0}
+
+    queue = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(lambda: not ProvisioningRequest.objects.exclude(status=StepStatus.SUCCEEDED).exists()
+                  and not EmailDelivery.objects.exclude(status=StepStatus.SUCCEEDED).exists()
+                  and not OrmQ.objects.exists(),  # each task acknowledged once done
+                  timeout=60, what="a worker to run the queued steps")
+    finally:
+        os.killpg(queue.pid, signal.SIGKILL)
+        queue.wait(timeout=10)
+    request.refresh_from_db()
+    delivery.refresh_from_db()
+    assert (request.status, request.attempts, delivery.status, delivery.attempts) == (
+        StepStatus.SUCCEEDED, 1, StepStatus.SUCCEEDED, 1)  # each ran once
+    assert Workspace.objects.filter(owner=account).count() == 1
+
+
+def test_on_the_orm_broker_a_crash_before_the_signup_commits_leaves_nothing_behind(transactional_db, provider,
+                                                                                   settings):
+    settings.PROVISIONING_BACKEND = "sandbox"
+    died = _spawn({**_worker_env(provider), "PROVISIONING_BACKEND": "sandbox"}, "signup-dies-before-commit",
+                  "grace@example.com")
+    died.wait(timeout=30)
+    assert died.returncode == -signal.SIGKILL, died.stderr.read()
+
+    # The account, its owed work and the tasks for it were one transaction: none of it
+    # is left, so no task runs for an account that does not exist, ...
+    assert user_by_email(email="grace@example.com") is None
+    assert not ProvisioningRequest.objects.exists() and not EmailDelivery.objects.exists()
+    assert not OrmQ.objects.exists()
+    # ... and the person, whose signup never answered, signs up again from scratch.
+    account = account_register(name="Grace", email="grace@example.com", company="Engines",
+                               password="correct horse battery staple")
+    assert ProvisioningRequest.objects.get(account=account).status == StepStatus.SUCCEEDED
 
 
 def test_two_workers_never_run_one_step_twice(transactional_db, provider):

@@ -8,7 +8,13 @@ its environment like production (``config.settings``)::
 
     python -m provisioning.tests.worker_process signup-then-die EMAIL
         registers an account and is killed (SIGKILL) right after the transaction
-        commits, before anything is enqueued: the crash DESIGN's reconciler survives.
+        commits, before any callback runs: on Redis, before anything is enqueued
+        (the crash DESIGN's reconciler survives); on the ORM broker, with the tasks
+        committed in that transaction.
+
+    python -m provisioning.tests.worker_process signup-dies-before-commit EMAIL
+        registers an account and is killed (SIGKILL) with everything written and
+        the transaction not yet committed.
 """
 from __future__ import annotations
 
@@ -40,6 +46,17 @@ def signup_then_die(email: str) -> None:
                          password="correct horse battery staple")
 
 
+def signup_dies_before_commit(email: str) -> None:
+    from django.db import transaction
+
+    from accounts.services import account_register
+
+    with transaction.atomic():
+        account_register(name="Ada Lovelace", email=email, company="Analytical Engines",
+                         password="correct horse battery staple")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def main(argv: list[str]) -> None:
     import django
 
@@ -49,6 +66,8 @@ def main(argv: list[str]) -> None:
         run(args[0], [int(pk) for pk in args[1:]])
     elif command == "signup-then-die":
         signup_then_die(args[0])
+    elif command == "signup-dies-before-commit":
+        signup_dies_before_commit(args[0])
     else:
         raise SystemExit(f"unknown command {command!r}")
 
