@@ -6,8 +6,9 @@ import unicodedata
 import idna
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -57,9 +58,19 @@ def _unicode_domain(domain: str) -> str:
         return domain  # not a valid IDNA name: the form refuses it, a lookup finds nothing
 
 
+def email_is(address: str) -> Q:
+    """The account stored under ``address`` (already normalized), found through the
+    unique index on LOWER(email) rather than by reading every account: the
+    lower-case comparison finds the candidates from the index (a row equal to the
+    address is equal in lower case too), the plain one keeps the match exact. A bare
+    ``email = %s`` has no index to use; PostgreSQL scanned the whole table for it on
+    every signup and login."""
+    return Q(Exact(Lower("email"), Lower(Value(address)))) & Q(email=address)
+
+
 class UserManager(BaseUserManager):
     def get_by_natural_key(self, email: str):
-        return self.get(email=normalize_email(email))
+        return self.get(email_is(normalize_email(email)))
 
     def create_user(self, email: str, password: str | None = None, **fields):
         user = self.model(email=normalize_email(email), **fields)

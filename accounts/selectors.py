@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.emails import CANCELLED, RECIPIENT_REJECTED
 from accounts.messages import EmailFact, Facts, Said, say
-from accounts.models import EmailDelivery, EmailKind, User, normalize_email
+from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_email
 from accounts.tokens import read_email_change_token, split_verification_token, verification_tokens
 from provisioning.durable import StepStatus
 from provisioning.models import Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
@@ -103,7 +103,7 @@ class Overview:
 
 
 def user_by_email(*, email: str) -> User | None:
-    return User.objects.filter(email=normalize_email(email)).first()
+    return User.objects.filter(email_is(normalize_email(email))).first()
 
 
 def verification_link_account(*, token: str, lock: bool = False) -> User | None:

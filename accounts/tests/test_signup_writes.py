@@ -24,6 +24,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import EmailDelivery, User
+from accounts.selectors import user_by_email
 from accounts.tests.factories import PASSWORD, sign_up
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
@@ -182,3 +183,22 @@ def test_signup_saves_its_login_with_the_account_and_later_logins_update_it(sign
     account.refresh_from_db()
     assert account.last_login > account.date_joined  # Django's update_last_login, as before
 
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.parametrize("lookup", ["signup", "login"])
+def test_the_address_is_looked_up_in_its_index_not_by_reading_every_account(lookup):
+    sign_up(email="ada@example.com")
+    with CaptureQueriesContext(connection) as queries:
+        if lookup == "signup":
+            assert user_by_email(email="ADA@example.com") is not None
+        else:
+            assert User.objects.get_by_natural_key("ADA@example.com") is not None
+    [select] = [q["sql"] for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        # With a few rows PostgreSQL would read the table whatever the indexes; the
+        # question is whether it can avoid it once there are a million.
+        cursor.execute("SET LOCAL enable_seqscan TO off")
+        cursor.execute(f"EXPLAIN {select}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Scan using user_email_ci_unique" in plan, plan
