@@ -29,7 +29,7 @@ from accounts.tokens import make_email_change_token, make_verification_token
 from provisioning import durable
 from provisioning.durable import StepKind, StepStatus
 from provisioning.errors import PermanentError, ProviderError, SystemicError, TransientError
-from provisioning.services import dispatch_on_commit, event_record
+from provisioning.services import dispatch_on_commit, event_record, queued_on_creation
 from provisioning.signals import announce_on_commit, step_exhausted
 
 KIND = "email"
@@ -71,8 +71,11 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
     idempotency_key = _idempotency_key(kind, key)
     fields = {"idempotency_key": idempotency_key, "account": account, "kind": kind,
               "context": context or {}, "to_address": to_address or account.email}
+    held = kind in NOT_URGENT and durable.setup_under_way(besides=durable.kind_named(KIND))
+    marked = {}
     if new_account:
-        delivery = EmailDelivery.objects.create(**fields)
+        marked = {} if held else queued_on_creation()
+        delivery = EmailDelivery.objects.create(**fields, **marked)
     else:
         # Insert first, look up only on a clash: nearly every key is new (most carry
         # a timestamp), so this saves the lookup get_or_create makes first.
@@ -84,9 +87,9 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
             if queued is None:  # some other constraint refused it
                 raise
             return queued
-    if kind in NOT_URGENT and durable.setup_under_way(besides=durable.kind_named(KIND)):
+    if held:
         return delivery  # the dispatcher sends it once the setup work is done
-    dispatch_on_commit(KIND, delivery.pk)
+    dispatch_on_commit(KIND, delivery.pk, marked=bool(marked))
     return delivery
 
 

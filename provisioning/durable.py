@@ -516,5 +516,10 @@ def unmark_dispatched(kind: StepKind, pks: list[int], *, now: datetime) -> None:
     kind.model.objects.filter(pk__in=pks, dispatched_until=_mark(now)).update(dispatched_until=None)
 
 
+def queued_until(now: datetime) -> datetime:
+    """The mark ``mark_dispatched`` sets at ``now``, for a step row created queued."""
+    return _mark(now)
+
+
 def _mark(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.STEP_LEASE_SECONDS)

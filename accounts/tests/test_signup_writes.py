@@ -152,12 +152,11 @@ def test_on_the_production_settings_the_account_and_its_queued_work_commit_once(
     account, session = _counts_then(commits)
     counts = len(commits) - 2
     assert account[0] == "INSERT accounts_user"  # the outbox commits with the account
-    # ... and so do the queue entries for that work, with the marks that say the steps
-    # are queued (so a reconcile pass before a worker comes does not queue them a
-    # second time): both or neither, whatever crashes when.
+    # ... and so do the queue entries for that work, both or neither, whatever crashes
+    # when; the steps are created marked as queued (so a reconcile pass before a
+    # worker comes does not queue them a second time), with no UPDATE after.
     assert account[1:] == ["INSERT provisioning_provisioningrequest", "INSERT provisioning_event",
                            "INSERT accounts_emaildelivery", "INSERT provisioning_event",
-                           "UPDATE provisioning_provisioningrequest", "UPDATE accounts_emaildelivery",
                            "INSERT django_q_ormq", "INSERT django_q_ormq"]
     assert session == ["INSERT django_session"]
     # The account, which the person is told is saved, waits for the disk; counts and
@@ -167,7 +166,7 @@ def test_on_the_production_settings_the_account_and_its_queued_work_commit_once(
     # Each count and the session are one round trip, with no BEGIN, SET or COMMIT of
     # their own; the account's transaction has no savepoint.
     assert [sql.split(None, 1)[0] for sql in statements if not sql.startswith(NO_WAIT)] == [
-        "SELECT", "BEGIN", *["INSERT"] * 5, "UPDATE", "UPDATE", "INSERT", "INSERT", "COMMIT"]
+        "SELECT", "BEGIN", *["INSERT"] * 7, "COMMIT"]
     assert reconcile(enqueue=lambda kind, pk: pytest.fail(f"{kind} {pk} queued twice")).dispatched == {
         "workspace": 0, "workspace_removal": 0, "email": 0}
 
