@@ -9,6 +9,11 @@ work to the providers (the sandbox backends, never called here).
 Bare Argon2: ``Argon2PasswordHasher().encode`` in W processes, as fast as they go.
 The two alternate for ``--rounds`` rounds, so drift on a busy machine hits both.
 
+The clients run on the CPUs being measured, beside the server, which the bare side
+never has: they speak HTTP straight to a socket (``harness.LeanSignupClient``), so
+what they take is small, and the CPU they take is printed (``--requests-client``
+uses requests, as this bench did before, for comparison).
+
 It also prints the same ratio in CPU time (CPU per bare hash ÷ server CPU per signup:
 gunicorn's workers and the PostgreSQL backends serving them, read from /proc), which
 other work on a shared machine does not distort.
@@ -69,14 +74,15 @@ def argon2_rate(workers: int, seconds: float) -> tuple[float, float]:
 
 
 def signup_rate(server: harness.Server, database_url: str, clients: int, seconds: float,
-                tag: str) -> tuple[float, dict[str, float]]:
-    """(signups per second, server CPU seconds per signup by side) with ``clients`` clients."""
+                tag: str, client_class=harness.LeanSignupClient) -> tuple[float, dict[str, float]]:
+    """(signups per second, CPU seconds per signup by side: the server's "gunicorn" and
+    "postgres", and the "client" threads of this process) with ``clients`` clients."""
     done = [0] * clients
     errors: list[BaseException] = []
     deadline = time.monotonic() + seconds
 
     def client(i: int) -> None:
-        http = harness.SignupClient(server.url)
+        http = client_class(server.url)
         n = 0
         try:
             while time.monotonic() < deadline:
@@ -89,16 +95,16 @@ def signup_rate(server: harness.Server, database_url: str, clients: int, seconds
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     cpu = harness.ServerCpu(server, database_url)
     cpu.start()
-    start = time.monotonic()
+    start, client_cpu = time.monotonic(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - start  # includes the last signups that finish after the deadline
-    server_cpu = cpu.stop()
+    used = {**cpu.stop(), "client": time.process_time() - client_cpu}
     if errors:
         raise errors[0]
-    return sum(done) / elapsed, {side: used / sum(done) for side, used in server_cpu.items()}
+    return sum(done) / elapsed, {side: seconds / sum(done) for side, seconds in used.items()}
 
 
 def main() -> int:
@@ -108,17 +114,20 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default: 2 × workers)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--requests-client", action="store_true",
+                        help="clients use requests (as before), not harness.LeanSignupClient")
     args = parser.parse_args()
     clients = args.clients or 2 * args.workers
+    client_class = harness.SignupClient if args.requests_client else harness.LeanSignupClient
 
     print(f"machine: {harness.machine()}")
-    print(f"W = {args.workers} gunicorn workers / Argon2 processes; N = {clients} clients; "
-          f"{args.seconds:g} s per measurement; worker not running")
+    print(f"W = {args.workers} gunicorn workers / Argon2 processes; N = {clients} clients "
+          f"({client_class.__name__}); {args.seconds:g} s per measurement; worker not running")
     with harness.scratch_database("bench_throughput") as database_url:
         env = harness.django_env(database_url)
         harness.prepare(env)
         with harness.gunicorn(env, workers=args.workers) as server:
-            signup_rate(server, database_url, clients, 3, "warmup")
+            signup_rate(server, database_url, clients, 3, "warmup", client_class)
             signups, hashes, signup_cpu, hash_cpu = [], [], [], []
             for r in range(args.rounds):
                 steps = ("argon2", "signup") if r % 2 == 0 else ("signup", "argon2")
@@ -129,12 +138,14 @@ def main() -> int:
                         hash_cpu.append(cpu)
                         print(f"  round {r + 1} bare Argon2 {rate:6.2f} hashes/s    {cpu * 1000:6.1f} ms CPU per hash")
                     else:
-                        rate, sides = signup_rate(server, database_url, clients, args.seconds, f"r{r}")
+                        rate, sides = signup_rate(server, database_url, clients, args.seconds, f"r{r}",
+                                                  client_class)
                         signups.append(rate)
-                        signup_cpu.append(sum(sides.values()))
+                        signup_cpu.append(sides["gunicorn"] + sides["postgres"])
                         print(f"  round {r + 1} signup     {rate:6.2f} signups/s  "
                               f"{signup_cpu[-1] * 1000:6.1f} ms server CPU per signup (gunicorn "
-                              f"{sides['gunicorn'] * 1000:.1f} + PostgreSQL {sides['postgres'] * 1000:.1f})")
+                              f"{sides['gunicorn'] * 1000:.1f} + PostgreSQL {sides['postgres'] * 1000:.1f}); "
+                              f"client {sides['client'] * 1000:.1f}")
 
     signup_mean, hash_mean = sum(signups) / len(signups), sum(hashes) / len(hashes)
     ratio = signup_mean / hash_mean
