@@ -29,3 +29,8 @@ LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}  # 
 # (BENCH_Q_SAVE_LIMIT=0: no limit): with the project's limit, the results of the tasks
 # measured would be pruned by the thousands of email tasks that follow them.
 Q_CLUSTER = {**Q_CLUSTER, "save_limit": int(os.environ.get("BENCH_Q_SAVE_LIMIT", Q_CLUSTER["save_limit"]))}  # noqa: F405
+
+# bench/signup_overhead.py measures what a signup costs besides its hash: the MD5
+# hasher, which costs next to nothing, in place of Argon2.
+if os.environ.get("BENCH_FAST_HASHER"):
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
