@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import netrc  # noqa: F401  (requests imports it on its first call: see below)
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -19,6 +20,10 @@ from django.db.models import F
 from provisioning.errors import PermanentError, ProviderError, RateLimited, SystemicError, TransientError
 from provisioning.models import SandboxMode, SandboxWorkspace, Workspace
 from provisioning.sandbox import sandbox_outcome
+
+# netrc is imported above because requests imports it on its first call: a fresh
+# worker process would read it from disk between taking its pacing lane and sending
+# its first call (provisioning.pacing), the slowest moment to do it.
 
 
 @dataclass(frozen=True)
