@@ -148,11 +148,13 @@ def lifecycle_state_counts(*, since_hour: datetime | None = None, now: datetime 
                 quarters[quarter, state] += int(n)
     joined: Counter[datetime] = Counter()
     joined_states: Counter[tuple[datetime, str]] = Counter()
+    hours: dict[int, datetime] = {}
     for (quarter, state), n in quarters.items():
-        hour = timezone.localtime(datetime.fromtimestamp(quarter * QUARTER_SECONDS, UTC)).replace(
-            minute=0, second=0, microsecond=0)
-        joined[hour] += n
-        joined_states[hour, state] += n
+        if quarter not in hours:
+            hours[quarter] = timezone.localtime(datetime.fromtimestamp(quarter * QUARTER_SECONDS, UTC)).replace(
+                minute=0, second=0, microsecond=0)
+        joined[hours[quarter]] += n
+        joined_states[hours[quarter], state] += n
     return StateCounts(states={state: states[state] for state in State.ALL},
                        joined={hour: n for hour, n in joined.items() if n},
                        joined_states={key: n for key, n in joined_states.items() if n})
