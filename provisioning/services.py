@@ -29,7 +29,8 @@ def event_record(*, account_id: int | None, subject: str, from_state: str = "",
 
 def provisioning_request_create(*, account) -> ProvisioningRequest:
     """Owe this account a workspace. Call inside the signup transaction; the first
-    attempt is enqueued when it commits."""
+    attempt is enqueued with it (``steps_enqueued_together`` on the ORM broker) or
+    when it commits."""
     queued = queued_on_creation()
     request = ProvisioningRequest.objects.create(
         account=account, idempotency_key=f"workspace-{account.pk}-{account.date_joined:%Y%m%d%H%M%S%f}",
