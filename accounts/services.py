@@ -15,7 +15,15 @@ from django.utils.translation import gettext as _
 from accounts import codes
 from accounts.emails import email_queue
 from accounts.logging import mask_email
-from accounts.models import EmailDelivery, EmailKind, EmailWebhookEvent, SignInCode, User, normalize_email
+from accounts.models import (
+    EmailDelivery,
+    EmailKind,
+    EmailWebhookEvent,
+    SignInCode,
+    User,
+    email_is,
+    normalize_email,
+)
 from accounts.selectors import (
     State,
     account_overview,
@@ -383,7 +391,7 @@ def email_mark_bounced(*, esp: str, event_id: str | None, recipient: str | None,
     if not event_id:
         event_id = "digest:" + hashlib.sha256(
             f"{event_type}:{address}:{occurred_at.isoformat() if occurred_at else ''}".encode()).hexdigest()
-    account = User.objects.filter(email=address).first()
+    account = User.objects.filter(email_is(address)).first()
     try:
         with transaction.atomic():
             event = EmailWebhookEvent.objects.create(
@@ -438,7 +446,7 @@ def signin_code_redeem(*, email: str, code: str) -> User | None:
     wrong try counts: after SIGNIN_CODE_MAX_TRIES the code dies. An unknown address, a
     staff or closed account, no live code and a wrong code all return None alike.
     Does not log anyone in (the view does)."""
-    account = User.objects.filter(email=normalize_email(email), is_active=True, is_staff=False,
+    account = User.objects.filter(email_is(normalize_email(email)), is_active=True, is_staff=False,
                                   is_superuser=False).first()
     if account is None:
         return None

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User, normalize_email
+from accounts.models import User, email_is, normalize_email
 from support import messages as words
 from support.actions import ActionResult, _act, console_actor
 from support.models import (
@@ -54,7 +54,7 @@ def callback_request(*, email: str, phone: str, note: str = "", signed_in_as: Us
     email = normalize_email(email)
     account = signed_in_as
     if account is None:
-        account = User.objects.filter(email=email, is_staff=False).first()
+        account = User.objects.filter(email_is(email), is_staff=False).first()
     now = timezone.now()
     text = str(words.CALLBACK_EVENT).format(phone=phone, note=note or "—")
     with transaction.atomic():

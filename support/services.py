@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.emails import email_queue
-from accounts.models import EmailDelivery, EmailKind, User, normalize_email
+from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_email
 from accounts.selectors import State, account_overview, latest_verification, with_lifecycle_state
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
@@ -161,7 +161,7 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
     email = normalize_email(email)
     account = signed_in_as
     if account is None:
-        account = User.objects.filter(email=email, is_staff=False).first()
+        account = User.objects.filter(email_is(email), is_staff=False).first()
     with transaction.atomic():
         ticket = ticket_open_or_update(
             account=account, email=account.email if account else email, reason=Reason.CONTACT,

@@ -201,3 +201,34 @@ def test_the_address_is_looked_up_in_its_index_not_by_reading_every_account(look
         cursor.execute(f"EXPLAIN {select}")
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "Index Scan using user_email_ci_unique" in plan, plan
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@pytest.mark.parametrize("form", ["contact", "callback", "sign-in code", "bounce"])
+def test_the_public_forms_look_the_address_up_in_its_index(form):
+    """Every public form that takes an address finds its account through the index: a
+    form anyone can post must not read every account per request."""
+    from accounts.services import email_mark_bounced, signin_code_redeem
+    from support.callbacks import callback_request
+    from support.services import contact_message_receive
+
+    sign_up(email="ada@example.com")
+    calls = {
+        "contact": lambda: contact_message_receive(email="ADA@example.com", message="Hello"),
+        "callback": lambda: callback_request(email="ADA@example.com", phone="+1 415 555 0100"),
+        "sign-in code": lambda: signin_code_redeem(email="ADA@example.com", code="000000"),
+        "bounce": lambda: email_mark_bounced(esp="test", event_id="e1", recipient="ADA@example.com",
+                                             event_type="bounced"),
+    }
+    with CaptureQueriesContext(connection) as queries:
+        calls[form]()
+    lookups = [q["sql"] for q in queries.captured_queries
+               if q["sql"].startswith("SELECT") and 'FROM "accounts_user"' in q["sql"] and '"email"' in q["sql"]]
+    assert lookups
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan TO off")  # as with a million rows
+        for select in lookups:
+            cursor.execute(f"EXPLAIN {select}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Index Scan using user_email_ci_unique" in plan, plan
