@@ -92,6 +92,17 @@ def outage_waited(provider: str, since: datetime, *, drained: bool = False) -> Q
     return waited
 
 
+def outage_waiting_count(provider: str) -> int:
+    """How many accounts ``outage_waiting`` finds: ``outage_counts``'s ``waiting``
+    alone, from the steps that wait now and nothing done. The console's banner shows
+    only this, on every page, where the whole count read the steps done since the
+    outage began too (26–35 ms over 10,000 stranded on a busy machine)."""
+    parts = [_setup_waiting(kind).values("account_id").order_by() for kind in _setup_kinds_of(provider)]
+    if not parts:
+        return 0
+    return parts[0].union(*parts[1:]).count() if len(parts) > 1 else parts[0].distinct().count()
+
+
 @dataclass(frozen=True)
 class OutageCounts:
     waited: int  # the accounts outage_waited(provider, since) finds

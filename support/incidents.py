@@ -34,6 +34,7 @@ from provisioning.selectors import (
     outage_counts,
     outage_has_backlog,
     outage_waiting,
+    outage_waiting_count,
 )
 from support import messages as words
 from support.models import (
@@ -144,7 +145,7 @@ def _sample_peak(incident: Incident, *, also_waited: int = 0) -> None:
     reconcile pass while the incident is open (``incidents_match_circuits``), when
     the circuit closes (the most that waited) and when the incident closes: one
     statement, over what waits. The figures never show less than what waits now."""
-    waiting = outage_counts(incident.provider, _window_start(incident)).waiting + also_waited
+    waiting = outage_waiting_count(incident.provider) + also_waited
     Incident.objects.filter(pk=incident.pk).update(peak_backlog=Greatest(F("peak_backlog"), waiting))
 
 
