@@ -4,8 +4,10 @@ cannot happen there and the tests are skipped (``postgres`` marker, conftest).
 """
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connections
@@ -111,3 +113,36 @@ def test_many_workers_some_late_never_put_more_than_the_limit_in_a_second(settin
     assert run_together(6, worker) == [None] * 6
     assert [r["status"] for r in provider.requests] == [201] * 24
     assert provider.max_requests_in_any_second() <= 4
+
+
+def _two_calls_in_a_fresh_process(pipe) -> None:
+    """In a forked worker: two paced calls, each with the clock read just before it
+    leaves and the lane's date after."""
+    from provisioning.models import PaceLane
+
+    dates = []
+    for _ in range(2):
+        slot = pacing.reserve("provisioning")
+        before = timezone.now()
+        pacing.leave("provisioning", slot)
+        dates.append((before, PaceLane.objects.get(provider="provisioning", lane=slot.lane).departed_at,
+                      timezone.now()))
+    connections.close_all()
+    pipe.send(dates)
+
+
+def test_a_worker_processes_first_call_dates_its_lane_later(settings):
+    """A fresh process's first call reaches the provider later than its next ones:
+    its lane is dated FIRST_CALL_SECONDS after it left, so the next call on that lane
+    waits for it. The second call of the same process is dated when it leaves."""
+    settings.PROVIDER_RATE_PER_SECOND = 50
+    connections.close_all()  # the child opens its own connection
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    child = multiprocessing.get_context("fork").Process(target=_two_calls_in_a_fresh_process, args=(theirs,))
+    child.start()
+    assert ours.poll(30)
+    (before_first, first, _), (_, second, after_second) = ours.recv()
+    child.join(10)
+
+    assert first >= before_first + timedelta(seconds=pacing.FIRST_CALL_SECONDS)
+    assert second <= after_second
