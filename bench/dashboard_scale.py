@@ -118,6 +118,27 @@ def seed_settled(cursor, first: int, last: int) -> None:
         FROM {accounts} WHERE mod(g, 100) = 0""")
 
 
+def _add_accounts(cursor, prefix: str, label: str, *, first: int, last: int) -> str:
+    """Insert accounts ``prefix-<g>@example.com`` for g in first..last, each with a
+    pending workspace step; return a subquery (alias ``u``) of the new ones, with
+    their g, for the rows the caller adds to them."""
+    cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_user")
+    [(last_id,)] = cursor.fetchall()
+    cursor.execute(f"""
+        INSERT INTO accounts_user (password, last_login, is_superuser, email, name, phone, company,
+                                   email_verified_at, is_active, is_staff, date_joined)
+        SELECT '!', NULL, false, '{prefix}-' || g || '@example.com', '{label} ' || g, '+14155550100',
+               'Company ' || g, NULL, true, false, now()
+        FROM generate_series(%s, %s) AS g""", [first, last])
+    new = f"""(SELECT id, email, {first - 1} + row_number() OVER (ORDER BY id) AS g FROM accounts_user
+               WHERE id > {last_id}) AS u"""
+    cursor.execute(f"""
+        INSERT INTO provisioning_provisioningrequest ({STEP_COLUMNS}, account_id)
+        SELECT 'pending', 0, 0, now(), NULL, '', '', '', NULL, 'workspace-{prefix}-' || g, now(), now(), NULL, u.id
+        FROM {new}""")
+    return new
+
+
 def set_in_flight(cursor, level: int) -> None:
     """Make the first ``level`` flight accounts in flight (g mod 20 decides how) and
     park any beyond it as settled active accounts, joined over the last 30 days like
@@ -127,20 +148,7 @@ def set_in_flight(cursor, level: int) -> None:
     cursor.execute("SELECT count(*) FROM accounts_user WHERE email LIKE 'flight-%'")
     have = cursor.fetchone()[0]
     if have < level:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_user")
-        [(last_id,)] = cursor.fetchall()
-        cursor.execute("""
-            INSERT INTO accounts_user (password, last_login, is_superuser, email, name, phone, company,
-                                       email_verified_at, is_active, is_staff, date_joined)
-            SELECT '!', NULL, false, 'flight-' || g || '@example.com', 'Flight ' || g, '+14155550100',
-                   'Company ' || g, NULL, true, false, now()
-            FROM generate_series(%s, %s) AS g""", [have + 1, level])
-        new = f"""(SELECT id, email, {have} + row_number() OVER (ORDER BY id) AS g FROM accounts_user
-                   WHERE id > {last_id}) AS u"""
-        cursor.execute(f"""
-            INSERT INTO provisioning_provisioningrequest ({STEP_COLUMNS}, account_id)
-            SELECT 'pending', 0, 0, now(), NULL, '', '', '', NULL, 'workspace-flight-' || g, now(), now(), NULL, u.id
-            FROM {new}""")
+        new = _add_accounts(cursor, "flight", "Flight", first=have + 1, last=level)
         cursor.execute(f"""
             INSERT INTO accounts_emaildelivery ({STEP_COLUMNS}, kind, to_address, context, bounced_at, account_id)
             SELECT 'pending', 0, 0, now(), NULL, '', '', '', NULL, 'email-flight-' || g, now(), now(), NULL,
@@ -210,20 +218,7 @@ def set_stranded(cursor, n: int, drained: int) -> int | None:
     cursor.execute("SELECT count(*) FROM accounts_user WHERE email LIKE 'stranded-%'")
     have = cursor.fetchone()[0]
     if have < n:
-        cursor.execute("SELECT coalesce(max(id), 0) FROM accounts_user")
-        [(last_id,)] = cursor.fetchall()
-        cursor.execute("""
-            INSERT INTO accounts_user (password, last_login, is_superuser, email, name, phone, company,
-                                       email_verified_at, is_active, is_staff, date_joined)
-            SELECT '!', NULL, false, 'stranded-' || g || '@example.com', 'Stranded ' || g, '+14155550100',
-                   'Company ' || g, NULL, true, false, now()
-            FROM generate_series(%s, %s) AS g""", [have + 1, n])
-        new = f"""(SELECT id, email, {have} + row_number() OVER (ORDER BY id) AS g FROM accounts_user
-                   WHERE id > {last_id}) AS u"""
-        cursor.execute(f"""
-            INSERT INTO provisioning_provisioningrequest ({STEP_COLUMNS}, account_id)
-            SELECT 'pending', 0, 0, now(), NULL, '', '', '', NULL, 'workspace-stranded-' || g, now(), now(), NULL, u.id
-            FROM {new}""")
+        new = _add_accounts(cursor, "stranded", "Stranded", first=have + 1, last=n)
         cursor.execute(f"""
             INSERT INTO accounts_emaildelivery ({STEP_COLUMNS}, kind, to_address, context, bounced_at, account_id)
             SELECT 'succeeded', 1, 1, NULL, NULL, '', '', '', NULL, 'email-stranded-' || g, now(), now(), now(),
