@@ -82,6 +82,7 @@ def serve_provider(pipe) -> None:
                 "busiest_all": provider.max_requests_in_any_second(),
                 "busiest_accepted": provider.max_requests_in_any_second(statuses=(200, 201)),
                 "tightest": tightest([r["time"] for r in creates], provider.rate_limit_per_second),
+                "arrivals": sorted(r["time"] for r in creates),
             })
 
 
@@ -162,7 +163,8 @@ def run_round(args, env, url, pipe, *, label: str, clusters_n: int, limit: float
     lo, hi = len(ready) // 20, len(ready) - 1 - len(ready) // 20
     pipe.send(("report",))
     seen = pipe.recv()
-    return {"drain": (len(ready) - 1) / span, "span": span, "ready": len(ready),
+    gaps = [(b - a, i + 1) for i, (a, b) in enumerate(zip(ready, ready[1:], strict=False))] or [(float("nan"), 0)]
+    return {"drain": (len(ready) - 1) / span, "span": span, "ready": len(ready), "pause": max(gaps),
             "bulk_drain": (hi - lo) / (ready[hi] - ready[lo]) if hi > lo else float("nan"),
             "opened": Event.objects.filter(subject="breaker:provisioning", to_state="open").count() - opened_before,
             "cpu_ms": 1000 * cpu_used / max(len(ready), 1), "load": os.getloadavg()[0], **seen}
@@ -234,6 +236,12 @@ def main() -> None:
                       f"{r['ready']} ready, {r['requests']} calls; load {r['load']:.1f}")
                 print(f"  drain ÷ limit:                     {r['drain'] / args.limit:.3f} (aim ≥ 0.98)")
                 print(f"  the same without the first and last 5 % of the backlog: {r['bulk_drain'] / args.limit:.3f}")
+                t = r["arrivals"]
+                at_provider = (len(t) - 1) / (t[-1] - t[0]) / args.limit
+                print(f"  the same at the provider, first to last call: {at_provider:.3f}")
+                pause, after = r["pause"]
+                print(f"  longest pause between two workspaces made ready: {pause:.3f} s (after the {after}th; "
+                      f"the pace is {1 / args.limit:.3f} s)")
                 print(f"  busiest second ÷ limit, all calls: {r['busiest_all'] / args.limit:.3f} (must be ≤ 1.0); "
                       f"calls accepted: {r['busiest_accepted'] / args.limit:.3f}")
                 print(f"  shortest time for limit + 1 calls: {r['tightest']:.3f} s (over 1 s: under the limit)")
