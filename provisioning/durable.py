@@ -173,7 +173,11 @@ def claim(kind: StepKind, pk: int, *, now: datetime | None = None) -> Step | Non
         lease_owner=owner,
         lease_expires_at=now + timedelta(seconds=settings.STEP_LEASE_SECONDS),
         attempts=F("attempts") + 1,
-        counted_attempts=F("counted_attempts") + Case(When(taken_over, then=Value(1)), default=Value(0)),
+        # Never past the limit: a take-over of a step whose attempts are used up
+        # fails it (step_run) without counting one more, so a worker that died there
+        # too leaves it at the limit, and the next take-over fails it.
+        counted_attempts=F("counted_attempts") + Case(
+            When(taken_over & Q(counted_attempts__lt=kind.max_attempts()), then=Value(1)), default=Value(0)),
         # A step that never failed before remembers it was interrupted (the person
         # waited); an earlier error is kept, as the better clue for support.
         last_error_code=Case(When(taken_over & Q(last_error_code=""), then=Value(INTERRUPTED)),

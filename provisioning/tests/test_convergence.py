@@ -46,6 +46,29 @@ def test_a_worker_killed_on_every_attempt_ends_failed_after_the_limit(
     assert durable.due_steps(kind, now=timezone.now() + timedelta(days=1)) == []
 
 
+def test_a_worker_killed_at_the_take_over_that_would_give_up_leaves_the_count_at_the_limit(
+        register, settings, exhausted, django_capture_on_commit_callbacks):
+    """The take-over that finds the attempts used up fails the step; a worker killed
+    right after that claim, before writing the failure, must not count one more: the
+    step never shows more attempts than the limit without having failed."""
+    settings.PROVISIONING_MAX_ATTEMPTS = 3
+    settings.STEP_LEASE_SECONDS = 0
+    account, request = register()
+    kind = durable.kind_named(WORKSPACE)
+    for n in range(6):  # three dying attempts, then three dying take-overs that would give up
+        step = durable.claim(kind, request.pk, now=request.next_attempt_at + timedelta(microseconds=n))
+        assert step.status == StepStatus.RUNNING
+        assert step.counted_attempts == min(n, 3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile()
+
+    request.refresh_from_db()
+    assert (request.status, request.counted_attempts) == (StepStatus.FAILED, 3)
+    assert exhausted == [(WORKSPACE, account.pk)]
+    assert provisioning_calls() == 0
+
+
 def test_a_take_over_counts_the_dead_workers_attempt(register, settings):
     settings.PROVISIONING_MAX_ATTEMPTS = 5
     _, request = register()
