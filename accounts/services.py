@@ -114,13 +114,15 @@ def _queue_verification(account: User, *, new_account: bool = False) -> EmailDel
                        key=f"{account.pk}:{account.email}:{timezone.now().timestamp()}", new_account=new_account)
 
 
-def account_resume(*, account: User, actor: str = "the person") -> list[str]:
-    """Signing up again with the right password: re-dispatch every step that had
-    stopped. Idempotent. Returns what was re-armed, in words."""
+def account_resume(*, account: User, actor: str = "the person", why: str = "signed up again") -> list[str]:
+    """Signing up again with the right password, or someone re-running the setup for
+    the person: re-dispatch every step that had stopped. ``why`` goes on the
+    timeline, in the words of whoever did it. Idempotent. Returns what was re-armed,
+    in words."""
     resumed = []
     request = ProvisioningRequest.objects.filter(account=account).first()
     if request and request.status in (StepStatus.FAILED, StepStatus.PENDING):
-        if workspace_request_retry(request=request, actor=actor, why="signed up again"):
+        if workspace_request_retry(request=request, actor=actor, why=why):
             resumed.append("workspace")
     if not account.email_verified:
         delivery = latest_verification(account)
@@ -197,7 +199,7 @@ def account_reopen(*, account: User, actor: str, reason: str) -> User:
         locked.is_active = True
         event_record(account_id=locked.pk, subject="account", from_state=State.DISABLED, to_state="reopened",
                      why=reason, actor=actor)
-        account_resume(account=locked, actor=actor)
+        account_resume(account=locked, actor=actor, why="account reopened")
     account.is_active = True
     return locked
 

@@ -254,7 +254,8 @@ def rerun_all(*, actor: User, incident: Incident, action_key: str) -> ActionResu
     def run(locked: Ticket | None) -> ActionResult:
         code = incident.cause
         resumed = [account for account in (accounts_with_failed_steps(code=code) if code else [])
-                   if account_resume(account=account, actor=console_actor(actor))]
+                   if account_resume(account=account, actor=console_actor(actor),
+                                     why=f"re-run with every account refused with {code}")]
         if not resumed:
             return ActionResult(False, str(words.RESULTS["rerun_all_noop"]).format(code=code or "—"))
         return ActionResult(True, str(words.RESULTS["rerun_all_done"]).format(count=len(resumed), code=code))
@@ -267,7 +268,7 @@ def retry_setup(*, actor: User, account: User) -> list[str]:
     (``account_resume``). Recorded only when something was re-armed. Returns what
     was, in words."""
     with transaction.atomic():
-        resumed = account_resume(account=account, actor=console_actor(actor))
+        resumed = account_resume(account=account, actor=console_actor(actor), why="re-run from the console")
         if resumed:
             ConsoleAction.objects.create(actor=actor, kind=ConsoleActionKind.RETRY_SETUP, account=account,
                                          detail=", ".join(resumed))

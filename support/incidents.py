@@ -314,7 +314,8 @@ def incident_attach_exhausted(*, step, account_id: int | None) -> Incident | Non
     account = User.objects.filter(pk=account_id).first() if account_id else None
     with transaction.atomic():
         if account is not None:
-            account_resume(account=account, actor=f"incident {incident.pk}")
+            account_resume(account=account, actor=f"incident {incident.pk}",
+                           why="ran out of retries during the outage: waits for the recovery with the others")
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.ATTACHED, account=account, text=str(
             words.INCIDENT_STEP_EXHAUSTED).format(what=words.STEP_NAMES.get(kind.name, kind.name),
                                                   email=account.email if account else "-"))

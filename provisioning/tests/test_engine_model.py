@@ -26,7 +26,7 @@ import itertools
 import pytest
 from django.db import connection, transaction
 from django.test import TestCase, override_settings
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
@@ -110,7 +110,12 @@ class EngineModel(RuleBasedStateMachine):
                 if durable.claim(kind, request.pk) is None:  # done, or failed already
                     return
         self._run(lambda: durable.step_run(WORKSPACE, request.pk))
-        assert gave_up.count() == before + 1, f"{request} still loops after {MAX_ATTEMPTS + 1} deaths"
+        # Given up once, for the deaths. An open incident then re-arms the step to wait
+        # with the others, and it may run again at once as the outage's probe and be
+        # refused for a reason of its own: a later give-up, not a loop.
+        new = list(gave_up.order_by("pk").values_list("why", flat=True))[before:]
+        assert new, f"{request} still loops after {MAX_ATTEMPTS + 1} deaths"
+        assert new[0].startswith(durable.INTERRUPTED), f"{request} gave up for {new[0]!r}, not for its deaths"
 
     @rule()
     def a_reconciler_pass(self):
@@ -194,4 +199,7 @@ def test_the_engine_never_strands_or_blames_anyone(settings):
     run_state_machine_as_test(EngineModel, settings=hypothesis_settings(
         max_examples=_examples(), stateful_step_count=25,
         deadline=None, database=None,
+        # No "explain" phase: it traces every line of every replay, and made a failing
+        # run shrink for minutes; the shrunk steps say enough.
+        phases=[phase for phase in Phase if phase != Phase.explain],
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))

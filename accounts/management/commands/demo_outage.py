@@ -96,7 +96,7 @@ class Command(BaseCommand):
         self.stdout.write("The providers recover; an operator runs retry_setup.")
         sandbox_set(provider="email", mode="ok")
         sandbox_set(provider="provisioning", mode="ok")
-        account_resume(account=account, actor="operator (demo)")
+        account_resume(account=account, actor="operator (demo)", why="re-run by an operator")
         _run_worker()
         overview = account_overview(account=account)
         self._check("The account heals: its workspace is ready, exactly once",

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         else:
             accounts = accounts_with_failed_steps(code=code)
         for account in accounts:
-            resumed = account_resume(account=account, actor="operator (manage.py retry_setup)")
+            resumed = account_resume(account=account, actor="operator (manage.py retry_setup)",
+                                     why="re-run by an operator")
             self.stdout.write(f"{account.email}: {', '.join(resumed) or 'nothing to retry'}")
         if not accounts:
             self.stdout.write("No account has a failed step.")
