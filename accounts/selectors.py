@@ -34,6 +34,7 @@ from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_
 from accounts.tokens import read_email_change_token, split_verification_token, verification_tokens
 from provisioning.durable import StepStatus
 from provisioning.models import Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
+from provisioning.selectors import step_refused
 
 
 class State:
@@ -265,7 +266,7 @@ def account_overview(*, account: User) -> Overview:
         outage=outage, email=_email_fact(account, delivery, open_delivery and "email" in breakers, stale),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
         email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,
-        ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now)
+        ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now, workspace_refused=step_refused(request))
     return Overview(
         account=account, state=state, workspace_status=workspace,
         workspace_attempts=request.attempts if request else 0, next_attempt_at=next_at,

@@ -31,6 +31,20 @@ def circuit_cause(provider: str) -> str:
         "cause", flat=True).first() or ""
 
 
+def step_refused(step: durable.Step | None) -> bool:
+    """Whether a stopped step was refused (a permanent error: the provider said no to
+    the request as it stands, so no retry could change the answer) rather than having
+    run out of attempts on transient errors. The one definition the person's page
+    and the support console read. A refusal stops a step at once, before its counted
+    attempts reach the limit (``durable._record_failed`` leaves them as they were);
+    running out, or a take-over at the limit, leaves them at the limit. A cancelled
+    step called nobody and was refused by no one. No query: the row and the limit as
+    set now."""
+    if step is None or step.status != StepStatus.FAILED or step.last_error_code == durable.CANCELLED:
+        return False
+    return step.counted_attempts < durable.kind_of(step).max_attempts()
+
+
 def _kinds_of(provider: str) -> list[durable.StepKind]:
     return [kind for kind in durable.kinds() if kind.provider == provider]
 

@@ -91,7 +91,10 @@ STATE_LABELS = {
 }
 
 # --- What failed, in plain words (the queue and the ticket page) -------------------------
-FAILED_WORKSPACE = _("Workspace setup stopped after {tries}: {detail}")
+# A stopped step leads with why it stopped (provisioning.selectors.step_refused): the
+# provider refused it (no retry can help), or our retries ran out on errors.
+FAILED_WORKSPACE = _("Retries ran out. Workspace setup stopped after {tries}: {detail}")
+REFUSED_WORKSPACE = _("Provider refused it; no retry can help. Workspace setup stopped after {tries}: {detail}")
 RETRYING_WORKSPACE = _("Workspace setup is retrying ({tries} so far): {detail}")
 PENDING_WORKSPACE = _("Workspace is being set up")
 FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
@@ -105,8 +108,10 @@ def tries(n: int) -> str:
 
 # --- Timeline lines ------------------------------------------------------------------
 OPENED = _("Ticket opened: {reason}")
-DIAGNOSTICS = _("Automation gave up on the {what} after {tries} ({counted} counted towards the limit). "
-                "Last error: {code} — {detail}")
+DIAGNOSTICS = _("Automation ran out of retries on the {what} after {tries} ({counted} counted towards the "
+                "limit). Last error: {code} — {detail}")
+DIAGNOSTICS_REFUSED = _("The provider refused the {what}, so automation stopped after {tries}: retrying can't "
+                        "change its answer ({counted} counted towards the limit). Refusal: {code} — {detail}")
 STEP_NAMES = {"workspace": _("workspace"), "email": _("confirmation email")}
 READY_RESOLVED = _("The workspace is ready: resolved automatically. The person gets the \"you're all set\" email.")
 HEALED_RESOLVED = _("The account has healed (it is {state} now): resolved automatically.")

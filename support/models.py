@@ -43,7 +43,9 @@ class Priority(models.IntegerChoices):
     waiting ticket comes first. Services only ever raise it (lower number)."""
 
     PERSON_WROTE = 1, _("The person wrote to us")
-    AUTOMATION_EXHAUSTED = 2, _("Automatic retries ran out")
+    # Automation stopped on a step: its retries ran out, or the provider refused it
+    # (no retry could help). Both need a person; the queue's row says which.
+    AUTOMATION_EXHAUSTED = 2, _("Automation stopped")
     OTHER = 3, _("Other")
 
 

@@ -42,7 +42,7 @@ from accounts.selectors import (
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
 from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest
-from provisioning.selectors import open_circuits, outage_waiting_count
+from provisioning.selectors import open_circuits, outage_waiting_count, step_refused
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -155,7 +155,8 @@ def failure_words(ticket: Ticket) -> str:
         return str(words.NO_ACCOUNT)
     request = getattr(account, "provisioning_request", None)
     if request is not None and request.status == StepStatus.FAILED:
-        return str(words.FAILED_WORKSPACE).format(tries=words.tries(request.attempts), detail=request.last_error_detail)
+        sentence = words.REFUSED_WORKSPACE if step_refused(request) else words.FAILED_WORKSPACE
+        return str(sentence).format(tries=words.tries(request.attempts), detail=request.last_error_detail)
     if request is not None and request.status != StepStatus.SUCCEEDED:
         if request.last_error_code:
             return str(words.RETRYING_WORKSPACE).format(tries=words.tries(request.attempts),

@@ -15,6 +15,7 @@ from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_
 from accounts.selectors import State, account_overview, latest_verification, with_lifecycle_state
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest
+from provisioning.selectors import step_refused
 from support import messages as words
 from support.incidents import incident_attach_exhausted, incident_attach_message
 from support.models import (
@@ -126,7 +127,7 @@ def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None
     if not account.is_active:  # closed by staff: nothing more is done for it
         return None
     reason = Reason.WORKSPACE_FAILED if kind == "workspace" else Reason.EMAIL_FAILED
-    text = str(words.DIAGNOSTICS).format(
+    text = str(words.DIAGNOSTICS_REFUSED if step_refused(step) else words.DIAGNOSTICS).format(
         what=words.STEP_NAMES.get(kind, kind), tries=words.tries(step.attempts), counted=step.counted_attempts,
         code=step.last_error_code or "-", detail=step.last_error_detail or "-")
     return ticket_open_or_update(account=account, email=account.email, reason=reason,

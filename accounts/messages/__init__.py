@@ -114,11 +114,15 @@ PASSWORD_RESET_SENT = Message(
              "address, or contact us and a person will help you get in."),
 )
 RESET_ADDRESS_UNKNOWN = _("the address you entered")
+# A link that no longer works tells nothing of why: used (the password may just have
+# been changed through it), expired, or overtaken. So it says neither "your password
+# is unchanged" nor "changed": both ways on are offered.
 PASSWORD_RESET_LINK_BAD = Message(
     title=_("This password link no longer works"),
-    happened=_("This link has expired, was already used, or was replaced when your password "
-               "changed. Your password is unchanged."),
-    next=_("Ask for a fresh link below; it takes a minute."),
+    happened=_("This link has been used or has expired: a password link works once, for a few hours, and "
+               "stops working once the account's password or address changes."),
+    next=_("If you've just chosen a new password with it, log in with that one. Otherwise ask for a fresh "
+           "link below; it takes a minute."),
     action=_("Send me a fresh link"),
 )
 PASSWORD_RESET_DONE = _("Your new password is saved and you're logged in. It works from now on; "

@@ -56,6 +56,9 @@ class Facts:
     ticket: str | None  # the open ticket's reference
     reply_hours: int
     now: datetime
+    # The stopped workspace step was refused by the provider (a permanent error: no
+    # retry could help), not run out of retries (provisioning.selectors.step_refused).
+    workspace_refused: bool = False
 
     @property
     def workspace_on_time(self) -> bool:
@@ -106,6 +109,14 @@ EMAIL_LATE = Claim("email late", _(
 UNDER_A_MINUTE = Claim("under a minute", _("This usually takes under a minute; this page updates by itself."),
                        lambda f: f.workspace_on_time)
 NEXT_TRY = Claim("next try", _("Next try {when}."), lambda f: f.next_try_scheduled)
+# Why a workspace step stopped: only one of these is true of a stopped step.
+RETRIES_RAN_OUT = Claim("retries ran out", _(
+    "Our automatic retries couldn't finish setting up your workspace. That's on us."),
+    lambda f: f.workspace == "failed" and not f.workspace_refused)
+WORKSPACE_REFUSED = Claim("workspace refused", _(
+    "The service we use to create workspaces refused our request to set up yours, and asking again would get "
+    "the same answer, so setting it up has stopped."),
+    lambda f: f.workspace == "failed" and f.workspace_refused)
 SUPPORT_HAS_IT = Claim("support has it", _(
     "It has been passed to our support team, who answer within {reply_hours} hours (reference {reference})."),
     lambda f: bool(f.ticket))
@@ -121,6 +132,7 @@ TITLES = {
     "email_delayed": _("Your confirmation email is taking longer than it should"),
     "needs_support": _("Passed to our support team"),
     "retries_ran_out": _("Our automatic retries ran out"),
+    "refused": _("Setting up your workspace stopped"),
     "email_undeliverable": _("We can't reach your email address"),
     "unverified": _("Please confirm your email address"),
     "active": _("You're all set"),
@@ -134,7 +146,6 @@ WORKSPACE_LATE = _("Setting up your workspace is taking longer than it should. T
                    "by itself, and this page updates when it's done.")
 WORKSPACE_OUTAGE = _("A service we use to create workspaces is having an outage that affects everyone signing up "
                      "right now; it is not anything you did. We'll finish your workspace as soon as it recovers.")
-WORKSPACE_STOPPED = _("Our automatic retries couldn't finish setting up your workspace. That's on us.")
 EMAIL_STOPPED = _("Our automatic retries couldn't send your confirmation email to {address}. That's on us.")
 EMAIL_OUTAGE = _("The service we use to send email is having an outage right now; it is not anything you did. "
                  "We'll send your confirmation link to {address} as soon as it recovers.")
@@ -158,6 +169,7 @@ WORKSPACE_WORDS = {
     "late": _("being created, later than it should"),
     "ready": _("ready"),
     "failed": _("stopped: our automatic retries ran out"),
+    "refused": _("stopped: the service that creates workspaces refused it"),
     "failed_ticket": _("stopped: passed to our support team"),
 }
 EMAIL_WORDS = {
@@ -175,6 +187,9 @@ EMAIL_WORDS = {
 # A link a server accepted this recently is not offered again yet: a second after a
 # healthy signup, "send it again" and "correct your address" would only confuse.
 RESEND_OFFER_AFTER = timedelta(minutes=2)
+# States with nothing left to wait for: /setup/ stops updating (static/js/status.js
+# stops polling at the same ones).
+SETTLED = ("active", "disabled")
 _TROUBLE = (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD, EmailFact.STOPPED, EmailFact.NONE)
 
 
@@ -191,6 +206,9 @@ class Said:
     offer_resend: bool
     offer_correct: bool
     offer_call: bool
+    # Something is still in progress, so the page keeps updating by itself (and says
+    # so); settled (active, disabled), there is nothing left to wait for.
+    updating: bool
 
     def as_json(self) -> dict:
         return {"title": self.title, "workspace": self.workspace, "tries": self.tries, "email": self.email,
@@ -228,6 +246,11 @@ def email_sentence(f: Facts) -> str:
     if f.email == EmailFact.NONE:
         return str(EMAIL_NONE).format(address=address)
     return ""
+
+
+def _workspace_stopped(f: Facts) -> str:
+    """Why the workspace step stopped: refused by the provider, or out of retries."""
+    return (WORKSPACE_REFUSED if f.workspace_refused else RETRIES_RAN_OUT).say(f)
 
 
 def _support(f: Facts) -> str:
@@ -280,8 +303,8 @@ def _title_and_message(f: Facts) -> tuple[str, str]:
             return title, _join(WORKSPACE_RETRYING, NEXT_TRY.say(f, when=when), NOTHING_TO_DO_FOR_WORKSPACE)
         return TITLES["delayed"], _join(WORKSPACE_LATE, NOTHING_TO_DO_FOR_WORKSPACE)
     if f.workspace == "failed":
-        title = TITLES["needs_support" if f.ticket else "retries_ran_out"]
-        return title, _join(WORKSPACE_STOPPED, _support(f), STILL_LOG_IN)
+        title = TITLES["needs_support" if f.ticket else "refused" if f.workspace_refused else "retries_ran_out"]
+        return title, _join(_workspace_stopped(f), _support(f), STILL_LOG_IN)
     # The workspace is ready: what is left is the email.
     if f.email == EmailFact.STOPPED:
         return TITLES["needs_support" if f.ticket else "retries_ran_out"], _join(WORKSPACE_READY, email_sentence(f))
@@ -298,7 +321,7 @@ def say(f: Facts) -> Said:
     """The words for one account: the only place they are chosen."""
     title, message = _title_and_message(f)
     if f.workspace == "failed":
-        workspace = WORKSPACE_WORDS["failed_ticket" if f.ticket else "failed"]
+        workspace = WORKSPACE_WORDS["failed_ticket" if f.ticket else "refused" if f.workspace_refused else "failed"]
     elif f.workspace == "pending" and not f.workspace_on_time and not f.next_try_scheduled:
         workspace = WORKSPACE_WORDS["late"]
     else:
@@ -310,7 +333,7 @@ def say(f: Facts) -> Said:
     banner = "" if f.verified else email_sentence(f)
     return Said(title=str(title), message=message, workspace=str(workspace), tries=tries, email=email,
                 banner=banner, offer_resend=offer_resend(f), offer_correct=offer_correct(f),
-                offer_call=offer_call(f))
+                offer_call=offer_call(f), updating=f.state not in SETTLED)
 
 
 def resend_answer(f: Facts) -> str:
@@ -348,7 +371,7 @@ def apology(f: Facts, *, workspace_waited: bool, emails_sent_after_waiting: list
         if f.workspace == "ready":
             parts.append(APOLOGY_WORKSPACE_READY)
         elif f.workspace == "failed":
-            parts += [WORKSPACE_STOPPED, _support(f)]
+            parts += [_workspace_stopped(f), _support(f)]
         else:
             parts.append(APOLOGY_WORKSPACE_NOT_READY)
     for kind in dict.fromkeys(emails_sent_after_waiting):

@@ -44,6 +44,8 @@
     text("email-words", said.email);
     stepClass("step-email", email.delivery, email.verified);
     show("ready-action", ws.status === "ready");
+    // Once nothing is left to wait for, polling stops (poll below): so does saying it goes on.
+    show("refresh-hint", !settled[state]);
     var offer = said.offer || {};
     var correct = document.getElementById("correct-form");
     // A form the person is typing in, or that shows an error, stays open.
