@@ -13,6 +13,10 @@ Open: calls are held; every BREAKER_PROBE_SECONDS exactly one call goes through 
 a probe (the compare-and-set on ``probed_at`` picks one process). An answer that
 is not the circuit's cause closes it.
 
+What opened it (``opened_by``: no answer, failing, refused us, refused many alike)
+and the code of that failure are kept on the circuit, so the incident says what
+happened rather than a guess.
+
 Attempts made while the circuit is open do not count towards a step's exhaustion.
 Opening and closing are announced with signals; the support app turns them into
 an incident.
@@ -25,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from provisioning.models import Breaker, BreakerFailure, BreakerState, Event
+from provisioning.models import NO_ANSWER_CODES, Breaker, BreakerFailure, BreakerOpening, BreakerState, Event
 from provisioning.signals import announce_on_commit, breaker_closed, breaker_opened
 
 
@@ -72,15 +76,23 @@ def _accounts_failing(provider: str, step, *, code: str) -> int:
             .values("account_key").distinct().count())
 
 
-def trip(provider: str, *, cause: str = "", why: str) -> bool:
+def trip(provider: str, *, cause: str = "", why: str, failure: str = "", opened_by: str = "") -> bool:
     """Open the circuit now, if it is closed, and announce it once the transaction
-    commits. ``cause`` is the code of a refusal that is ours ("" for an outage).
-    Returns True if this call opened it."""
+    commits. ``cause`` is the code of a refusal that is ours ("" for an outage);
+    ``failure`` the code of the failure that opened it (default: the cause), and
+    ``opened_by`` what kind of failure that was (a ``BreakerOpening``; by default a
+    cause is a refusal repeated alike, and no cause a failure to answer or not by
+    its code). Returns True if this call opened it."""
     now = timezone.now()
+    failure = failure or cause
+    if not opened_by:
+        opened_by = (BreakerOpening.REFUSED_ALIKE if cause else
+                     BreakerOpening.NO_ANSWER if failure in NO_ANSWER_CODES else BreakerOpening.FAILING)
     _breaker(provider)
     with transaction.atomic():
         opened = Breaker.objects.filter(provider=provider, state=BreakerState.CLOSED).update(
-            state=BreakerState.OPEN, opened_at=now, probed_at=now, cause=cause)
+            state=BreakerState.OPEN, opened_at=now, probed_at=now, cause=cause, failure=failure,
+            opened_by=opened_by)
         if opened:
             Event.objects.create(subject=f"breaker:{provider}", from_state="closed", to_state="open",
                                  why=why[:500])
@@ -88,15 +100,22 @@ def trip(provider: str, *, cause: str = "", why: str) -> bool:
     return bool(opened)
 
 
-def record_failure(provider: str, step) -> bool:
-    """Remember a transient failure. Returns True when the circuit is open (now or
-    already), meaning the attempt does not count towards exhaustion."""
+def refused_us(provider: str, *, code: str, why: str) -> bool:
+    """The provider refused us (a ``SystemicError``: our credentials, configuration
+    or relay): open the circuit at once, with the refusal as its cause."""
+    return trip(provider, cause=code, why=why, opened_by=BreakerOpening.REFUSED_US)
+
+
+def record_failure(provider: str, step, code: str = "") -> bool:
+    """Remember a transient failure (``code``: the error's, kept on the circuit if
+    this one opens it). Returns True when the circuit is open (now or already),
+    meaning the attempt does not count towards exhaustion."""
     if is_open(provider):
         return True
     accounts = _accounts_failing(provider, step, code="")
     if accounts < settings.BREAKER_FAILURE_THRESHOLD:
         return False
-    trip(provider, why=f"{accounts} accounts failed within {settings.BREAKER_WINDOW_SECONDS} s")
+    trip(provider, failure=code, why=f"{accounts} accounts failed within {settings.BREAKER_WINDOW_SECONDS} s")
     return True
 
 

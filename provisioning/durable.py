@@ -278,12 +278,12 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
     if isinstance(outcome, SystemicError) and kind.provider:
         # Refused for us: an outage of ours. The circuit opens at once and the step
         # waits behind it, its attempt not counted against the person.
-        breaker.trip(kind.provider, cause=outcome.code, why=outcome.detail)
+        breaker.refused_us(kind.provider, code=outcome.code, why=outcome.detail)
         return _record_transient(kind, step, outcome, counts=False)
     if isinstance(outcome, TransientError):
         if kind.provider and outcome.retry_after:
             pacing.slow_down(kind.provider, outcome.retry_after)
-        counts = not (kind.provider and breaker.record_failure(kind.provider, step))
+        counts = not (kind.provider and breaker.record_failure(kind.provider, step, outcome.code))
         return _record_transient(kind, step, outcome, counts=counts)
     if isinstance(outcome, PermanentError):
         if kind.provider and outcome.code != CANCELLED:  # a cancelled step never called it
@@ -325,7 +325,7 @@ def _record_rate_limited(kind: StepKind, step: Step, error: RateLimited) -> str:
         pacing.slow_down(kind.provider, wait)
     since = step.rate_limited_since or now
     if (now - since).total_seconds() > settings.BREAKER_WINDOW_SECONDS:
-        counts = not breaker.record_failure(kind.provider, step)
+        counts = not breaker.record_failure(kind.provider, step, error.code)
         return _record_transient(kind, step, error, counts=counts, rate_limited_since=since)
     if not _finish(step, status=StepStatus.PENDING, next_attempt_at=now + timedelta(seconds=wait),
                    last_error_code=error.code, last_error_detail=error.detail[:500], rate_limited_since=since):

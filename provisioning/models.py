@@ -71,6 +71,19 @@ class BreakerState(models.TextChoices):
     OPEN = "open", "Open"  # outage: calls held, one probe every BREAKER_PROBE_SECONDS
 
 
+class BreakerOpening(models.TextChoices):
+    """What opened a circuit, in the words the console's incident uses."""
+
+    NO_ANSWER = "no_answer", "Stopped answering"  # timeouts, connection errors
+    FAILING = "failing", "Kept failing"  # other transient failures (5xx, SMTP 4xx, ...)
+    REFUSED_US = "refused_us", "Refused us"  # our credentials, configuration or relay (a SystemicError)
+    REFUSED_ALIKE = "refused_alike", "Refused many alike"  # one refusal repeated for many accounts
+
+
+# The transient codes that mean no answer came at all (the backends' own codes).
+NO_ANSWER_CODES = frozenset({"timeout", "connection"})
+
+
 class Breaker(models.Model):
     """A provider's circuit, shared by every web and worker process through the
     database."""
@@ -84,6 +97,10 @@ class Breaker(models.Model):
     # Why it is open: "" when many accounts failed transiently, else the code of the
     # refusal that is ours (a SystemicError, or one refusal repeated for many accounts).
     cause = models.CharField(max_length=64, blank=True)
+    # What opened it last, and the code of that failure (kept once it closes): the
+    # incident's opening line says what happened, not a guess.
+    opened_by = models.CharField(max_length=16, choices=BreakerOpening.choices, blank=True)
+    failure = models.CharField(max_length=64, blank=True)
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.state}"

@@ -2,6 +2,7 @@
 lowest layer: these read only its own step registry and rows."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +46,13 @@ def step_refused(step: durable.Step | None) -> bool:
     return step.counted_attempts < durable.kind_of(step).max_attempts()
 
 
+def circuit_opening(provider: str) -> tuple[str, str]:
+    """What opened the provider's open circuit (a ``BreakerOpening``) and the code of
+    that failure; ("", "") when it is closed."""
+    return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).values_list(
+        "opened_by", "failure").first() or ("", "")
+
+
 def _kinds_of(provider: str) -> list[durable.StepKind]:
     return [kind for kind in durable.kinds() if kind.provider == provider]
 
@@ -75,15 +83,21 @@ def _setup_waiting(kind: durable.StepKind):
     return waiting if kind.settled is None else waiting.exclude(kind.settled)
 
 
-def _setup_waited(kind: durable.StepKind, since: datetime, *, drained: bool = False):
+def _setup_waited(kind: durable.StepKind, since: datetime, *, drained: bool = False,
+                  codes: Iterable[str] | None = None):
     """Setup steps of this kind that hit an error and are open, or succeeded since
     ``since``; with ``drained``, only the ones that succeeded. A succeeded step keeps
-    its last error as history (durable.HIT_AN_ERROR)."""
+    its last error as history (durable.HIT_AN_ERROR); with ``codes``, a succeeded
+    step counts only if that error is one of them (the outage's own: held behind the
+    circuit, or its failure), not a person's own refusal a support re-run got past,
+    nor an earlier failure of another kind that merely succeeded in the window."""
+    done = Q(status=StepStatus.SUCCEEDED, updated_at__gte=since)
+    if codes is not None:
+        done &= Q(last_error_code__in=list(codes))
     if drained:
-        return kind.model.objects.filter(HIT_AN_ERROR, kind.setup, status=StepStatus.SUCCEEDED,
-                                         updated_at__gte=since, account_id__isnull=False)
+        return kind.model.objects.filter(HIT_AN_ERROR, kind.setup, done, account_id__isnull=False)
     return (kind.model.objects.filter(HIT_AN_ERROR, kind.setup, account_id__isnull=False)
-            .filter(Q(status__in=OPEN) | Q(status=StepStatus.SUCCEEDED, updated_at__gte=since)))
+            .filter(Q(status__in=OPEN) | done))
 
 
 def outage_waiting(provider: str, *, account: str = "pk") -> Q:
@@ -97,15 +111,18 @@ def outage_waiting(provider: str, *, account: str = "pk") -> Q:
     return waiting
 
 
-def outage_waited(provider: str, since: datetime, *, drained: bool = False) -> Q:
+def outage_waited(provider: str, since: datetime, *, drained: bool = False,
+                  codes: Iterable[str] | None = None) -> Q:
     """For filtering accounts (by ``pk``): a setup step of theirs for this provider
     waited on an error since ``since`` (still waiting, or since done); with
-    ``drained``, one such step has since succeeded. An expression, not a list of ids:
+    ``drained``, one such step has since succeeded (with ``codes``, a succeeded
+    step's error is one of them: ``_setup_waited``). An expression, not a list of ids:
     an outage can touch more accounts than a query may carry parameters (SQLite:
     32,766)."""
     waited = Q(pk__in=[])
     for kind in _setup_kinds_of(provider):
-        waited |= Q(Exists(_setup_waited(kind, since, drained=drained).filter(account_id=OuterRef("pk"))))
+        waited |= Q(Exists(_setup_waited(kind, since, drained=drained, codes=codes)
+                           .filter(account_id=OuterRef("pk"))))
     return waited
 
 
@@ -126,12 +143,12 @@ def outage_waiting_count(provider: str) -> int:
 
 @dataclass(frozen=True)
 class OutageCounts:
-    waited: int  # the accounts outage_waited(provider, since) finds
+    waited: int  # the accounts outage_waited(provider, since, codes=codes) finds
     waiting: int  # the accounts outage_waiting(provider) finds
     drained: int  # the accounts outage_waited(provider, since, drained=True) finds, less those waiting
 
 
-def outage_counts(provider: str, since: datetime) -> OutageCounts:
+def outage_counts(provider: str, since: datetime, codes: Iterable[str] | None = None) -> OutageCounts:
     """How many accounts ``outage_waited``, ``outage_waiting`` and the drained ones
     not waiting find, counted from the steps those definitions look for (each
     account once) rather than by testing every account: what it costs follows what
@@ -140,8 +157,8 @@ def outage_counts(provider: str, since: datetime) -> OutageCounts:
     three come from one snapshot."""
     parts = []
     for kind in _setup_kinds_of(provider):
-        for part, steps in (("waited", _setup_waited(kind, since)), ("waiting", _setup_waiting(kind)),
-                            ("drained", _setup_waited(kind, since, drained=True))):
+        for part, steps in (("waited", _setup_waited(kind, since, codes=codes)), ("waiting", _setup_waiting(kind)),
+                            ("drained", _setup_waited(kind, since, drained=True, codes=codes))):
             parts.append(steps.annotate(part=Value(part)).values_list("part", "account_id").order_by())
     if not parts:
         return OutageCounts(0, 0, 0)

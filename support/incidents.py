@@ -30,6 +30,7 @@ from provisioning.durable import kind_of
 from provisioning.selectors import (
     circuit_cause,
     circuit_opened_at,
+    circuit_opening,
     open_circuits,
     outage_counts,
     outage_has_backlog,
@@ -49,7 +50,7 @@ from support.models import (
     Ticket,
     TicketStatus,
 )
-from support.selectors import apology_recipients
+from support.selectors import apology_recipients, incident_error_codes
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,14 @@ def incident_open(*, provider: str, started_at: datetime | None = None) -> Incid
         if existing is not None:
             return existing
         try:
+            opened_by, failure = circuit_opening(provider)
             with transaction.atomic():  # a savepoint: a lost race leaves the outer transaction usable
                 incident = Incident.objects.create(provider=provider, started_at=started_at or timezone.now(),
-                                                   cause=circuit_cause(provider))
-                IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.OPENED, text=str(
-                    words.INCIDENT_OPENED).format(provider=Provider(provider).label.lower()))
+                                                   cause=circuit_cause(provider), opened_by=opened_by,
+                                                   failure=failure)
+                IncidentEvent.objects.create(
+                    incident=incident, kind=IncidentEventKind.OPENED, text=words.incident_opening(
+                        provider=Provider(provider).label.lower(), opened_by=opened_by, code=failure))
         except IntegrityError:
             return Incident.objects.get(provider=provider, status=IncidentStatus.OPEN)
     log.warning("incident opened: %s outage", provider)
@@ -108,8 +112,11 @@ class IncidentFigures:
     """An incident's numbers, defined once: its page, the list, the banner and its
     timeline lines all read these, so they cannot disagree.
 
-    affected: accounts whose step for the provider waited on an error during the
-        incident (the window before it opened included), still waiting or since done;
+    affected: accounts whose step for the provider waits after an error now, or went
+        through during the incident (the window before it opened included) after
+        this incident's own error (held behind its circuit, or its failure:
+        ``support.selectors.incident_error_codes``; not a person's own refusal nor
+        an earlier failure of another kind);
     waiting: of those, the accounts whose step is still waiting now (0 once closed);
     drained: of those, the accounts whose step has since gone through (and none waiting);
     peak: the most accounts seen waiting at once, never less than waiting now.
@@ -134,7 +141,7 @@ def incident_figures(incident: Incident) -> IncidentFigures:
     if incident.status == IncidentStatus.CLOSED:
         return IncidentFigures(affected=incident.affected, waiting=0, drained=incident.drained,
                                peak=min(incident.peak_backlog, incident.affected))
-    counts = outage_counts(incident.provider, _window_start(incident))
+    counts = outage_counts(incident.provider, _window_start(incident), incident_error_codes(incident))
     return IncidentFigures(affected=counts.waited, waiting=counts.waiting, drained=counts.drained,
                            peak=min(max(incident.peak_backlog, counts.waiting), counts.waited))
 
@@ -157,7 +164,7 @@ def incident_note_recovered(*, provider: str) -> Incident | None:
     with transaction.atomic():
         # The step whose success closed the circuit (the probe) was waiting with the
         # others until a moment ago: while the circuit was open, only probes go through.
-        probes = outage_counts(provider, incident.started_at).drained
+        probes = outage_counts(provider, incident.started_at, incident_error_codes(incident)).drained
         _sample_peak(incident, also_waited=probes)
         figures = incident_figures(incident)
         IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.RECOVERED, text=str(
@@ -190,7 +197,7 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
         now = timezone.now()
         since = _window_start(incident)
         # Nothing waits any more (no backlog), so every account drained counts.
-        counts = outage_counts(provider, since)
+        counts = outage_counts(provider, since, incident_error_codes(incident))
         affected, drained = counts.waited, counts.drained
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.CLOSED, ended_at=now, affected=affected, drained=drained,

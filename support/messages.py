@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.messages import Message
+from accounts.messages import Message, in_words
 
 # --- To the person ------------------------------------------------------------------
 HELP_INTRO = _("Tell us what's wrong and a person on our team will reply by email within {reply_hours} hours. "
@@ -101,6 +102,22 @@ FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
 UNDELIVERABLE_EMAIL = _("Our email to this address was refused: {detail}")
 NOTHING_FAILING = _("Nothing is failing now")
 NO_ACCOUNT = _("No account uses this address")
+
+# When a pending step runs next (the account and ticket pages): read from the circuit
+# and the step's own time, so a time already past is never "in under a minute".
+NEXT_RETRY_HELD = _("held until the provider recovers (its circuit is open)")
+NEXT_RETRY_DUE = _("due now")
+
+
+def next_retry(*, next_attempt_at, held: bool, now) -> str:
+    """A pending step's next try: held behind its provider's open circuit, due now
+    (its time has come or passed), or when, in words."""
+    if held:
+        return str(NEXT_RETRY_HELD)
+    if next_attempt_at is None or next_attempt_at <= now:
+        return str(NEXT_RETRY_DUE)
+    return in_words(next_attempt_at, now=now)
+
 
 def tries(n: int) -> str:
     return ngettext("%(n)d try", "%(n)d tries", n) % {"n": n}
@@ -248,8 +265,103 @@ HELP_INCIDENT_NOTICE = _("Right now {what} is having a problem on our side, and 
                          "signing up, log in with the password you chose to see where your account stands.")
 # On the ticket's timeline: what /help/ answered, word for word.
 HELP_TOLD = _("/help/ answered: {answer}")
-INCIDENT_OPENED = _("The {provider} stopped answering: its circuit breaker opened. Affected signups wait "
-                    "without using up their retries; nobody gets a ticket of their own.")
+# The incident's first timeline line: what the provider did, from what opened its
+# circuit (provisioning.models.BreakerOpening) and the code of that failure.
+INCIDENT_OPENINGS = {
+    "no_answer": _("The {provider} stopped answering ({error}): its circuit breaker opened."),
+    "failing": _("The {provider} kept failing ({error}): its circuit breaker opened."),
+    "refused_credentials": _("The {provider} refused our credentials ({error}): its circuit breaker opened at "
+                             "once."),
+    "refused_us": _("The {provider} refused us ({error}): our credentials, configuration or relay. Its circuit "
+                    "breaker opened at once."),
+    "refused_alike": _("The {provider} gave many accounts the same refusal ({error}): its circuit breaker "
+                       "opened."),
+}
+INCIDENT_OPENED_NEXT = _("Affected signups wait without using up their retries; nobody gets a ticket of their "
+                         "own.")
+# Codes of a refusal of our credentials (the backends' own codes: HTTP, an ESP's, SMTP AUTH).
+CREDENTIALS_REFUSED = frozenset({"http_401", "http_407", "esp_401", "smtp_530", "smtp_535"})
+ERROR_WORDS = {"timeout": _("timed out"), "connection": _("could not connect"),
+               "misconfigured": _("our settings are wrong"), "smtp_4xx": _("SMTP 4xx: try later"),
+               "bad_response": _("answers without a workspace id"), "rate_limited": _("HTTP 429, for too long")}
+
+
+def error_words(code: str) -> str:
+    """A failure's code as the console says it: "HTTP 503", "SMTP 535", "timed out"."""
+    if code in ERROR_WORDS:
+        return str(ERROR_WORDS[code])
+    protocol, _sep, number = code.partition("_")
+    if number.isdigit() and protocol in ("http", "esp", "smtp"):
+        return f"{'SMTP' if protocol == 'smtp' else 'HTTP'} {number}"
+    return code or str(_("no code recorded"))
+
+
+def _opening_key(opened_by: str, code: str) -> str:
+    if opened_by == "refused_us":
+        return "refused_credentials" if code in CREDENTIALS_REFUSED else "refused_us"
+    return opened_by if opened_by in INCIDENT_OPENINGS else "failing"
+
+
+def incident_opening(*, provider: str, opened_by: str, code: str) -> str:
+    """The incident's opening line: what the provider did, never a guess (a 503 is
+    not "stopped answering")."""
+    return " ".join((str(INCIDENT_OPENINGS[_opening_key(opened_by, code)]).format(
+        provider=provider, error=error_words(code)), str(INCIDENT_OPENED_NEXT)))
+
+
+# On the incident's page, when its cause is a refusal of ours.
+INCIDENT_CAUSE = {
+    "refused_credentials": _("The provider refused our credentials ({error}). That is about us, not any one "
+                             "person: every account's call is refused alike until it is fixed, so every signup "
+                             "waits behind the open circuit."),
+    "refused_us": _("The provider refused us ({error}): our credentials, configuration or relay. That is about "
+                    "us, not any one person: every account's call is refused alike until it is fixed, so every "
+                    "signup waits behind the open circuit."),
+    "refused_alike": _("The same refusal ({error}) came back for {threshold} or more accounts within {window} "
+                       "seconds: ours, not theirs. Once it is fixed, re-run every step it stopped."),
+}
+
+
+def incident_cause(*, opened_by: str, code: str, affected: int) -> str:
+    """What the incident's refusal means and, for a refusal of us, how many accounts
+    it has held so far (``affected``: every one's call would be refused alike)."""
+    key = _opening_key(opened_by or "refused_alike", code)
+    text = str(INCIDENT_CAUSE.get(key, INCIDENT_CAUSE["refused_alike"])).format(
+        error=error_words(code), threshold=settings.BREAKER_FAILURE_THRESHOLD,
+        window=settings.BREAKER_WINDOW_SECONDS)
+    if key == "refused_alike":
+        return text
+    return " ".join((text, ngettext("%(n)d account refused so far.", "%(n)d accounts refused so far.",
+                                    affected) % {"n": affected}))
+
+
+# The banner on every console page (and the incident's page) while an incident is
+# open: what the circuit holds now, and how many wait.
+def incident_state(*, what: str, provider: str, stopped: bool, waiting: int) -> str:
+    """Stopped (the circuit is open) or recovered and catching up (closed, the
+    backlog draining): never "stopped" once the provider answers again."""
+    what = what[:1].upper() + what[1:]
+    if stopped and waiting:
+        return ngettext("%(what)s is stopped: %(n)d signup is waiting on it.",
+                        "%(what)s is stopped: %(n)d signups are waiting on it.", waiting) % {
+            "what": what, "n": waiting}
+    if stopped:
+        return str(_("{what} is stopped; no signup is waiting on it right now.")).format(what=what)
+    if waiting:
+        return ngettext("The %(provider)s has recovered and is catching up: %(n)d signup still waits.",
+                        "The %(provider)s has recovered and is catching up: %(n)d signups still wait.",
+                        waiting) % {"provider": provider, "n": waiting}
+    return str(_("The {provider} has recovered and no signup waits on it any more: the incident closes by itself "
+                 "at the next check.")).format(provider=provider)
+
+
+INCIDENT_NOTHING_TO_DO = {
+    True: _("Nothing to do: they wait without using up their retries, nobody gets a ticket of their own, and "
+            "everything drains by itself when the provider recovers; the incident then closes and each person "
+            "gets one apology."),
+    False: _("Nothing to do: what waits goes through by itself; the incident then closes and each person gets "
+             "one apology."),
+}
 INCIDENT_RECOVERED = _("The {provider} recovered: {waiting} of the {affected} accounts affected still wait and "
                        "drain now; {drained} already went through.")
 INCIDENT_NAME = _("{provider} outage since {since}")

@@ -204,6 +204,10 @@ class Incident(models.Model):
     # The refusal code when the outage is one refusal of ours for many accounts
     # (the breaker's cause when it opened), "" for an outage: what "Re-run all" re-arms.
     cause = models.CharField(max_length=64, blank=True)
+    # What opened the circuit (provisioning.models.BreakerOpening) and the code of that
+    # failure, as the breaker held them when the incident opened.
+    opened_by = models.CharField(max_length=16, blank=True)
+    failure = models.CharField(max_length=64, blank=True)
     # The most steps seen waiting at once (sampled whenever the incident is looked at).
     peak_backlog = models.PositiveIntegerField(default=0)
     # Set when it closes: the accounts that waited, and those whose step has since succeeded.

@@ -40,7 +40,7 @@ from accounts.selectors import (
     with_lifecycle_state,
 )
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
-from provisioning.durable import StepStatus
+from provisioning.durable import OUTAGE, StepStatus
 from provisioning.models import Event, ProvisioningRequest
 from provisioning.selectors import open_circuits, outage_waiting_count, step_refused
 from support import messages as words
@@ -227,6 +227,10 @@ class TicketDetail:
     def account(self) -> User | None:
         return self.ticket.account
 
+    @property
+    def next_retry(self) -> str:
+        return _next_retry(self.request, held=self.provider_failing)
+
 
 def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     """Everything the ticket page shows: the account's overview (the same one the
@@ -252,6 +256,14 @@ def address_trouble(*, address: str) -> list[EmailDelivery]:
     last five): the reply form warns before another goes the same way."""
     refused = Q(to_address__iexact=address) & (Q(bounced_at__isnull=False) | Q(status=StepStatus.FAILED))
     return list(EmailDelivery.objects.filter(refused).order_by("-created_at", "-pk")[:5])
+
+
+def _next_retry(request: ProvisioningRequest | None, *, held: bool) -> str:
+    """The workspace step's next try, as its page says it ("—" unless pending): while
+    the provider's circuit is open every pending step is held behind it."""
+    if request is None or request.status != StepStatus.PENDING:
+        return "—"
+    return words.next_retry(next_attempt_at=request.next_attempt_at, held=held, now=timezone.now())
 
 
 def provider_health() -> dict:
@@ -287,6 +299,10 @@ class AccountDetail:
     state: str
     provider_since: datetime | None = None  # as on TicketDetail
     provider_failing: bool = False
+
+    @property
+    def next_retry(self) -> str:
+        return _next_retry(self.request, held=self.provider_failing)
 
     @property
     def request(self) -> ProvisioningRequest | None:
@@ -417,13 +433,35 @@ class OpenIncident:
     incident: Incident
     what: str  # what the outage stops, in words
     waiting: int  # live: the incident's figures' "waiting now"
+    # Whether the provider's circuit is open now: an incident stays open after the
+    # provider recovered, while what it held drains.
+    stopped: bool = True
+
+    @property
+    def state(self) -> str:
+        """Stopped, or recovered and catching up, with how many wait."""
+        return words.incident_state(what=self.what, provider=self.incident.get_provider_display().lower(),
+                                    stopped=self.stopped, waiting=self.waiting)
+
+    @property
+    def nothing_to_do(self) -> str:
+        return str(words.INCIDENT_NOTHING_TO_DO[self.stopped])
+
+
+def incident_error_codes(incident: Incident) -> list[str]:
+    """The errors a step that went through carries as history if it waited on this
+    incident: held behind its circuit (durable.OUTAGE), or the failure that opened it
+    (the refusal that is its cause, else the code of the failure that tripped it).
+    Anything else on a step done in the window (a person's own 422 that a support
+    re-run got past, a 503 of before) is no wait of this incident's."""
+    return [OUTAGE, *{code for code in (incident.cause, incident.failure) if code}]
 
 
 def apology_recipients(*, incident: Incident) -> QuerySet[User]:
     """Who is owed "you're all set — sorry for the wait" for a closed incident: open
     accounts whose workspace exists now, and whose setup really waited on this
     outage: their workspace step (a workspace outage) or their verification email (an
-    email outage) hit an error and then succeeded between the failures that opened
+    email outage) hit this outage's error (``incident_error_codes``) and then succeeded between the failures that opened
     the circuit (a breaker window before it opened) and the close. Not someone whose
     workspace failed for good (that is a ticket's matter), nor a long-active person
     whose password-reset email was late (their setup never waited). In account id
@@ -431,20 +469,28 @@ def apology_recipients(*, incident: Incident) -> QuerySet[User]:
     since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
     steps = (EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION) if incident.provider == "email"
              else ProvisioningRequest.objects.all())
-    waited = (steps.filter(account=OuterRef("pk"), status=StepStatus.SUCCEEDED, completed_at__gte=since,
-                           completed_at__lte=incident.ended_at)
-              .exclude(last_error_code__in=["", "cancelled"]))
+    waited = steps.filter(account=OuterRef("pk"), status=StepStatus.SUCCEEDED, completed_at__gte=since,
+                          completed_at__lte=incident.ended_at, last_error_code__in=incident_error_codes(incident))
     return (User.objects.filter(Exists(waited), is_active=True, is_staff=False, workspace__isnull=False)
             .order_by("pk"))
 
 
+def open_incident_state(incident: Incident, *, circuits: dict | None = None) -> OpenIncident:
+    """One open incident as the banner and its page say it: whether its provider's
+    circuit is open now, and how many wait on it."""
+    circuits = open_circuits() if circuits is None else circuits
+    return OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
+                        outage_waiting_count(incident.provider), stopped=incident.provider in circuits)
+
+
 def open_incidents() -> list[OpenIncident]:
     """Open incidents, oldest first, each with how many wait on it now (the banner on
-    every console page): one query, plus one per open incident (none when all is
-    well). The same number as ``incident_figures(...).waiting``, without the rest."""
-    return [OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
-                         outage_waiting_count(incident.provider))
-            for incident in Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk")]
+    every console page): one query, plus, when any is open, one for the open
+    circuits and one count per incident. The same number as
+    ``incident_figures(...).waiting``, without the rest."""
+    incidents = list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk"))
+    circuits = open_circuits() if incidents else {}
+    return [open_incident_state(incident, circuits=circuits) for incident in incidents]
 
 
 # --- What /help/ answers --------------------------------------------------------------------

@@ -21,7 +21,8 @@ from support import messages as words
 from support.admin.crumbs import section_crumbs
 from support.forms import ButtonForm
 from support.incidents import IncidentFigures, incident_figures
-from support.models import Incident
+from support.models import Incident, IncidentStatus
+from support.selectors import open_incident_state
 
 RERUN_PERMISSION = "support.rerun_provisioning"
 
@@ -113,9 +114,12 @@ class IncidentAdmin(admin.ModelAdmin):
         crumbs = self._crumbs(incident)
         rerun_all = (reverse("admin:support_incident_rerun_all", args=[incident.pk])
                      if incident.cause and request.user.has_perm(RERUN_PERMISSION) else "")
+        figures = incident_figures(incident)
+        cause = (words.incident_cause(opened_by=incident.opened_by, code=incident.cause, affected=figures.affected)
+                 if incident.cause else "")
         context = {**self.admin_site.each_context(request), "opts": self.opts, "incident": incident,
-                   "figures": incident_figures(incident), "events": incident.events.select_related("account"),
-                   "what": words.OUTAGE_WHAT.get(incident.provider, incident.provider),
+                   "figures": figures, "events": incident.events.select_related("account"), "cause": cause,
+                   "now": open_incident_state(incident) if incident.status == IncidentStatus.OPEN else None,
                    "title": self.name(incident), "crumbs": crumbs, "has_view_permission": True,
                    "lasted": self.lasted(incident), "rerun_all_url": rerun_all,
                    "rerun_all_label": words.BUTTONS["rerun_all"][0], **(extra_context or {})}

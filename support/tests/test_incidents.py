@@ -187,7 +187,7 @@ def test_the_console_shows_open_incidents_at_the_top_with_a_live_count(sign_up, 
         assert "7 signups are waiting on it" in page
 
     detail = text(console.get(f"/admin/support/incident/{incident.pk}/change/"))
-    assert "The workspace provider stopped answering" in detail
+    assert "The workspace provider kept failing (HTTP 503)" in detail
     assert console.post(f"/admin/support/incident/{incident.pk}/change/", {}).status_code == 405
 
 
