@@ -134,7 +134,9 @@ class EmailKind(models.TextChoices):
     SIGNUP_ATTEMPT = "signup_attempt", "Someone tried to sign up with your address"
     ALL_SET = "all_set", "You're all set"
     PASSWORD_RESET = "password_reset", "Password reset"
-    SUPPORT = "support", "Message from support"
+    SUPPORT = "support", "Message from support"  # a reply a support person wrote
+    # Sent by itself when someone writes to /help/: nobody in support wrote it.
+    ACKNOWLEDGEMENT = "acknowledgement", "We let them know we got their message (automatic)"
     ABANDON_WARNING = "abandon_warning", "Unused account will be removed"
     EMAIL_CHANGE = "email_change", "Link to move the account to this address"
     EMAIL_CHANGE_TAKEN = "email_change_taken", "Someone asked to move another account to your address"

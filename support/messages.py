@@ -100,6 +100,11 @@ RETRYING_WORKSPACE = _("Workspace setup is retrying ({tries} so far): {detail}")
 PENDING_WORKSPACE = _("Workspace is being set up")
 FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
 UNDELIVERABLE_EMAIL = _("Our email to this address was refused: {detail}")
+RETRYING_EMAIL = _("Confirmation email not sent yet ({tries} so far): {detail}")
+PENDING_EMAIL = _("Confirmation email not sent yet")
+# A step still owed while its provider's incident is open waits on that incident.
+WAITS_ON_INCIDENT = _("Waiting on the open {provider} outage (see Incidents)")
+# Said only when every step is done: the workspace exists and no email is failing or owed.
 NOTHING_FAILING = _("Nothing is failing now")
 NO_ACCOUNT = _("No account uses this address")
 
@@ -123,6 +128,12 @@ def tries(n: int) -> str:
     return ngettext("%(n)d try", "%(n)d tries", n) % {"n": n}
 
 
+def other_emails_in_trouble(n: int) -> str:
+    """Emails besides the confirmation link still owed after errors."""
+    return ngettext("%(n)d other email to them not sent yet after errors",
+                    "%(n)d other emails to them not sent yet after errors", n) % {"n": n}
+
+
 # --- Timeline lines ------------------------------------------------------------------
 OPENED = _("Ticket opened: {reason}")
 DIAGNOSTICS = _("Automation ran out of retries on the {what} after {tries} ({counted} counted towards the "
@@ -136,6 +147,8 @@ READY_KEPT_OPEN_MESSAGE = _("The workspace is ready and the person gets the \"yo
                             "they wrote to us since our last reply: read it, then resolve.")
 READY_KEPT_OPEN_STATE = _("The workspace is ready, but the account still needs you: it is {state}.")
 OUR_EMAIL_FAILED = _("Our email to {address} could not be delivered ({code}): they may not have our reply.")
+OUR_ACK_FAILED = _("Our automatic acknowledgement to {address} could not be delivered ({code}): they may not "
+                   "know we got their message.")
 CLOSED_RESOLVED = _("The account was closed ({reason}): resolved, nothing more will be done for it.")
 ALREADY_HANDLED = _("That click was already handled; nothing was done twice.")
 

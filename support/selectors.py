@@ -61,6 +61,8 @@ from support.models import (
 
 # Accounts that are not fully set up and not simply waiting for a click on a link.
 PARTIAL_STATES = (State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE)
+# A step still owed: its next try is to come, or running.
+OWED = (StepStatus.PENDING, StepStatus.RUNNING)
 
 
 def open_ticket_reference(account_id: int) -> str | None:
@@ -100,8 +102,9 @@ def accounts_needing_a_ticket(*, limit: int = 200) -> list[User]:
 
 def ticket_queue() -> QuerySet[Ticket]:
     """Tickets with everything the queue shows, in one query: the account and its
-    workspace step, the account's lifecycle state, its latest verification email
-    and the person's last message. Ordered open first, then by priority, then
+    workspace step, the account's lifecycle state, its latest verification email,
+    how many of its other emails are owed after errors, which providers have an open
+    incident, and the person's last message. Ordered open first, then by priority, then
     longest waiting."""
     last_message = ContactMessage.objects.filter(ticket=OuterRef("pk")).order_by("-created_at", "-pk")
     verification = latest_verification_of("account__")
@@ -121,6 +124,10 @@ def ticket_queue() -> QuerySet[Ticket]:
         email_error_code=Subquery(verification.values("last_error_code")[:1]),
         email_error=Subquery(verification.values("last_error_detail")[:1]),
         email_bounced_at=Subquery(verification.values("bounced_at")[:1]),
+        other_emails_in_trouble=Subquery(_other_emails_in_trouble("account__pk")),
+        # Not per row: the database reads each once, whatever the queue's length.
+        provisioning_incident=Exists(_open_incident(Provider.PROVISIONING)),
+        email_incident=Exists(_open_incident(Provider.EMAIL)),
     )
     return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(*QUEUE_ORDER)
 
@@ -148,30 +155,71 @@ def waiting_callback(*, account: User) -> CallbackRequest | None:
 
 
 def failure_words(ticket: Ticket) -> str:
-    """What is failing for the ticket's account, in plain words. Reads only what
-    ``ticket_queue`` loaded (no query); on a plain ticket it reads the account."""
+    """What is failing for the ticket's account, in plain words: every step of it (the
+    workspace, the confirmation email, the other emails owed to the person) and the
+    open incident any step still owed waits on. "Nothing is failing" only when no
+    step is failing or still owed. Reads only what ``ticket_queue`` loaded (no
+    query); on a plain ticket it reads the account."""
     account = ticket.account
     if account is None:
         return str(words.NO_ACCOUNT)
+    if not hasattr(ticket, "email_status"):
+        _load_email_facts(ticket)
+    if not hasattr(ticket, "email_incident"):
+        _load_incidents(ticket)
+    parts, waits_on = [], []
     request = getattr(account, "provisioning_request", None)
     if request is not None and request.status == StepStatus.FAILED:
         sentence = words.REFUSED_WORKSPACE if step_refused(request) else words.FAILED_WORKSPACE
-        return str(sentence).format(tries=words.tries(request.attempts), detail=request.last_error_detail)
-    if request is not None and request.status != StepStatus.SUCCEEDED:
+        parts.append(str(sentence).format(tries=words.tries(request.attempts), detail=request.last_error_detail))
+    elif request is not None and request.status != StepStatus.SUCCEEDED:
         if request.last_error_code:
-            return str(words.RETRYING_WORKSPACE).format(tries=words.tries(request.attempts),
-                                                        detail=request.last_error_detail)
-        return str(words.PENDING_WORKSPACE)
-    if not account.email_verified:
-        if not hasattr(ticket, "email_status"):
-            _load_email_facts(ticket)
+            parts.append(str(words.RETRYING_WORKSPACE).format(tries=words.tries(request.attempts),
+                                                              detail=request.last_error_detail))
+        else:
+            parts.append(str(words.PENDING_WORKSPACE))
+        if ticket.provisioning_incident:
+            waits_on.append(Provider.PROVISIONING)
+    email_owed = False
+    if not account.email_verified and ticket.email_status is not None:
         code = ticket.email_error_code or ""
         if ticket.email_status == StepStatus.FAILED and code != RECIPIENT_REJECTED:
-            return str(words.FAILED_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
-                                                  detail=ticket.email_error)
-        if ticket.email_bounced_at or code == RECIPIENT_REJECTED:
-            return str(words.UNDELIVERABLE_EMAIL).format(detail=ticket.email_error or "bounced")
-    return str(words.NOTHING_FAILING)
+            parts.append(str(words.FAILED_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
+                                                        detail=ticket.email_error))
+        elif ticket.email_bounced_at or code == RECIPIENT_REJECTED:
+            parts.append(str(words.UNDELIVERABLE_EMAIL).format(detail=ticket.email_error or "bounced"))
+        elif ticket.email_status != StepStatus.SUCCEEDED:
+            email_owed = True
+            if code:
+                parts.append(str(words.RETRYING_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
+                                                              detail=ticket.email_error))
+            else:
+                parts.append(str(words.PENDING_EMAIL))
+    if ticket.other_emails_in_trouble:
+        parts.append(words.other_emails_in_trouble(ticket.other_emails_in_trouble))
+        email_owed = True
+    if email_owed and ticket.email_incident:
+        waits_on.append(Provider.EMAIL)
+    parts += [str(words.WAITS_ON_INCIDENT).format(provider=Provider(p).label.lower()) for p in waits_on]
+    return " · ".join(parts) or str(words.NOTHING_FAILING)
+
+
+def _other_emails_in_trouble(account: str) -> QuerySet:
+    """How many of the account's emails besides the confirmation link are still owed
+    after errors: replies, acknowledgements, password links, "you're all set". (One
+    that stopped is on the timeline: ``support.services.ticket_note_email_failed``.)"""
+    return (EmailDelivery.objects.filter(account=OuterRef(account), status__in=OWED)
+            .exclude(kind=EmailKind.VERIFICATION).exclude(last_error_code="")
+            .values("account").annotate(n=Count("pk")).values("n"))
+
+
+def _open_incident(provider: str) -> QuerySet[Incident]:
+    return Incident.objects.filter(provider=provider, status=IncidentStatus.OPEN)
+
+
+def _load_incidents(ticket: Ticket) -> None:
+    ticket.provisioning_incident = _open_incident(Provider.PROVISIONING).exists()
+    ticket.email_incident = _open_incident(Provider.EMAIL).exists()
 
 
 def _load_email_facts(ticket: Ticket) -> None:
@@ -181,6 +229,8 @@ def _load_email_facts(ticket: Ticket) -> None:
     ticket.email_error_code = latest.last_error_code if latest else ""
     ticket.email_error = latest.last_error_detail if latest else ""
     ticket.email_bounced_at = latest.bounced_at if latest else None
+    ticket.other_emails_in_trouble = (User.objects.filter(pk=ticket.account.pk)
+                                      .values_list(Subquery(_other_emails_in_trouble("pk")), flat=True).get())
 
 
 def reply_address(ticket: Ticket) -> str:

@@ -116,7 +116,7 @@ def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None
     During an outage (the step's provider has its circuit open) the step is attached
     to the incident instead and re-armed: nobody affected opens a ticket of their own
     (support.incidents.incident_attach_exhausted says when that can happen at all)."""
-    if kind == "email" and getattr(step, "kind", "") == EmailKind.SUPPORT:
+    if kind == "email" and getattr(step, "kind", "") in (EmailKind.SUPPORT, EmailKind.ACKNOWLEDGEMENT):
         return ticket_note_email_failed(delivery=step)
     if account_id is None or (kind == "email" and step.kind != EmailKind.VERIFICATION):
         log.info("step exhausted without escalation: %s %s", kind, getattr(step, "pk", None))
@@ -135,14 +135,16 @@ def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None
 
 
 def ticket_note_email_failed(*, delivery: EmailDelivery) -> Ticket | None:
-    """One of our support emails could not be delivered: note it on its ticket and
-    put the ticket back in front of the support person."""
+    """One of our support emails (a reply, or the automatic acknowledgement) could not
+    be delivered: note which on its ticket and put the ticket back in front of the
+    support person."""
     reference = (delivery.context or {}).get("reference")
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().filter(reference=reference).first()
         if ticket is None:
             return None
-        TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(words.OUR_EMAIL_FAILED).format(
+        failed = words.OUR_ACK_FAILED if delivery.kind == EmailKind.ACKNOWLEDGEMENT else words.OUR_EMAIL_FAILED
+        TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(failed).format(
             address=delivery.to_address, code=delivery.last_error_code or "-"))
         if ticket.status == TicketStatus.WAITING_ON_CUSTOMER:
             ticket_transition(ticket, TicketStatus.OPEN, actor="system", why="our email was not delivered")
@@ -154,8 +156,9 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
     (whatever address they typed: it is where we reply). Logged out, a registered
     address joins that account's ticket and an unknown one opens (or joins) an
     unmatched ticket for the address. Either way the caller shows the same answer
-    with the ticket's reference (random, so it reveals nothing). An acknowledgement
-    goes to the typed address through the outbox. While an incident is open the
+    with the ticket's reference (random, so it reveals nothing). An automatic
+    acknowledgement (its own kind: nobody in support wrote it) goes to the typed
+    address through the outbox. While an incident is open the
     message is attached to it (``contact.incident``), whoever wrote it. What the
     caller is to answer (``contact.answer``, ``support.selectors.help_answer``) is
     written on the ticket's timeline, so support sees what the person was told."""
@@ -174,7 +177,7 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
         contact.answer = help_answer(contact=contact, signed_in_as=signed_in_as)
         TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE,
                                    text=str(words.HELP_TOLD).format(answer=contact.answer.text))
-        email_queue(account=account, kind=EmailKind.SUPPORT, key=f"ack:{contact.pk}", to_address=email,
+        email_queue(account=account, kind=EmailKind.ACKNOWLEDGEMENT, key=f"ack:{contact.pk}", to_address=email,
                     context={"body": str(words.ACK_BODY).format(reply_hours=settings.SUPPORT_REPLY_HOURS),
                              "reference": ticket.reference})
     return contact

@@ -178,6 +178,8 @@ EMAIL_SUBJECTS = {
     "all_set": _("Sorry for the wait"),
     "password_reset": _("Reset your password"),
     "support": _("A message from our support team"),
+    # Sent by itself when someone writes to /help/: no person wrote it.
+    "acknowledgement": _("We've got your message"),
     "abandon_warning": _("Is this your account? It will be removed in a week"),
 }
 

@@ -192,7 +192,11 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
             return HttpResponse(status=405, headers={"Allow": "GET"})
         detail = self.subject(request, object_id)
         ticket = detail.ticket
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "detail": detail,
+        # The header says why it is urgent (priority) and why it opened (reason). A
+        # message can be both ("The person wrote to us"): say it once.
+        reason = ticket.get_reason_display()
+        context = {"reason_label": "" if reason == ticket.get_priority_display() else reason,
+                   **self.admin_site.each_context(request), "opts": self.opts, "detail": detail,
                    "ticket": ticket, "buttons": self.buttons_for(request, detail, ticket.pk),
                    "title": ticket.reference, "crumbs": [*section_crumbs(self.opts), (ticket.reference, "")],
                    "state_label": words.STATE_LABELS.get(detail.state), "reasons": Reason,

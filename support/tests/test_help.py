@@ -55,9 +55,10 @@ def test_a_known_and_an_unknown_address_get_the_same_answer(stranded, committed)
     assert unmatched.email == "nobody@elsewhere.example" and unmatched.priority == Priority.PERSON_WROTE
     assert unmatched.reference in answer_unknown.content.decode()
     for address, ticket in ((account.email, joined), ("nobody@elsewhere.example", unmatched)):
-        acks = [m for m in mail.outbox if m.to == [address] and "support team" in m.subject]
+        acks = [m for m in mail.outbox if m.to == [address] and m.subject == "We've got your message"]
         assert len(acks) == 1 and ticket.reference in acks[0].body
-    assert EmailDelivery.objects.get(kind=EmailKind.SUPPORT, to_address="nobody@elsewhere.example").account is None
+    assert EmailDelivery.objects.get(kind=EmailKind.ACKNOWLEDGEMENT,
+                                     to_address="nobody@elsewhere.example").account is None
 
 
 def test_an_unknown_address_writing_twice_keeps_one_ticket(db, client, committed):
