@@ -17,7 +17,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -54,8 +54,20 @@ def _idempotency_key(kind: str, key: str) -> str:
 # most (``durable.setup_under_way``, ``durable.NOT_URGENT_HOLD``):
 # the apology after a wait. After an outage, each workspace made ready owes one; sent
 # beside the workspaces, they took the workers' time and the provider's pace from the
-# people still waiting (bench/heal_time.py).
+# people still waiting (bench/heal_time.py). They also wait, however long, for their
+# person's other emails still owed (``_owed_first``).
 NOT_URGENT = (EmailKind.ALL_SET,)
+
+
+def _owed_first(account) -> QuerySet[EmailDelivery]:
+    """The account's emails still owed (queued, backing off or being sent), the
+    not-urgent ones aside: a not-urgent email waits for them to be sent or to give up.
+    Sent first, the apology arrived before the verification link or /help/
+    acknowledgement still backing off after an outage: sorry for the wait, about an
+    email not there yet (its words also tell which emails went out after a wait:
+    ``_apology``). Backed by the index on the account's foreign key."""
+    return EmailDelivery.objects.filter(account=account, status__in=[StepStatus.PENDING, StepStatus.RUNNING]
+                                        ).exclude(kind__in=NOT_URGENT)
 
 
 def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
@@ -63,15 +75,18 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
     """Owe an email. ``key`` makes it idempotent: queuing the same key twice returns
     the first delivery. Call inside the transaction that decides to send it. It is
     handed to the queue when that commits, unless it is not urgent (NOT_URGENT) and
-    another kind has a backlog of setup work: then the dispatcher sends it after that
-    work, or once it has waited ``durable.NOT_URGENT_HOLD``. ``new_account``: that
+    the account still owes another email (``_owed_first``): then the
+    dispatcher sends it once that email is sent or gave up; or another kind has a
+    backlog of setup work: then the dispatcher sends it after that work, or once it
+    has waited ``durable.NOT_URGENT_HOLD``. ``new_account``: that
     transaction created the account, so no email can be owed to it yet and the key
     is not checked for a clash (keys begin with the account's id, which no other
     account has had)."""
     idempotency_key = _idempotency_key(kind, key)
     fields = {"idempotency_key": idempotency_key, "account": account, "kind": kind,
               "context": context or {}, "to_address": to_address or account.email}
-    held = kind in NOT_URGENT and durable.setup_under_way(besides=durable.kind_named(KIND))
+    held = kind in NOT_URGENT and (_owed_first(account).exists()
+                                   or durable.setup_under_way(besides=durable.kind_named(KIND)))
     marked = {}
     if new_account:
         marked = {} if held else queued_on_creation()
@@ -88,7 +103,7 @@ def email_queue(*, account, kind: str, key: str, to_address: str | None = None,
                 raise
             return queued
     if held:
-        return delivery  # the dispatcher sends it once the setup work is done
+        return delivery  # the dispatcher sends it once what it waits for is done
     dispatch_on_commit(KIND, delivery.pk, marked=bool(marked))
     return delivery
 
@@ -282,4 +297,5 @@ def register_step_kind() -> None:
         setup=Q(kind=EmailKind.VERIFICATION),  # a reset link or a notice is not setup
         settled=Q(account__email_verified_at__isnull=False),  # confirmed by an earlier link
         not_urgent=Q(kind__in=NOT_URGENT),
+        waits_for=Q(Exists(_owed_first(OuterRef("account")))),
     ))

@@ -115,6 +115,13 @@ class StepKind:
     # NOT_URGENT_HOLD at most, so that after an outage the held workspaces get the
     # workers and the provider's pace first, and the apologies follow them.
     not_urgent: Q | None = None
+    # Which of its not-urgent steps wait for their person's other steps, as a filter
+    # on ``model`` (an Exists over the same account's open steps, the not-urgent ones
+    # aside: the apology waits for the emails it apologises for). They are not handed
+    # out while it holds (``due_steps``), however long: every step it waits for ends,
+    # done or given up, as its attempts are limited. Read for each due not-urgent
+    # step, so the Exists must be index-backed (the account's foreign key).
+    waits_for: Q | None = None
     # The relations ``perform`` reads, loaded with the claim: nothing is read between
     # taking the pacing lane and the call, so the call leaves at once.
     load_with: tuple[str, ...] = ()
@@ -420,11 +427,16 @@ def step_cancel(step: Step, *, why: str, unless_running: bool = False) -> bool:
 
 def due_steps(kind: StepKind, *, now: datetime, limit: int = 500, urgent_only: bool = False) -> list[int]:
     """Ids of steps that should be running and were never handed to the queue (or
-    were taken back from it), oldest first. With ``urgent_only`` (a backlog of setup
-    work elsewhere: ``setup_under_way``), the kind's ``not_urgent`` steps are left
-    out while they may still wait (``_may_wait``), and come after every urgent one
-    when they may not. Backed by an index on (status, next_attempt_at)."""
+    were taken back from it), oldest first. The kind's ``not_urgent`` steps whose
+    person still waits for another of its steps (``waits_for``) are left out until
+    that one is done. With ``urgent_only`` (a backlog of setup work elsewhere:
+    ``setup_under_way``), the other ``not_urgent`` steps are left out too while they
+    may still wait (``_may_wait``), and come after every urgent one when they may
+    not. Backed by an index on (status, next_attempt_at); ``waits_for`` is read only
+    for the due not-urgent steps that index finds."""
     steps = kind.model.objects.filter(_due(now), dispatched_until__isnull=True)
+    if kind.not_urgent is not None and kind.waits_for is not None:
+        steps = steps.exclude(kind.not_urgent & kind.waits_for)
     if not urgent_only or kind.not_urgent is None:
         return _oldest(steps, limit)
     urgent = _oldest(steps.exclude(kind.not_urgent), limit)
