@@ -166,8 +166,12 @@ def setup_email_view(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:setup")
     if form.is_valid():
         try:
+            unchanged = normalize_email(form.cleaned_data["email"]) == request.user.email
             user = account_change_email(account=request.user, email=form.cleaned_data["email"])
-            messages.success(request, words.EMAIL_CHANGED.format(address=user.email))
+            # Told from the facts just after the change, so the answer agrees with the
+            # page: the fresh link is sent, on its way, or held up by our trouble.
+            facts = account_overview(account=user).facts
+            messages.success(request, words.resend_answer(facts) if unchanged else words.email_changed_answer(facts))
             return redirect("accounts:setup")
         except AlreadyVerified:
             messages.info(request, words.EMAIL_ALREADY_VERIFIED)

@@ -43,8 +43,8 @@ SIGNUP_STRICT = Message(
     happened=_("Thanks. We've sent a confirmation to {address}."),
     next=_("You can also log in now with the password you chose."),
 )
-EMAIL_CHANGED = _("Thanks: we've changed your address to {address} and sent a fresh confirmation "
-                  "link there. Links sent to the old address no longer work.")
+# What correcting the address answers is chosen from where the fresh link stands:
+# ``email_changed_answer`` (accounts.messages.status).
 # Correcting the address to one another account uses. Unlike SIGNUP_TAKEN, nobody is
 # emailed here, so the words must not say the owner was told.
 EMAIL_TAKEN = _("Another account already uses this address, so we can't move yours to it. Check it "

@@ -99,8 +99,8 @@ SENT = Claim("sent", _("We've sent a confirmation link to {address}."), _sent)
 SENDING = Claim("sending", _("We're sending a confirmation link to {address}; it usually arrives within a "
                              "minute."), lambda f: f.email == EmailFact.SENDING)
 EMAIL_TROUBLE = Claim("email trouble", _(
-    "We're having trouble sending your confirmation email to {address}. That's on our side, not your "
-    "address, and we're retrying on our own: next try {when}."),
+    "We're having trouble sending your confirmation email to {address}. That's on our side, and we're "
+    "retrying on our own: next try {when}."),
     lambda f: f.email == EmailFact.RETRYING and f.email_next is not None)
 EMAIL_LATE = Claim("email late", _(
     "Sending your confirmation email to {address} is taking longer than it should. That's on our side; "
@@ -185,12 +185,21 @@ EMAIL_WORDS = {
 }
 
 # A link a server accepted this recently is not offered again yet: a second after a
-# healthy signup, "send it again" and "correct your address" would only confuse.
+# healthy signup, "send it again" would only confuse. Correcting the address waits for
+# nothing: a person who sees a typo in it must be able to fix it at once (DESIGN
+# principle 3), so it is offered whenever the address is unconfirmed.
 RESEND_OFFER_AFTER = timedelta(minutes=2)
 # States with nothing left to wait for: /setup/ stops updating (static/js/status.js
 # stops polling at the same ones).
 SETTLED = ("active", "disabled")
-_TROUBLE = (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD, EmailFact.STOPPED, EmailFact.NONE)
+
+# The resend form's words, by where the link stands when it is offered (``offer_resend``):
+# "didn't get it? send it again" only once a server accepted a link.
+RESEND_WORDS = {
+    EmailFact.SENT: (_("Didn't get the confirmation link?"), _("Send the link again")),
+    EmailFact.STOPPED: (_("We can try sending it once more now."), _("Try sending the link again")),
+    EmailFact.NONE: ("", _("Send me a confirmation link")),  # the email line already says none is on its way
+}
 
 
 @dataclass(frozen=True)
@@ -209,11 +218,14 @@ class Said:
     # Something is still in progress, so the page keeps updating by itself (and says
     # so); settled (active, disabled), there is nothing left to wait for.
     updating: bool
+    resend_prompt: str  # the resend form's words ("" while it is not offered)
+    resend_button: str
 
     def as_json(self) -> dict:
         return {"title": self.title, "workspace": self.workspace, "tries": self.tries, "email": self.email,
                 "offer": {"resend": self.offer_resend, "correct_email": self.offer_correct,
-                          "call": self.offer_call}}
+                          "call": self.offer_call},
+                "resend": {"prompt": self.resend_prompt, "button": self.resend_button}}
 
 
 def _when(moment: datetime | None, f: Facts) -> str:
@@ -269,21 +281,23 @@ def offer_call(f: Facts) -> bool:
 
 
 def offer_resend(f: Facts) -> bool:
-    """"Send the link again" only once it can help: after trouble, or a while after
-    a server accepted the last link. Not for a refused address (correct it instead)."""
-    if f.verified or f.email in (EmailFact.UNDELIVERABLE, EmailFact.SENDING, EmailFact.HELD):
+    """"Send the link again" only where it helps and its words are true: a while after
+    a server accepted the last link (at once if it took failures to get there), or
+    when nothing is on its way (our retries stopped, or no link is owed). Not while
+    the link is on its way or we're still retrying it on our own: nothing was sent,
+    so "didn't get it?" would not be true, and the page says we're on it. Not for a
+    refused address either: correcting it is what helps."""
+    if f.verified:
         return False
     if f.email == EmailFact.SENT:
         return bool(f.email_failures) or f.email_sent_at is None or f.now - f.email_sent_at >= RESEND_OFFER_AFTER
-    return f.email in _TROUBLE
+    return f.email in (EmailFact.STOPPED, EmailFact.NONE)
 
 
 def offer_correct(f: Facts) -> bool:
-    """"Correct your address" after the first failure or after a delay, never while
-    the first link is on time."""
-    if f.verified:
-        return False
-    return f.email in (EmailFact.UNDELIVERABLE, *_TROUBLE) or bool(f.email_failures) or offer_resend(f)
+    """"Correct your address" whenever it is unconfirmed, from the first moment: a
+    typo is best fixed before the link goes to the wrong inbox."""
+    return not f.verified
 
 
 def _title_and_message(f: Facts) -> tuple[str, str]:
@@ -331,9 +345,12 @@ def say(f: Facts) -> Said:
              if f.workspace == "pending" and attempts else "")
     email = str(EMAIL_WORDS[f.email]).format(when=_when(f.email_next, f))
     banner = "" if f.verified else email_sentence(f)
+    resend = offer_resend(f)
+    prompt, button = RESEND_WORDS[f.email] if resend else ("", "")
     return Said(title=str(title), message=message, workspace=str(workspace), tries=tries, email=email,
-                banner=banner, offer_resend=offer_resend(f), offer_correct=offer_correct(f),
-                offer_call=offer_call(f), updating=f.state not in SETTLED)
+                banner=banner, offer_resend=resend, offer_correct=offer_correct(f),
+                offer_call=offer_call(f), updating=f.state not in SETTLED, resend_prompt=str(prompt),
+                resend_button=str(button))
 
 
 def resend_answer(f: Facts) -> str:
@@ -344,6 +361,19 @@ def resend_answer(f: Facts) -> str:
     if f.email == EmailFact.SENDING:
         return str(RESENT_SENDING).format(address=f.address)
     return str(RESENT_TROUBLE).format(address=f.address)
+
+
+def email_changed_answer(f: Facts) -> str:
+    """What correcting the address answers, from the facts just after the change:
+    "sent" only once a server accepted the fresh link, "on its way" while it is being
+    sent, our trouble while sending email is having it."""
+    if f.email == EmailFact.SENT:
+        return EMAIL_CHANGED_SENT.say(f, address=f.address)
+    if f.email == EmailFact.SENDING:
+        return EMAIL_CHANGED_SENDING.say(f, address=f.address)
+    if f.email in (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD):
+        return str(EMAIL_CHANGED_TROUBLE).format(address=f.address)
+    return str(EMAIL_CHANGED).format(address=f.address)
 
 
 # The apology after a wait ("all_set" email): each sentence only for what happened to
@@ -384,3 +414,16 @@ RESENT_SENT = _("We've sent a fresh confirmation link to {address}. If it isn't 
 RESENT_SENDING = _("We're sending a fresh confirmation link to {address}.")
 RESENT_TROUBLE = _("We'll send a fresh confirmation link to {address} as soon as we can: sending email is having "
                    "trouble on our side right now. This page shows when it has gone.")
+EMAIL_CHANGED_SENT = Claim("changed and sent", _(
+    "Thanks: we've changed your address to {address} and sent a fresh confirmation link there. Links sent to the "
+    "old address no longer work."), _sent)
+EMAIL_CHANGED_SENDING = Claim("changed, link on its way", _(
+    "Thanks: we've changed your address to {address}, and a fresh confirmation link is on its way there; this "
+    "page shows when it has been sent. Links sent to the old address no longer work."),
+    lambda f: f.email == EmailFact.SENDING)
+EMAIL_CHANGED_TROUBLE = _("Thanks: we've changed your address to {address}. We'll send a fresh confirmation link "
+                          "there as soon as we can: sending email is having trouble on our side right now, and this "
+                          "page shows when it has gone. Links sent to the old address no longer work.")
+# Where the fresh link stands otherwise (refused at once, or no longer owed), the page says.
+EMAIL_CHANGED = _("Thanks: we've changed your address to {address}, and links sent to the old address no longer "
+                  "work. This page shows where the confirmation link to it stands.")

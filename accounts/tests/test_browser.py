@@ -188,7 +188,7 @@ def test_person_signs_up_during_an_outage_and_finds_their_way_in(browser, live_s
     # Corrects the mistyped address from the status page; a fresh link goes to the new one.
     again.get_by_label("Correct email address").fill(CORRECTED)
     again.get_by_role("button", name="Correct my email address").click()
-    expect(again.locator(".notices")).to_contain_text(str(words.EMAIL_CHANGED.format(address=CORRECTED)))
+    expect(again.locator(".notices")).to_contain_text(str(words.EMAIL_CHANGED_SENT.text).format(address=CORRECTED))
     expect(again.locator(".address")).to_have_text(CORRECTED)
     shot(again, "setup-email-corrected")
     [link] = _verification_links(CORRECTED)

@@ -3,6 +3,7 @@
 sandbox providers."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,8 +13,11 @@ from django.utils import timezone
 
 from accounts import messages as words
 from accounts.messages import TITLES
+from accounts.models import EmailDelivery
 from accounts.selectors import worker_stale
-from accounts.tests.factories import page_text, sign_up, verification_link
+from accounts.tests.factories import page_text, sent_to, sign_up, verification_link
+from provisioning import durable
+from provisioning.durable import StepStatus
 from provisioning.reconciler import reconcile
 
 pytestmark = pytest.mark.django_db
@@ -37,8 +41,9 @@ def check_contract(data: dict) -> None:
     assert data["email"]["delivery"] in {"pending", "sent", "failed", "bounced"}
     assert data["ticket"] is None or type(data["ticket"]) is str
     assert type(data["message"]) is str and data["message"]
-    assert set(data["said"]) == {"title", "workspace", "tries", "email", "offer"}
+    assert set(data["said"]) == {"title", "workspace", "tries", "email", "offer", "resend"}
     assert set(data["said"]["offer"]) == {"resend", "correct_email", "call"}
+    assert set(data["said"]["resend"]) == {"prompt", "button"}
 
 
 def status(client: Client) -> dict:
@@ -49,6 +54,14 @@ def status(client: Client) -> dict:
     data = response.json()
     check_contract(data)
     return data
+
+
+def shown(html: str, element_id: str) -> bool:
+    """Whether the element with this id renders without ``hidden`` (the status page
+    renders every offer and hides those the facts do not call for)."""
+    at = html.index(f'id="{element_id}"')
+    tag = html[html.rindex("<", 0, at):html.index(">", at) + 1]
+    return not re.search(r"\shidden[\s>]", tag)
 
 
 def check_page(client: Client, state: str, title: str | None = None) -> None:
@@ -225,14 +238,14 @@ def test_an_email_outage_is_not_told_as_a_workspace_problem(ada, sandbox, drive,
     assert "create workspaces" not in data["message"] and "create workspaces" not in page
 
 
-def test_a_healthy_signup_asks_nothing_of_the_person(ada, drive):
+def test_a_healthy_signup_offers_only_the_correction(ada, drive):
     drive()
 
     page = ada.get("/setup/").content.decode()
 
-    # The link was accepted a moment ago: no "send it again", no "correct your address".
-    assert 'id="email-actions" hidden' in page
-    assert status(ada)["said"]["offer"] == {"resend": False, "correct_email": False, "call": False}
+    # The link was accepted a moment ago: no "send it again" yet; a typo can be fixed.
+    assert shown(page, "email-actions") and shown(page, "correct-form") and not shown(page, "resend-form")
+    assert status(ada)["said"]["offer"] == {"resend": False, "correct_email": True, "call": False}
 
 
 def test_an_email_timing_out_is_owned_and_never_called_sent(ada, sandbox, drive, settings):
@@ -248,8 +261,9 @@ def test_an_email_timing_out_is_owned_and_never_called_sent(ada, sandbox, drive,
     for text in (data["message"], data["said"]["email"], page, home):
         assert "We've sent" not in text and "confirmation link sent" not in text
         assert "trouble sending" in text
-    assert data["said"]["offer"]["resend"] and data["said"]["offer"]["correct_email"]
-    answer = page_text(ada.post("/setup/resend/", follow=True))
+    # Nothing was sent, so no "didn't get it?"; a wrong address can be corrected.
+    assert not data["said"]["offer"]["resend"] and data["said"]["offer"]["correct_email"]
+    answer = page_text(ada.post("/setup/resend/", follow=True))  # a page opened before still gets a true answer
     assert "spam" not in answer  # our failure, not their inbox
 
 
@@ -274,3 +288,89 @@ def test_no_time_is_promised_once_the_worker_has_stopped(ada):
     assert data["state"] == "delayed"
     assert str(words.UNDER_A_MINUTE.text) not in data["message"] and "Next try" not in data["message"]
     assert data["said"]["workspace"] == str(words.WORKSPACE_WORDS["late"])
+
+
+# --- The email actions: what is offered, in which words -------------------------------------
+
+
+def test_sent_is_said_only_once_a_server_accepted_the_link(ada, drive, settings):
+    delivery = EmailDelivery.objects.get()
+    for moment in (StepStatus.PENDING, StepStatus.RUNNING):  # queued, then a worker has it with no answer yet
+        if moment == StepStatus.RUNNING:
+            durable.claim(durable.kind_named("email"), delivery.pk)
+        delivery.refresh_from_db()
+        assert delivery.status == moment and sent_to(ADDRESS) == []
+        data = status(ada)
+        page = page_text(ada.get("/setup/"))
+        for text in (page, data["message"], data["said"]["email"]):
+            assert "We've sent" not in text and "confirmation link sent" not in text, moment
+        assert data["said"]["email"] == str(words.EMAIL_WORDS["sending"]) and data["said"]["email"] in page
+        assert data["email"]["delivery"] == "pending"
+
+    # The worker that claimed it is gone: once its lease runs out the step is taken over.
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.STEP_LEASE_SECONDS + 60), tick=False):
+        drive()
+
+    assert len(sent_to(ADDRESS, subject="Confirm")) == 1
+    assert f"We've sent a confirmation link to {ADDRESS}." in page_text(ada.get("/setup/"))
+
+
+def test_a_typo_can_be_corrected_from_the_first_moment(ada, drive):
+    # Just signed up: the link is on its way and the address is on screen.
+    page = ada.get("/setup/").content.decode()
+    assert shown(page, "email-actions") and shown(page, "correct-form")
+    assert status(ada)["said"]["offer"]["correct_email"]
+    # The link was sent a moment ago: "send it again" waits, correcting does not...
+    drive()
+    page = ada.get("/setup/").content.decode()
+    assert shown(page, "correct-form") and not shown(page, "resend-form")
+    assert f"We've sent a confirmation link to {ADDRESS}." in page_text(ada.get("/setup/"))
+    # ...nor after sending it again.
+    ada.post("/setup/resend/")
+    drive()
+    page = ada.get("/setup/").content.decode()
+    assert shown(page, "correct-form") and not shown(page, "resend-form")
+    assert status(ada)["said"]["offer"] == {"resend": False, "correct_email": True, "call": False}
+
+    response = ada.post("/setup/email/", {"email": "ada.lovelace@example.com"}, follow=True)
+
+    assert response.redirect_chain == [("/setup/", 302)]
+    assert status(ada)["email"]["address"] == "ada.lovelace@example.com"
+
+
+def test_a_link_never_sent_is_not_offered_again_as_if_it_had_been(ada, sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 10
+    settings.RETRY_BASE_SECONDS = 60
+    sandbox("email", "timeout")
+
+    drive(max_passes=3)
+
+    delivery = EmailDelivery.objects.get()
+    assert delivery.status == StepStatus.PENDING and delivery.attempts >= 1 and delivery.last_error_code
+    response = ada.get("/setup/")
+    html, page = response.content.decode(), page_text(response)
+    data = status(ada)
+    # We're still trying on our own; if the address is wrong, it can be corrected.
+    assert "Didn't get" not in page and "Send the link again" not in page
+    assert not shown(html, "resend-form") and shown(html, "correct-form")
+    assert data["said"]["resend"] == {"prompt": "", "button": ""}
+    assert "we're retrying on our own" in data["message"] and "not your address" not in data["message"]
+    assert "Spotted a typo in your address? Correct it here" in page
+    home = page_text(ada.get("/"))
+    assert "Send the link again" not in home and "Correct my email address" in home
+
+
+def test_once_our_retries_stop_the_offer_says_we_can_try_once_more(ada, sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    sandbox("email", "timeout")
+
+    drive()
+
+    data = status(ada)
+    assert data["email"]["delivery"] == "failed"
+    assert data["said"]["offer"]["resend"]
+    assert data["said"]["resend"] == {"prompt": str(words.RESEND_WORDS["stopped"][0]),
+                                      "button": str(words.RESEND_WORDS["stopped"][1])}
+    response = ada.get("/setup/")
+    assert shown(response.content.decode(), "resend-form")
+    assert "Didn't get" not in page_text(response) and "Send the link again" not in page_text(response)

@@ -332,8 +332,13 @@ def test_the_words_never_ask_a_claim_to_speak_without_its_fact(f):
     if said.offer_resend or said.offer_correct:
         _absent(CLAIM_NOTHING_TO_DO, text, "say()", f)
     assert words.resend_answer(f)
+    changed = words.email_changed_answer(f)  # raises FalseClaim if "sent" lacked its fact
     if f.email != EmailFact.SENT:
         _absent(CLAIM_SPAM, words.resend_answer(f), "resend_answer()", f)
+        _absent(("sent a fresh",), changed, "email_changed_answer()", f)
+        _absent(("Didn't get",), said.resend_prompt, "the resend offer", f)
+    if not f.verified:
+        assert said.offer_correct  # a typo can always be corrected
 
 
 def test_a_claim_refuses_to_speak_without_its_fact():

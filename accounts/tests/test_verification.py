@@ -182,7 +182,8 @@ def test_correcting_the_address_kills_the_old_link_and_sends_a_fresh_one(ada, dr
     response = client.post("/setup/email/", {"email": "Ada.Lovelace@Example.com"}, follow=True)
 
     assert response.redirect_chain == [("/setup/", 302)]
-    assert words.EMAIL_CHANGED.format(address="ada.lovelace@example.com") in page_text(response)
+    assert [str(m) for m in response.context["messages"]] == [
+        str(words.EMAIL_CHANGED_SENDING.text).format(address="ada.lovelace@example.com")]
     account.refresh_from_db()
     assert account.email == "ada.lovelace@example.com"
     explains_bad_link(client, old_link)
@@ -190,6 +191,62 @@ def test_correcting_the_address_kills_the_old_link_and_sends_a_fresh_one(ada, dr
     new_link = verification_link("ada.lovelace@example.com")
     client.post(new_link)
     assert verified(account)
+
+
+def answers(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_correcting_the_address_says_the_fresh_link_is_on_its_way_until_it_is_sent(ada, drive):
+    client, account = ada
+    new = "ada.lovelace@example.com"
+
+    response = client.post("/setup/email/", {"email": new}, follow=True)
+
+    # The fresh link is owed (queued), not sent: the answer says it is on its way.
+    [fresh] = EmailDelivery.objects.filter(account=account, to_address=new)
+    assert fresh.status == StepStatus.PENDING and sent_to(new) == []
+    assert answers(response) == [str(words.EMAIL_CHANGED_SENDING.text).format(address=new)]
+    assert "sent a fresh" not in page_text(response) and "We've sent" not in page_text(response)
+    drive()
+    assert len(sent_to(new, subject="Confirm")) == 1
+    assert f"We've sent a confirmation link to {new}." in page_text(client.get("/setup/"))
+
+
+# Run as the web process runs: each request commits, and the sync queue sends the
+# fresh link inline before the answer is chosen (as a quick worker would).
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("mode, answer", [("ok", words.EMAIL_CHANGED_SENT.text),
+                                          ("timeout", words.EMAIL_CHANGED_TROUBLE)])
+def test_correcting_the_address_answers_where_the_fresh_link_stands(sandbox, settings, mode, answer):
+    settings.EMAIL_MAX_ATTEMPTS = 10
+    new = "ada.lovelace@example.com"
+    client, account = sign_up(email=ADDRESS)
+    sandbox("email", mode)
+
+    response = client.post("/setup/email/", {"email": new}, follow=True)
+
+    [fresh] = EmailDelivery.objects.filter(account=account, to_address=new)
+    page = page_text(response)
+    assert answers(response) == [str(answer).format(address=new)]
+    if mode == "ok":
+        assert fresh.status == StepStatus.SUCCEEDED and len(sent_to(new, subject="Confirm")) == 1
+        assert f"We've sent a confirmation link to {new}." in page
+    else:
+        assert fresh.status == StepStatus.PENDING and fresh.last_error_code and sent_to(new) == []
+        assert "sent a fresh" not in page and "We've sent" not in page
+        assert client.get("/setup/status.json").json()["said"]["email"].startswith("we're having trouble")
+
+
+def test_correcting_to_the_same_address_does_not_say_it_changed(sandbox, drive):
+    sandbox("email", "error")
+    client, account = sign_up(email=ADDRESS)
+    drive(max_passes=1)
+
+    response = client.post("/setup/email/", {"email": "Ada@Example.com"}, follow=True)
+
+    assert answers(response) == [str(words.RESENT_TROUBLE).format(address=ADDRESS)]
+    assert "changed your address" not in page_text(response)
 
 
 def test_correcting_the_address_cancels_emails_still_owed_to_the_old_one(sandbox, drive):

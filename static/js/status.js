@@ -50,6 +50,10 @@
     var correct = document.getElementById("correct-form");
     // A form the person is typing in, or that shows an error, stays open.
     var keepCorrect = correct && (correct.contains(document.activeElement) || correct.querySelector(".has-error"));
+    var resend = said.resend || {};
+    text("resend-prompt", resend.prompt || "");
+    show("resend-prompt", !!resend.prompt);
+    text("resend-button", resend.button || "");
     show("resend-form", !email.verified && offer.resend);
     show("correct-form", !email.verified && (offer.correct_email || keepCorrect));
     show("email-actions", !email.verified && (offer.resend || offer.correct_email || keepCorrect));
