@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 
 ADDRESS = "ada@example.com"
 VERIFICATION = str(EMAIL_SUBJECTS["verification"])
-ACKNOWLEDGEMENT = str(EMAIL_SUBJECTS["support"])
+ACKNOWLEDGEMENT = str(EMAIL_SUBJECTS["acknowledgement"])
 APOLOGY = str(EMAIL_SUBJECTS["all_set"])
 
 
@@ -95,7 +95,7 @@ def test_the_apology_waits_for_the_acknowledgement_of_a_help_message(outage, wor
         sandbox("email", "timeout")  # the email provider fails as the person writes
         Client().post("/help/", {"email": ADDRESS, "message": "Is my workspace coming?"})
         drive()
-        acknowledgement = delivery(EmailKind.SUPPORT)
+        acknowledgement = delivery(EmailKind.ACKNOWLEDGEMENT)
         assert acknowledgement.status == StepStatus.PENDING and acknowledgement.next_attempt_at > timezone.now()
 
         sandbox("email", "ok")
