@@ -33,7 +33,7 @@ from accounts.messages import EmailFact, Facts, Said, say
 from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_email
 from accounts.tokens import read_email_change_token, split_verification_token, verification_tokens
 from provisioning.durable import StepStatus
-from provisioning.models import Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
+from provisioning.models import Breaker, BreakerOpening, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
 from provisioning.selectors import step_refused
 
 
@@ -234,15 +234,27 @@ def _email_fact(account: User, delivery: EmailDelivery | None, email_down: bool,
     return EmailFact.RETRYING if _failures(delivery) else EmailFact.SENDING
 
 
+def _previous_link_failed(account: User, delivery: EmailDelivery) -> bool:
+    """The account's verification email before this one was tried and never sent (it
+    failed, or was cancelled by a corrected address while still retrying): a fresh
+    link on time is then no promise that it will arrive within a minute. One query."""
+    previous = (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION)
+                .exclude(pk=delivery.pk).order_by("-created_at", "-pk").values_list("attempts", "status").first())
+    return previous is not None and previous[0] > 0 and previous[1] != StepStatus.SUCCEEDED
+
+
 def account_overview(*, account: User) -> Overview:
     """Everything the status page, the status JSON, the home page and the console show
     about one account: its facts, derived here once, and the words chosen from them
     (``accounts.messages.say``). The lifecycle state is the database's
     (``with_lifecycle_state``), so lists and this page can never disagree. Six
     queries (breakers, last reconcile pass, request, latest verification email,
-    state, ticket)."""
+    state, ticket), and one more while a fresh link is on its way (the one before it)."""
     now = timezone.now()
-    breakers = open_breakers()
+    # What opened each open circuit: a refusal of our own credentials is our fault,
+    # and the page says so rather than blame the provider.
+    opened_by = dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_by"))
+    breakers = set(opened_by)
     stale = worker_stale(now=now)
     request = (ProvisioningRequest.objects.filter(account=account)
                .annotate(overdue=_flag(step_overdue(now=now))).first())
@@ -259,11 +271,13 @@ def account_overview(*, account: User) -> Overview:
     ticket = next(filter(None, (lookup(account.pk) for lookup in _ticket_lookups)), None)
     next_at = request.next_attempt_at if request and workspace == "pending" else None
     open_delivery = delivery is not None and delivery.is_open
+    email = _email_fact(account, delivery, open_delivery and "email" in breakers, stale)
     facts = Facts(
         state=state, address=account.email, verified=account.email_verified, workspace=workspace,
         workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
         workspace_next=next_at, workspace_overdue=workspace == "pending" and (stale or bool(request.overdue)),
-        outage=outage, email=_email_fact(account, delivery, open_delivery and "email" in breakers, stale),
+        outage=outage, outage_ours=bool(outage) and opened_by.get(outage) == BreakerOpening.REFUSED_US, email=email,
+        email_after_failure=email == EmailFact.SENDING and _previous_link_failed(account, delivery),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
         email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,
         ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now, workspace_refused=step_refused(request))

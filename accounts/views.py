@@ -323,7 +323,9 @@ class PasswordResetConfirm(PasswordResetConfirmView):
         return user if user is not None and user.is_active else None  # disabled: no way in
 
     def get_context_data(self, **kwargs):
-        return {**super().get_context_data(**kwargs), "bad_link": words.PASSWORD_RESET_LINK_BAD}
+        bad_link = (words.PASSWORD_RESET_LINK_BAD_LOGGED_IN if self.request.user.is_authenticated
+                    else words.PASSWORD_RESET_LINK_BAD)
+        return {**super().get_context_data(**kwargs), "bad_link": bad_link}
 
     def form_valid(self, form):
         was_verified = self.user.email_verified

@@ -125,6 +125,14 @@ PASSWORD_RESET_LINK_BAD = Message(
            "link below; it takes a minute."),
     action=_("Send me a fresh link"),
 )
+# The same link opened while logged in: no "log in with that one" to someone who is.
+PASSWORD_RESET_LINK_BAD_LOGGED_IN = Message(
+    title=PASSWORD_RESET_LINK_BAD.title,
+    happened=PASSWORD_RESET_LINK_BAD.happened,
+    next=_("You're logged in. If you want to change your password again, ask for a fresh link below; it takes a "
+           "minute."),
+    action=PASSWORD_RESET_LINK_BAD.action,
+)
 PASSWORD_RESET_DONE = _("Your new password is saved and you're logged in. It works from now on; "
                         "the old one no longer does.")
 PASSWORD_RESET_DONE_VERIFIED = _("Your new password is saved and you're logged in. Because the link "

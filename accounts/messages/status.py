@@ -59,6 +59,12 @@ class Facts:
     # The stopped workspace step was refused by the provider (a permanent error: no
     # retry could help), not run out of retries (provisioning.selectors.step_refused).
     workspace_refused: bool = False
+    # The open outage is the provider refusing our own credentials or configuration
+    # (the circuit was opened by ``refused_us``): our fault, not the provider's.
+    outage_ours: bool = False
+    # The link is on its way on time, but the account's previous one was tried and
+    # never sent: "usually arrives within a minute" would not be what just happened.
+    email_after_failure: bool = False
 
     @property
     def workspace_on_time(self) -> bool:
@@ -97,7 +103,11 @@ def _sent(f: Facts) -> bool:
 # fact it needs; ``say`` below is the only caller.
 SENT = Claim("sent", _("We've sent a confirmation link to {address}."), _sent)
 SENDING = Claim("sending", _("We're sending a confirmation link to {address}; it usually arrives within a "
-                             "minute."), lambda f: f.email == EmailFact.SENDING)
+                             "minute."), lambda f: f.email == EmailFact.SENDING and not f.email_after_failure)
+SENDING_AFTER_FAILURE = Claim("sending after a failure", _(
+    "We're sending a confirmation link to {address}. Our last try to send you one failed on our side, so this one "
+    "may take longer than usual; we keep retrying on our own."),
+    lambda f: f.email == EmailFact.SENDING and f.email_after_failure)
 EMAIL_TROUBLE = Claim("email trouble", _(
     "We're having trouble sending your confirmation email to {address}. That's on our side, and we're "
     "retrying on our own: next try {when}."),
@@ -146,9 +156,13 @@ WORKSPACE_LATE = _("Setting up your workspace is taking longer than it should. T
                    "by itself, and this page updates when it's done.")
 WORKSPACE_OUTAGE = _("A service we use to create workspaces is having an outage that affects everyone signing up "
                      "right now; it is not anything you did. We'll finish your workspace as soon as it recovers.")
+WORKSPACE_OUR_OUTAGE = _("Creating workspaces is stopped by a problem on our side that we're fixing now; it is not "
+                         "anything you did. We'll set up your workspace as soon as it's fixed.")
 EMAIL_STOPPED = _("Our automatic retries couldn't send your confirmation email to {address}. That's on us.")
 EMAIL_OUTAGE = _("The service we use to send email is having an outage right now; it is not anything you did. "
                  "We'll send your confirmation link to {address} as soon as it recovers.")
+EMAIL_OUR_OUTAGE = _("Sending email is stopped by a problem on our side that we're fixing now; it is not anything "
+                     "you did. We'll send your confirmation link to {address} as soon as it's fixed.")
 EMAIL_REFUSED = _("Our email to {address} was refused.")
 EMAIL_REFUSED_NEXT = _("If the address has a typo, correct it below and we'll send a fresh link straight away. "
                        "Everything else keeps working in the meantime.")
@@ -244,13 +258,15 @@ def email_sentence(f: Facts) -> str:
     if f.email == EmailFact.SENT:
         return _join(SENT.say(f, address=address), WHY_CONFIRM, DIDNT_GET_IT if offer_resend(f) else "")
     if f.email == EmailFact.SENDING:
-        return _join(SENDING.say(f, address=address), WHY_CONFIRM)
+        sending = SENDING_AFTER_FAILURE if f.email_after_failure else SENDING
+        return _join(sending.say(f, address=address), WHY_CONFIRM)
     if f.email == EmailFact.RETRYING and f.email_next is not None:
         return _join(EMAIL_TROUBLE.say(f, address=address, when=_when(f.email_next, f)), USE_IT_MEANWHILE)
     if f.email in (EmailFact.RETRYING, EmailFact.LATE):
         return _join(EMAIL_LATE.say(f, address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.HELD:
-        return _join(str(EMAIL_OUTAGE).format(address=address), USE_IT_MEANWHILE)
+        outage = EMAIL_OUR_OUTAGE if f.outage_ours else EMAIL_OUTAGE
+        return _join(str(outage).format(address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.UNDELIVERABLE:
         return _join(str(EMAIL_REFUSED).format(address=address), EMAIL_REFUSED_NEXT)
     if f.email == EmailFact.STOPPED:
@@ -308,7 +324,8 @@ def _title_and_message(f: Facts) -> tuple[str, str]:
         return TITLES["active"], str(ALL_DONE)
     if f.workspace == "pending":
         if f.outage:
-            return TITLES["outage"], _join(WORKSPACE_OUTAGE, NOTHING_TO_DO_FOR_WORKSPACE)
+            outage = WORKSPACE_OUR_OUTAGE if f.outage_ours else WORKSPACE_OUTAGE
+            return TITLES["outage"], _join(outage, NOTHING_TO_DO_FOR_WORKSPACE)
         if f.workspace_on_time:
             return TITLES["setting_up"], _join(WORKSPACE_CREATING, UNDER_A_MINUTE.say(f))
         if f.next_try_scheduled:

@@ -296,3 +296,18 @@ def test_queuing_one_key_twice_owes_one_email_and_leaves_the_transaction_usable(
     assert again == first
     assert EmailDelivery.objects.filter(kind=EmailKind.SIGNUP_ATTEMPT).count() == 1
     assert len(enqueued) == 1
+
+
+@pytest.mark.django_db
+def test_the_confirmation_email_never_says_a_workspace_works_that_does_not(sandbox, drive):
+    # The workspace step is refused: the link still goes, while no workspace exists.
+    sandbox("provisioning", "reject")
+    sign_up(email=ADDRESS)
+
+    drive()
+
+    (message,) = sent_to(ADDRESS, subject="Confirm")
+    (html_body, _), = message.alternatives
+    for body in (message.body, html_body):
+        assert "workspace work" not in body
+        assert "You can keep using your account in the meantime" in body  # login never waits on the link

@@ -197,3 +197,23 @@ def test_while_email_is_down_the_sent_page_promises_no_minute_and_owns_the_delay
     assert "Sending email is delayed on our side right now" in page
     assert 'action="/help/call/"' in page  # a way back that is not email
     assert not mail.outbox
+
+
+@pytest.mark.django_db
+def test_a_used_link_opened_while_logged_in_offers_no_log_in(ada, drive):
+    client = ask_for_link()
+    drive()
+    (link,) = reset_links()
+    landing = client.get(path_of(link))
+    client.post(landing["Location"], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert SESSION_KEY in client.session  # saving the new password logged them in
+
+    again = client.get(path_of(link))
+
+    page = html.unescape(again.content.decode())
+    assert str(words.PASSWORD_RESET_LINK_BAD.title) in page
+    assert "log in with that one" not in page and 'href="/login/"' not in page
+    assert "You're logged in. If you want to change your password again, ask for a fresh link" in page
+    # Logged out, the same link still offers logging in with the new password.
+    anonymous = html.unescape(Client().get(path_of(link)).content.decode())
+    assert "log in with that one" in anonymous and 'href="/login/"' in anonymous

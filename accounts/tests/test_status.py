@@ -374,3 +374,53 @@ def test_once_our_retries_stop_the_offer_says_we_can_try_once_more(ada, sandbox,
     response = ada.get("/setup/")
     assert shown(response.content.decode(), "resend-form")
     assert "Didn't get" not in page_text(response) and "Send the link again" not in page_text(response)
+
+
+def test_a_fresh_link_after_a_timed_out_one_promises_no_minute(ada, sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 10
+    settings.RETRY_BASE_SECONDS = 60
+    sandbox("email", "timeout")
+    drive(max_passes=3)
+    assert EmailDelivery.objects.get().last_error_code  # the link to the old address timed out
+
+    ada.post("/setup/email/", {"email": "ada.lovelace@example.com"})
+
+    data = status(ada)
+    page = page_text(ada.get("/setup/"))
+    assert data["said"]["email"] == str(words.EMAIL_WORDS["sending"])  # the fresh link is on time, untried
+    for text in (data["message"], page, page_text(ada.get("/"))):
+        assert "usually arrives within a minute" not in text
+        assert "Our last try to send you one failed on our side, so this one may take longer" in text
+
+
+def test_a_fresh_link_after_a_sent_one_still_says_a_minute(ada, drive):
+    drive()
+
+    ada.post("/setup/email/", {"email": "ada.lovelace@example.com"})
+
+    assert "it usually arrives within a minute" in page_text(ada.get("/setup/"))
+
+
+def test_our_credentials_refused_are_owned_not_blamed_on_the_provider(ada, sandbox, drive):
+    sandbox("provisioning", "unauthorized")  # HTTP 401: the provider refuses our credentials
+
+    drive(max_passes=1)
+
+    data = status(ada)
+    page = page_text(ada.get("/setup/"))
+    assert data["state"] == "delayed"
+    for text in (data["message"], page):
+        assert "having an outage" not in text and "A service we use" not in text
+        assert "a problem on our side that we're fixing now" in text
+        assert "We'll set up your workspace as soon as it's fixed" in text
+        assert str(words.NOTHING_TO_DO_FOR_WORKSPACE) in text
+
+
+def test_our_credentials_refused_for_email_are_owned_too(ada, sandbox, drive):
+    sandbox("email", "unauthorized")  # SMTP 535: the email provider refuses our credentials
+
+    drive(max_passes=1)
+
+    page = page_text(ada.get("/setup/"))
+    assert "having an outage" not in page
+    assert "Sending email is stopped by a problem on our side that we're fixing now" in page

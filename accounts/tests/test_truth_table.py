@@ -308,7 +308,8 @@ def facts(draw) -> Facts:
         workspace_next=draw(moments), workspace_overdue=draw(st.booleans()),
         outage=draw(st.sampled_from(("", "provisioning", "email"))), email=email,
         email_failures=draw(st.integers(0, 9)), email_next=draw(moments), email_sent_at=draw(moments),
-        ticket=draw(st.sampled_from((None, "SUP-123456"))), reply_hours=4, now=NOW)
+        ticket=draw(st.sampled_from((None, "SUP-123456"))), reply_hours=4, now=NOW,
+        outage_ours=draw(st.booleans()), email_after_failure=draw(st.booleans()))
 
 
 @hypothesis_settings(max_examples=200, deadline=None)
@@ -323,7 +324,7 @@ def test_the_words_never_ask_a_claim_to_speak_without_its_fact(f):
         _absent(CLAIM_SPAM, text, "say()", f)
     if f.workspace_failures or f.workspace_overdue or f.outage or f.workspace != "pending":
         _absent(CLAIM_UNDER_A_MINUTE, text, "say()", f)
-    if f.email != EmailFact.SENDING:
+    if f.email != EmailFact.SENDING or f.email_after_failure:
         _absent(CLAIM_ARRIVES_SOON, text, "say()", f)
     if not f.ticket:
         _absent(CLAIM_SUPPORT_HAS_IT, text, "say()", f)
