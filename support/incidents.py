@@ -167,10 +167,9 @@ def incident_note_recovered(*, provider: str) -> Incident | None:
         probes = outage_counts(provider, incident.started_at, incident_error_codes(incident)).drained
         _sample_peak(incident, also_waited=probes)
         figures = incident_figures(incident)
-        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.RECOVERED, text=str(
-            words.INCIDENT_RECOVERED).format(provider=incident.get_provider_display().lower(),
-                                             waiting=figures.waiting, affected=figures.affected,
-                                             drained=figures.drained))
+        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.RECOVERED, text=words.incident_recovered(
+            provider=incident.get_provider_display().lower(), opened_by=incident.opened_by, code=incident.cause,
+            waiting=figures.waiting, affected=figures.affected, drained=figures.drained))
     return incident
 
 
@@ -202,10 +201,9 @@ def incident_close_if_drained(*, provider: str) -> Incident | None:
         Incident.objects.filter(pk=incident.pk).update(
             status=IncidentStatus.CLOSED, ended_at=now, affected=affected, drained=drained,
             apologies_pending=True, apology_cursor=0)
-        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CLOSED, text=str(
-            words.INCIDENT_CLOSED).format(
-                started=words.console_time(incident.started_at), ended=words.console_time(now),
-                affected=affected, drained=drained))
+        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CLOSED, text=words.incident_closed(
+            started=words.console_time(incident.started_at), ended=words.console_time(now),
+            affected=affected, drained=drained))
         # The apologies go in batches, each its own short transaction, from a task of
         # their own: an outage can strand more people than one transaction (or one
         # task's 90 s) should hold. If the enqueue fails, the sweep picks them up.

@@ -97,6 +97,8 @@ STATE_LABELS = {
 FAILED_WORKSPACE = _("Retries ran out. Workspace setup stopped after {tries}: {detail}")
 REFUSED_WORKSPACE = _("Provider refused it; no retry can help. Workspace setup stopped after {tries}: {detail}")
 RETRYING_WORKSPACE = _("Workspace setup is retrying ({tries} so far): {detail}")
+# Pending while its provider's circuit is open: held, as the ticket's "Next retry" says.
+HELD_WORKSPACE = _("Workspace setup is held until the provider recovers ({tries} so far): {detail}")
 PENDING_WORKSPACE = _("Workspace is being set up")
 FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
 UNDELIVERABLE_EMAIL = _("Our email to this address was refused: {detail}")
@@ -122,6 +124,19 @@ def next_retry(*, next_attempt_at, held: bool, now) -> str:
     if next_attempt_at is None or next_attempt_at <= now:
         return str(NEXT_RETRY_DUE)
     return in_words(next_attempt_at, now=now)
+
+
+def provider_now(*, failing: bool, refused_code: str = "") -> str:
+    """The workspace provider as a ticket says it: a closed circuit means it answers,
+    not that its answers are yes; ``refused_code`` is this account's last answer when
+    that was a refusal for good, so a re-run is not offered as if it would now pass."""
+    if failing:
+        return ""
+    text = str(_("answering (circuit closed)"))
+    if refused_code:
+        text += str(_("; its last answer to this account was a refusal ({error})")).format(
+            error=error_words(refused_code))
+    return text
 
 
 def tries(n: int) -> str:
@@ -323,6 +338,11 @@ def incident_opening(*, provider: str, opened_by: str, code: str) -> str:
 
 
 # On the incident's page, when its cause is a refusal of ours.
+INCIDENT_CAUSE_CLOSED = {
+    "refused_credentials": _("The provider refused our credentials ({error}) from {started} to {ended}."),
+    "refused_us": _("The provider refused us ({error}): our credentials, configuration or relay, from {started} "
+                    "to {ended}."),
+}
 INCIDENT_CAUSE = {
     "refused_credentials": _("The provider refused our credentials ({error}). That is about us, not any one "
                              "person: every account's call is refused alike until it is fixed, so every signup "
@@ -335,10 +355,15 @@ INCIDENT_CAUSE = {
 }
 
 
-def incident_cause(*, opened_by: str, code: str, affected: int) -> str:
+def incident_cause(*, opened_by: str, code: str, affected: int, started=None, ended=None) -> str:
     """What the incident's refusal means and, for a refusal of us, how many accounts
-    it has held so far (``affected``: every one's call would be refused alike)."""
+    it has held so far (``affected``: every one's call would be refused alike); once
+    closed (``ended``), what it was, in the past tense."""
     key = _opening_key(opened_by or "refused_alike", code)
+    if ended is not None and key in INCIDENT_CAUSE_CLOSED:
+        return " ".join((str(INCIDENT_CAUSE_CLOSED[key]).format(
+            error=error_words(code), started=console_time(started), ended=console_time(ended)),
+            ngettext("%(n)d account waited.", "%(n)d accounts waited.", affected) % {"n": affected}))
     text = str(INCIDENT_CAUSE.get(key, INCIDENT_CAUSE["refused_alike"])).format(
         error=error_words(code), threshold=settings.BREAKER_FAILURE_THRESHOLD,
         window=settings.BREAKER_WINDOW_SECONDS)
@@ -375,12 +400,47 @@ INCIDENT_NOTHING_TO_DO = {
     False: _("Nothing to do: what waits goes through by itself; the incident then closes and each person gets "
              "one apology."),
 }
-INCIDENT_RECOVERED = _("The {provider} recovered: {waiting} of the {affected} accounts affected still wait and "
-                       "drain now; {drained} already went through.")
+# A refusal of our credentials does not pass by itself: someone fixes them.
+INCIDENT_CREDENTIALS_TO_DO = _("To do: check the provider's credentials in the environment (the {settings} settings, "
+                               "see README); the held signups then drain by themselves, the incident closes and "
+                               "each person gets one apology.")
+CREDENTIALS_SETTINGS = {"provisioning": "PROVISIONING_*", "email": "EMAIL_*"}
+
+
+def incident_to_do(*, stopped: bool, opened_by: str, code: str, provider: str) -> str:
+    """What support does about an open incident: nothing for an outage, which drains
+    by itself; for a refusal of our credentials, have them fixed."""
+    if stopped and _opening_key(opened_by, code) == "refused_credentials":
+        return str(INCIDENT_CREDENTIALS_TO_DO).format(settings=CREDENTIALS_SETTINGS.get(provider, provider.upper()))
+    return str(INCIDENT_NOTHING_TO_DO[stopped])
+
+
+def incident_recovered(*, provider: str, opened_by: str, code: str, waiting: int, affected: int,
+                       drained: int) -> str:
+    """The timeline's recovery line: for a refusal of our credentials, that they were
+    accepted again (the provider itself never was down)."""
+    if _opening_key(opened_by, code) == "refused_credentials":
+        head = str(_("The {provider} accepted our credentials again")).format(provider=provider)
+    else:
+        head = str(_("The {provider} recovered")).format(provider=provider)
+    of = ngettext("%(waiting)d of the %(affected)d account affected", "%(waiting)d of the %(affected)d accounts "
+                  "affected", affected) % {"waiting": waiting, "affected": affected}
+    still = ngettext("still waits and drains now", "still wait and drain now", waiting)
+    return str(_("{head}: {of} {still}; {drained} already went through.")).format(
+        head=head, of=of, still=still, drained=drained)
+
+
 INCIDENT_NAME = _("{provider} outage since {since}")
-INCIDENT_CLOSED = _("Backlog drained: closed. Started {started}, ended {ended}; {affected} accounts affected, "
-                    "{drained} drained. Each affected person gets one \"you're all set — sorry for the wait\" "
-                    "email.")
+
+
+def incident_closed(*, started: str, ended: str, affected: int, drained: int) -> str:
+    return " ".join((str(_("Backlog drained: closed. Started {started}, ended {ended};")).format(
+        started=started, ended=ended), ngettext("%(n)d account affected,", "%(n)d accounts affected,",
+                                                affected) % {"n": affected},
+        str(_("{drained} drained. Each affected person gets one \"you're all set — sorry for the wait\" "
+              "email.")).format(drained=drained)))
+
+
 INCIDENT_MESSAGE = _("{email} wrote to /help/ during the incident (ticket {reference}) and was told about it.")
 INCIDENT_TICKET_JOINED = _("{email} had a ticket ({reference}) for a refusal that then came back for many "
                            "accounts: it is ours, not theirs. Their setup waits for the provider with everyone "

@@ -41,7 +41,7 @@ from accounts.selectors import (
 )
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
 from provisioning.durable import OUTAGE, StepStatus
-from provisioning.models import Event, ProvisioningRequest
+from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
 from provisioning.selectors import open_circuits, outage_waiting_count, step_refused
 from support import messages as words
 from support.models import (
@@ -127,6 +127,7 @@ def ticket_queue() -> QuerySet[Ticket]:
         other_emails_in_trouble=Subquery(_other_emails_in_trouble("account__pk")),
         # Not per row: the database reads each once, whatever the queue's length.
         provisioning_incident=Exists(_open_incident(Provider.PROVISIONING)),
+        provisioning_held=Exists(_open_circuit(Provider.PROVISIONING)),
         email_incident=Exists(_open_incident(Provider.EMAIL)),
     )
     return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(*QUEUE_ORDER)
@@ -165,7 +166,7 @@ def failure_words(ticket: Ticket) -> str:
         return str(words.NO_ACCOUNT)
     if not hasattr(ticket, "email_status"):
         _load_email_facts(ticket)
-    if not hasattr(ticket, "email_incident"):
+    if not hasattr(ticket, "provisioning_held"):
         _load_incidents(ticket)
     parts, waits_on = [], []
     request = getattr(account, "provisioning_request", None)
@@ -174,7 +175,8 @@ def failure_words(ticket: Ticket) -> str:
         parts.append(str(sentence).format(tries=words.tries(request.attempts), detail=request.last_error_detail))
     elif request is not None and request.status != StepStatus.SUCCEEDED:
         if request.last_error_code:
-            parts.append(str(words.RETRYING_WORKSPACE).format(tries=words.tries(request.attempts),
+            sentence = words.HELD_WORKSPACE if ticket.provisioning_held else words.RETRYING_WORKSPACE
+            parts.append(str(sentence).format(tries=words.tries(request.attempts),
                                                               detail=request.last_error_detail))
         else:
             parts.append(str(words.PENDING_WORKSPACE))
@@ -217,8 +219,14 @@ def _open_incident(provider: str) -> QuerySet[Incident]:
     return Incident.objects.filter(provider=provider, status=IncidentStatus.OPEN)
 
 
+def _open_circuit(provider: str) -> QuerySet[Breaker]:
+    """A pending step of the provider is held behind this (``provider_health``)."""
+    return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN)
+
+
 def _load_incidents(ticket: Ticket) -> None:
     ticket.provisioning_incident = _open_incident(Provider.PROVISIONING).exists()
+    ticket.provisioning_held = _open_circuit(Provider.PROVISIONING).exists()
     ticket.email_incident = _open_incident(Provider.EMAIL).exists()
 
 
@@ -270,12 +278,16 @@ class TicketDetail:
     state: str | None = None
     callback: CallbackRequest | None = None  # the call-back request waiting, if any
     facts: dict = field(default_factory=dict)
-    provider_since: datetime | None = None  # the workspace provider's circuit open since (None: healthy)
+    provider_since: datetime | None = None  # the workspace provider's circuit open since (None: closed)
     provider_failing: bool = False
 
     @property
     def account(self) -> User | None:
         return self.ticket.account
+
+    @property
+    def provider_now(self) -> str:
+        return _provider_now(self.request, failing=self.provider_failing)
 
     @property
     def next_retry(self) -> str:
@@ -316,6 +328,13 @@ def _next_retry(request: ProvisioningRequest | None, *, held: bool) -> str:
     return words.next_retry(next_attempt_at=request.next_attempt_at, held=held, now=timezone.now())
 
 
+def _provider_now(request: ProvisioningRequest | None, *, failing: bool) -> str:
+    """The workspace provider with its circuit closed, as the workspace panel says it:
+    answering, and, when this account's last answer was a refusal for good, that."""
+    refused = request.last_error_code if request is not None and step_refused(request) else ""
+    return words.provider_now(failing=failing, refused_code=refused)
+
+
 def provider_health() -> dict:
     """Whether the workspace provider is failing now (its circuit is open), and since
     when: a re-run then waits behind the circuit like every other step."""
@@ -353,6 +372,10 @@ class AccountDetail:
     @property
     def next_retry(self) -> str:
         return _next_retry(self.request, held=self.provider_failing)
+
+    @property
+    def provider_now(self) -> str:
+        return _provider_now(self.request, failing=self.provider_failing)
 
     @property
     def request(self) -> ProvisioningRequest | None:
@@ -495,7 +518,8 @@ class OpenIncident:
 
     @property
     def nothing_to_do(self) -> str:
-        return str(words.INCIDENT_NOTHING_TO_DO[self.stopped])
+        return words.incident_to_do(stopped=self.stopped, opened_by=self.incident.opened_by,
+                                    code=self.incident.cause, provider=self.incident.provider)
 
 
 def incident_error_codes(incident: Incident) -> list[str]:

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
+from accounts.selectors import accounts_with_failed_steps
 from support import actions
 from support import messages as words
 from support.admin.crumbs import section_crumbs
@@ -112,10 +113,14 @@ class IncidentAdmin(admin.ModelAdmin):
             return HttpResponse(status=405, headers={"Allow": "GET"})
         incident = self._incident(request, object_id)
         crumbs = self._crumbs(incident)
+        # Offered only while some step is stopped with the refusal: once none is (it
+        # closed, or every one was re-run), the button would re-run nothing.
         rerun_all = (reverse("admin:support_incident_rerun_all", args=[incident.pk])
-                     if incident.cause and request.user.has_perm(RERUN_PERMISSION) else "")
+                     if incident.cause and request.user.has_perm(RERUN_PERMISSION)
+                     and accounts_with_failed_steps(code=incident.cause) else "")
         figures = incident_figures(incident)
-        cause = (words.incident_cause(opened_by=incident.opened_by, code=incident.cause, affected=figures.affected)
+        cause = (words.incident_cause(opened_by=incident.opened_by, code=incident.cause, affected=figures.affected,
+                                      started=incident.started_at, ended=incident.ended_at)
                  if incident.cause else "")
         context = {**self.admin_site.each_context(request), "opts": self.opts, "incident": incident,
                    "figures": figures, "events": incident.events.select_related("account"), "cause": cause,

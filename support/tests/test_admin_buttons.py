@@ -293,7 +293,7 @@ def test_re_run_is_the_main_button_only_while_the_provider_is_healthy(ticket, co
     page_url = f"/admin/support/ticket/{ticket.pk}/change/"
     rerun = f'<a class="button default" href="{url(ticket, "rerun")}">Re-run provisioning now</a>'
     healthy = text(console.get(page_url))
-    assert rerun in healthy and "healthy" in healthy and 'id="provider-failing"' not in healthy
+    assert rerun in healthy and "answering (circuit closed)" in healthy and 'id="provider-failing"' not in healthy
 
     breaker.trip("provisioning", why="the provider is down")
     failing = text(console.get(page_url))
