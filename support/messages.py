@@ -404,7 +404,7 @@ INCIDENT_NOTHING_TO_DO = {
 INCIDENT_CREDENTIALS_TO_DO = _("To do: check the provider's credentials in the environment (the {settings} settings, "
                                "see README); the held signups then drain by themselves, the incident closes and "
                                "each person gets one apology.")
-CREDENTIALS_SETTINGS = {"provisioning": "PROVISIONING_*", "email": "EMAIL_*"}
+CREDENTIALS_SETTINGS = {"provisioning": "PROVISIONING_*", "email": "EMAIL_URL or ANYMAIL_*"}
 
 
 def incident_to_do(*, stopped: bool, opened_by: str, code: str, provider: str) -> str:
