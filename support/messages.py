@@ -114,6 +114,9 @@ NO_ACCOUNT = _("No account uses this address")
 # and the step's own time, so a time already past is never "in under a minute".
 NEXT_RETRY_HELD = _("held until the provider recovers (its circuit is open)")
 NEXT_RETRY_DUE = _("due now")
+# A not-urgent email (the apology) is not sent while the person's other emails are owed
+# (accounts.emails._owed_first): it has no time of its own until they are sent or give up.
+NEXT_RETRY_AFTER_OTHERS = _("after the person's other emails")
 
 
 def next_retry(*, next_attempt_at, held: bool, now) -> str:

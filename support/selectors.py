@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from accounts import codes
-from accounts.emails import RECIPIENT_REJECTED
+from accounts.emails import NOT_URGENT, RECIPIENT_REJECTED
 from accounts.messages import EmailFact
 from accounts.models import EmailDelivery, EmailKind, SignInCode, User
 from accounts.selectors import (
@@ -300,16 +300,18 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     the ticket's events with the account's, newest first."""
     account = ticket.account
     overview = account_overview(account=account) if account else None
+    health = provider_health()
     return TicketDetail(
         ticket=ticket, overview=overview, request=overview.request if overview else None,
-        deliveries=account_deliveries(account=account)[::-1] if account else [],
+        deliveries=_with_next_retry(account_deliveries(account=account)[::-1] if account else [],
+                                    held=health.pop("email_failing")),
         messages=list(ContactMessage.objects.filter(ticket=ticket).order_by("-created_at", "-pk")),
         timeline=_timeline(account=account, tickets=TicketEvent.objects.filter(ticket=ticket),
                            actions=console_actions(account=account) if account else console_actions(ticket=ticket)),
         failure=failure_words(ticket), reply_address=reply_address(ticket),
         state=overview.state if overview else None,
         callback=ticket.callbacks.filter(status=CallbackStatus.REQUESTED).first(),
-        **provider_health(),
+        **health,
     )
 
 
@@ -337,10 +339,31 @@ def _provider_now(request: ProvisioningRequest | None, *, failing: bool) -> str:
 
 def provider_health() -> dict:
     """Whether the workspace provider is failing now (its circuit is open), and since
-    when: a re-run then waits behind the circuit like every other step."""
+    when: a re-run then waits behind the circuit like every other step; and whether
+    the email provider's is (its pending emails are held behind it). One query."""
     circuits = open_circuits()
     return {"provider_failing": Provider.PROVISIONING in circuits,
-            "provider_since": circuits.get(Provider.PROVISIONING)}
+            "provider_since": circuits.get(Provider.PROVISIONING),
+            "email_failing": Provider.EMAIL in circuits}
+
+
+def _with_next_retry(deliveries: list[EmailDelivery], *, held: bool) -> list[EmailDelivery]:
+    """The account's emails, each with its ``next_retry`` in words as the workspace's
+    reads ("" unless pending): held behind the email provider's open circuit, a
+    not-urgent one waiting for the person's other emails still owed (the rule of
+    accounts.emails._owed_first, read from these same rows: no query), due now, or
+    when. A not-urgent email held behind another kind's backlog of setup work
+    (durable.setup_under_way) reads by its own time: that is not decided here."""
+    owed = any(d.status in OWED and d.kind not in NOT_URGENT for d in deliveries)
+    now = timezone.now()
+    for d in deliveries:
+        if d.status != StepStatus.PENDING:
+            d.next_retry = ""
+        elif not held and owed and d.kind in NOT_URGENT:
+            d.next_retry = str(words.NEXT_RETRY_AFTER_OTHERS)
+        else:
+            d.next_retry = words.next_retry(next_attempt_at=d.next_attempt_at, held=held, now=now)
+    return deliveries
 
 
 def _timeline(*, account: User | None, tickets: QuerySet[TicketEvent], actions) -> list[TimelineLine]:
@@ -393,15 +416,16 @@ def account_detail(*, account: User) -> AccountDetail:
     overview = account_overview(account=account)
     tickets = list(Ticket.objects.filter(account=account).select_related("account").order_by("-created_at", "-pk"))
     open_ticket = next((t for t in tickets if t.status in UNRESOLVED), None)
+    health = provider_health()
     return AccountDetail(
         account=account, overview=overview, ticket=open_ticket, tickets=tickets,
-        deliveries=account_deliveries(account=account)[::-1],
+        deliveries=_with_next_retry(account_deliveries(account=account)[::-1], held=health.pop("email_failing")),
         timeline=_timeline(account=account, tickets=TicketEvent.objects.filter(ticket__account=account),
                            actions=console_actions(account=account)),
         # What is failing reads the account's facts; an unsaved ticket carries the account.
         failure=failure_words(open_ticket or Ticket(account=account, email=account.email)),
         state=overview.state,
-        **provider_health(),
+        **health,
     )
 
 
