@@ -410,6 +410,12 @@ def accounts_with_failed_steps(*, code: str | None = None) -> list[User]:
     that error (support's "re-run all" after a refusal that was ours). Older
     deliveries are history: a link cancelled because the address was corrected, or
     one refused before a resend succeeded, leaves nothing to retry."""
+    return list(accounts_with_failed_steps_query(code=code))
+
+
+def accounts_with_failed_steps_query(*, code: str | None = None) -> QuerySet[User]:
+    """``accounts_with_failed_steps`` as a query: ``.exists()`` asks whether any is
+    stopped without loading them (the incident page's "Re-run all")."""
     failed = StepStatus.FAILED
     latest = latest_verification_of()
     workspace = Q(provisioning_request__status=failed)
@@ -417,12 +423,10 @@ def accounts_with_failed_steps(*, code: str | None = None) -> list[User]:
     if code is not None:
         workspace &= Q(provisioning_request__last_error_code=code)
         email &= Q(latest_verification_code=code)
-    return list(
-        User.objects.annotate(latest_verification_status=Subquery(latest.values("status")[:1]),
-                              latest_verification_code=Subquery(latest.values("last_error_code")[:1]))
-        .filter(workspace | email)
-        .order_by("date_joined")
-    )
+    return (User.objects.annotate(latest_verification_status=Subquery(latest.values("status")[:1]),
+                                  latest_verification_code=Subquery(latest.values("last_error_code")[:1]))
+            .filter(workspace | email)
+            .order_by("date_joined"))
 
 
 # The signup page logs the new account in; a login this soon after joining is that

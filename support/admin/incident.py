@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from accounts.selectors import accounts_with_failed_steps
+from accounts.selectors import accounts_with_failed_steps_query
 from support import actions
 from support import messages as words
 from support.admin.crumbs import section_crumbs
@@ -117,7 +117,7 @@ class IncidentAdmin(admin.ModelAdmin):
         # closed, or every one was re-run), the button would re-run nothing.
         rerun_all = (reverse("admin:support_incident_rerun_all", args=[incident.pk])
                      if incident.cause and request.user.has_perm(RERUN_PERMISSION)
-                     and accounts_with_failed_steps(code=incident.cause) else "")
+                     and accounts_with_failed_steps_query(code=incident.cause).exists() else "")
         figures = incident_figures(incident)
         cause = (words.incident_cause(opened_by=incident.opened_by, code=incident.cause, affected=figures.affected,
                                       started=incident.started_at, ended=incident.ended_at)
