@@ -26,12 +26,6 @@ def circuit_opened_at(provider: str) -> datetime | None:
     return Breaker.objects.filter(provider=provider).values_list("opened_at", flat=True).first()
 
 
-def circuit_cause(provider: str) -> str:
-    """The refusal code that holds this provider's circuit open ("" for an outage, or closed)."""
-    return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).values_list(
-        "cause", flat=True).first() or ""
-
-
 def step_refused(step: durable.Step | None) -> bool:
     """Whether a stopped step was refused (a permanent error: the provider said no to
     the request as it stands, so no retry could change the answer) rather than having
@@ -46,11 +40,12 @@ def step_refused(step: durable.Step | None) -> bool:
     return step.counted_attempts < durable.kind_of(step).max_attempts()
 
 
-def circuit_opening(provider: str) -> tuple[str, str]:
-    """What opened the provider's open circuit (a ``BreakerOpening``) and the code of
-    that failure; ("", "") when it is closed."""
+def circuit_opening(provider: str) -> tuple[str, str, str]:
+    """What opened the provider's open circuit (a ``BreakerOpening``), the code of
+    that failure, and the refusal code that holds it open ("" for an outage), read
+    together from the one row; ("", "", "") when it is closed."""
     return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).values_list(
-        "opened_by", "failure").first() or ("", "")
+        "opened_by", "failure", "cause").first() or ("", "", "")
 
 
 def _kinds_of(provider: str) -> list[durable.StepKind]:

@@ -28,7 +28,6 @@ from accounts.models import EmailKind, User
 from provisioning import breaker
 from provisioning.durable import kind_of
 from provisioning.selectors import (
-    circuit_cause,
     circuit_opened_at,
     circuit_opening,
     open_circuits,
@@ -68,10 +67,10 @@ def incident_open(*, provider: str, started_at: datetime | None = None) -> Incid
         if existing is not None:
             return existing
         try:
-            opened_by, failure = circuit_opening(provider)
+            opened_by, failure, cause = circuit_opening(provider)
             with transaction.atomic():  # a savepoint: a lost race leaves the outer transaction usable
                 incident = Incident.objects.create(provider=provider, started_at=started_at or timezone.now(),
-                                                   cause=circuit_cause(provider), opened_by=opened_by,
+                                                   cause=cause, opened_by=opened_by,
                                                    failure=failure)
                 IncidentEvent.objects.create(
                     incident=incident, kind=IncidentEventKind.OPENED, text=words.incident_opening(

@@ -42,6 +42,7 @@ from accounts.selectors import (
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
 from provisioning.durable import OUTAGE, StepStatus
 from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
+from provisioning.selectors import OPEN as OWED  # a step still owed: its next try is to come, or running
 from provisioning.selectors import open_circuits, outage_waiting_count, step_refused
 from support import messages as words
 from support.models import (
@@ -61,8 +62,6 @@ from support.models import (
 
 # Accounts that are not fully set up and not simply waiting for a click on a link.
 PARTIAL_STATES = (State.SETTING_UP, State.DELAYED, State.NEEDS_SUPPORT, State.EMAIL_UNDELIVERABLE)
-# A step still owed: its next try is to come, or running.
-OWED = (StepStatus.PENDING, StepStatus.RUNNING)
 
 
 def open_ticket_reference(account_id: int) -> str | None:
@@ -573,12 +572,15 @@ def apology_recipients(*, incident: Incident) -> QuerySet[User]:
             .order_by("pk"))
 
 
-def open_incident_state(incident: Incident, *, circuits: dict | None = None) -> OpenIncident:
+def open_incident_state(incident: Incident, *, circuits: dict | None = None,
+                        waiting: int | None = None) -> OpenIncident:
     """One open incident as the banner and its page say it: whether its provider's
-    circuit is open now, and how many wait on it."""
+    circuit is open now, and how many wait on it (``waiting``, when the caller has
+    already counted them: the incident page's figures)."""
     circuits = open_circuits() if circuits is None else circuits
+    waiting = outage_waiting_count(incident.provider) if waiting is None else waiting
     return OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
-                        outage_waiting_count(incident.provider), stopped=incident.provider in circuits)
+                        waiting, stopped=incident.provider in circuits)
 
 
 def open_incidents() -> list[OpenIncident]:

@@ -124,7 +124,8 @@ class IncidentAdmin(admin.ModelAdmin):
                  if incident.cause else "")
         context = {**self.admin_site.each_context(request), "opts": self.opts, "incident": incident,
                    "figures": figures, "events": incident.events.select_related("account"), "cause": cause,
-                   "now": open_incident_state(incident) if incident.status == IncidentStatus.OPEN else None,
+                   "now": (open_incident_state(incident, waiting=figures.waiting)
+                           if incident.status == IncidentStatus.OPEN else None),
                    "title": self.name(incident), "crumbs": crumbs, "has_view_permission": True,
                    "lasted": self.lasted(incident), "rerun_all_url": rerun_all,
                    "rerun_all_label": words.BUTTONS["rerun_all"][0], **(extra_context or {})}

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from django import template
 
-from accounts.messages import in_words as _in_words
 from support.admin.crumbs import page_crumbs
 from support.messages import console_time
 
@@ -11,12 +10,6 @@ register = template.Library()
 
 
 register.filter("console_time", console_time)  # "5 Mar 2025, 14:03", in TIME_ZONE
-
-
-@register.filter
-def in_words(when) -> str:
-    """A future time as a person says it: "in about two minutes"."""
-    return _in_words(when) if when else "—"
 
 
 @register.inclusion_tag("admin/support/_crumbs.html", takes_context=True)
