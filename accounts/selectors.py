@@ -190,7 +190,13 @@ def _flag(q: Q) -> ExpressionWrapper:
 
 def open_breakers() -> set[str]:
     """The providers whose circuit is open (an outage) now. One query."""
-    return set(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", flat=True))
+    return set(open_breakers_opened_by())
+
+
+def open_breakers_opened_by() -> dict[str, str]:
+    """Each provider whose circuit is open now, with what opened it (a
+    ``BreakerOpening``: a refusal of our own credentials is our fault). One query."""
+    return dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_by"))
 
 
 def _workspace_status(request: ProvisioningRequest | None) -> str:
@@ -253,7 +259,7 @@ def account_overview(*, account: User) -> Overview:
     now = timezone.now()
     # What opened each open circuit: a refusal of our own credentials is our fault,
     # and the page says so rather than blame the provider.
-    opened_by = dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_by"))
+    opened_by = open_breakers_opened_by()
     breakers = set(opened_by)
     stale = worker_stale(now=now)
     request = (ProvisioningRequest.objects.filter(account=account)
