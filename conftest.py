@@ -1,5 +1,9 @@
 """Fixtures shared by every app's tests."""
+import os
+import threading
+
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test import Client
 
 from provisioning.reconciler import reconcile
@@ -21,6 +25,44 @@ def _sandbox_email_backend(settings):
     test settings' sandbox back; healthy mail still lands in mail.outbox, because the
     sandbox hands it to SANDBOX_EMAIL_DELIVER_TO (locmem in tests)."""
     settings.EMAIL_BACKEND = "accounts.email_backends.SandboxEmailBackend"
+
+
+class TakingTurnsWSGIServer(ThreadedWSGIServer):
+    """The live server on in-memory SQLite: its request threads share the test's one
+    connection, which is not safe to use from two threads at once (a support re-run
+    and the status page's poll once blocked each other for good). Threads still
+    accept connections (so a browser's idle keep-alive never blocks anyone); the
+    application runs one request at a time."""
+
+    def set_app(self, application):
+        turn = threading.Lock()
+
+        def one_at_a_time(environ, start_response):
+            with turn:
+                response = application(environ, start_response)
+                try:
+                    return list(response)
+                finally:
+                    if hasattr(response, "close"):
+                        response.close()
+        super().set_app(one_at_a_time)
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, taking turns where it shares the test's in-memory
+    SQLite connection; on PostgreSQL each request thread has its own connection and
+    they run at once."""
+    from pytest_django.live_server_helper import LiveServer
+
+    addr = (request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+            or "localhost")
+    server = LiveServer(addr, start=False)
+    if server.thread.connections_override:
+        server.thread.server_class = TakingTurnsWSGIServer
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
