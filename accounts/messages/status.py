@@ -204,7 +204,7 @@ EMAIL_WORDS = {
 # principle 3), so it is offered whenever the address is unconfirmed.
 RESEND_OFFER_AFTER = timedelta(minutes=2)
 # States with nothing left to wait for: /setup/ stops updating (static/js/status.js
-# stops polling at the same ones).
+# stops polling when the status JSON says so: said.updating).
 SETTLED = ("active", "disabled")
 
 # The resend form's words, by where the link stands when it is offered (``offer_resend``):
@@ -239,7 +239,8 @@ class Said:
         return {"title": self.title, "workspace": self.workspace, "tries": self.tries, "email": self.email,
                 "offer": {"resend": self.offer_resend, "correct_email": self.offer_correct,
                           "call": self.offer_call},
-                "resend": {"prompt": self.resend_prompt, "button": self.resend_button}}
+                "resend": {"prompt": self.resend_prompt, "button": self.resend_button},
+                "updating": self.updating}
 
 
 def _when(moment: datetime | None, f: Facts) -> str:

@@ -41,7 +41,9 @@ def check_contract(data: dict) -> None:
     assert data["email"]["delivery"] in {"pending", "sent", "failed", "bounced"}
     assert data["ticket"] is None or type(data["ticket"]) is str
     assert type(data["message"]) is str and data["message"]
-    assert set(data["said"]) == {"title", "workspace", "tries", "email", "offer", "resend"}
+    assert set(data["said"]) == {"title", "workspace", "tries", "email", "offer", "resend", "updating"}
+    # The page polls (and says it updates by itself) until nothing is left to wait for.
+    assert data["said"]["updating"] is (data["state"] not in {"active", "disabled"})
     assert set(data["said"]["offer"]) == {"resend", "correct_email", "call"}
     assert set(data["said"]["resend"]) == {"prompt", "button"}
 

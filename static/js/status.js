@@ -8,7 +8,11 @@
   var card = document.getElementById("status");
   if (!card || !window.fetch) return;
   var url = card.getAttribute("data-status-url");
-  var settled = { active: true, disabled: true };
+  // Whether anything is left to wait for is the server's call (said.updating), like
+  // every word: this file keeps no list of states of its own.
+  function updating(data) {
+    return !data || !data.said || data.said.updating !== false;
+  }
 
   function text(id, value) {
     var el = document.getElementById(id);
@@ -45,7 +49,7 @@
     stepClass("step-email", email.delivery, email.verified);
     show("ready-action", ws.status === "ready");
     // Once nothing is left to wait for, polling stops (poll below): so does saying it goes on.
-    show("refresh-hint", !settled[state]);
+    show("refresh-hint", updating(data));
     var offer = said.offer || {};
     var correct = document.getElementById("correct-form");
     // A form the person is typing in, or that shows an error, stays open.
@@ -74,7 +78,7 @@
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) {
         if (data) apply(data);
-        if (!data || !settled[data.state]) window.setTimeout(poll, 2000);
+        if (updating(data)) window.setTimeout(poll, 2000);
       })
       .catch(function () { window.setTimeout(poll, 10000); });
   }
