@@ -241,12 +241,18 @@ def _email_fact(account: User, delivery: EmailDelivery | None, email_down: bool,
 
 
 def _previous_link_failed(account: User, delivery: EmailDelivery) -> bool:
-    """The account's verification email before this one was tried and never sent (it
-    failed, or was cancelled by a corrected address while still retrying): a fresh
-    link on time is then no promise that it will arrive within a minute. One query."""
+    """The account's verification email before this one failed on our side and was
+    never sent: a try of ours failed (timeouts, the provider down, our credentials
+    refused, our retries ran out), or it was cancelled by a corrected address while
+    still retrying. A fresh link on time is then no promise that it will arrive
+    within a minute. Not when the address refused it (rejected at once, or reported
+    bounced): that failure was the address's, not ours, and the page said so. Nor
+    while its first try is still running: it has not failed. One query."""
     previous = (EmailDelivery.objects.filter(account=account, kind=EmailKind.VERIFICATION)
-                .exclude(pk=delivery.pk).order_by("-created_at", "-pk").values_list("attempts", "status").first())
-    return previous is not None and previous[0] > 0 and previous[1] != StepStatus.SUCCEEDED
+                .exclude(pk=delivery.pk).order_by("-created_at", "-pk")
+                .only("status", "attempts", "last_error_code", "bounced_at").first())
+    return (previous is not None and previous.status != StepStatus.SUCCEEDED and previous.bounced_at is None
+            and previous.last_error_code != RECIPIENT_REJECTED and _failures(previous) > 0)
 
 
 def account_overview(*, account: User) -> Overview:

@@ -97,6 +97,27 @@ def test_the_person_corrects_the_address_after_a_bounce(client, webhook_secret, 
     assert status["state"] == "unverified" and status["email"]["delivery"] == "sent"
 
 
+def test_a_fresh_link_after_a_bounce_does_not_say_our_last_try_failed(client, webhook_secret, db, sandbox, drive,
+                                                                      settings):
+    """The server took the link but our wait for its answer timed out, so our retries
+    counted it failed; then the address bounced it. The address refused it, not us:
+    the fresh link to the corrected address blames nothing on our side."""
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    account_register(name="Ada Lovelace", email="ada@example.com", company="Engines", password=PASSWORD)
+    sandbox("email", "late")
+    drive()
+    assert len(mail.outbox) == 1
+    _post(client, _postmark())
+    assert "Our email to ada@example.com was refused" in _status(client)["message"]
+
+    client.post("/setup/email/", {"email": "ada@lovelace.example"})
+
+    status = client.get("/setup/status.json").json()
+    assert status["email"]["delivery"] == "pending"
+    assert "failed on our side" not in status["message"]
+    assert "it usually arrives within a minute" in status["message"]
+
+
 def test_wrong_or_missing_credentials_change_nothing(client, webhook_secret, account):
     assert _post(client, _postmark(), secret="hook:guess").status_code == 400
     assert _post(client, _postmark(), secret=None).status_code == 400

@@ -403,6 +403,36 @@ def test_a_fresh_link_after_a_sent_one_still_says_a_minute(ada, drive):
     assert "it usually arrives within a minute" in page_text(ada.get("/setup/"))
 
 
+def test_a_fresh_link_after_the_address_was_refused_blames_nothing_on_our_side(ada, sandbox, drive):
+    """The old link failed because the address was wrong, not because of us: the fresh
+    link to the corrected address is an ordinary one."""
+    sandbox("email", "reject")
+    drive()
+    assert status(ada)["state"] == "email_undeliverable"
+
+    ada.post("/setup/email/", {"email": "ada.lovelace@example.com"})
+
+    data = status(ada)
+    assert data["said"]["email"] == str(words.EMAIL_WORDS["sending"])
+    for text in (data["message"], page_text(ada.get("/setup/")), page_text(ada.get("/"))):
+        assert "failed on our side" not in text
+        assert "We're sending a confirmation link to ada.lovelace@example.com; it usually arrives within a minute" \
+            in text
+
+
+def test_a_fresh_link_after_our_retries_ran_out_says_our_last_try_failed(ada, sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    sandbox("email", "timeout")
+    drive()
+    assert status(ada)["email"]["delivery"] == "failed"
+
+    ada.post("/setup/email/", {"email": "ada.lovelace@example.com"})
+
+    data = status(ada)
+    assert "Our last try to send you one failed on our side" in data["message"]
+    assert "usually arrives within a minute" not in data["message"]
+
+
 def test_our_credentials_refused_are_owned_not_blamed_on_the_provider(ada, sandbox, drive):
     sandbox("provisioning", "unauthorized")  # HTTP 401: the provider refuses our credentials
 
