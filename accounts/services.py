@@ -59,6 +59,12 @@ class AlreadyVerified(AccountError):
     """The address is confirmed; it can no longer be corrected from the status page."""
 
 
+class LinkOnItsWay(AccountError):
+    """Correcting the address to the one the account already has, while a confirmation
+    link to it is on its way: nothing changes and nothing more is sent (the link on
+    its way goes there), so a double click sends one email."""
+
+
 class StaffAccount(AccountError):
     """Console actions never close or change a staff account: whoever holds a console
     login must not be able to act on a colleague's."""
@@ -278,8 +284,10 @@ def account_change_email(*, account: User, email: str, actor: str = "the person"
     """Correct a mistyped address while it is unverified. Links sent to the old
     address die (tokens cover the address), emails still owed to it are cancelled,
     and the new address gets a fresh link; with ``proven`` (a strict-mode change link
-    that reached the new address was confirmed) it is marked verified instead.
-    Raises AlreadyVerified or EmailTaken."""
+    that reached the new address was confirmed) it is marked verified instead. The
+    address it already has gets a fresh link only when none is on its way (the last
+    one was sent, refused, or stopped); while one is, nothing is written and
+    LinkOnItsWay is raised. Raises AlreadyVerified or EmailTaken."""
     new = normalize_email(email)
     try:
         with transaction.atomic():
@@ -289,8 +297,9 @@ def account_change_email(*, account: User, email: str, actor: str = "the person"
             old = locked.email
             if new == old:
                 delivery = latest_verification(locked)
-                if delivery is None or not delivery.is_open:
-                    _queue_verification(locked)
+                if delivery is not None and delivery.is_open:
+                    raise LinkOnItsWay(old)
+                _queue_verification(locked)
                 return locked
             for delivery in EmailDelivery.objects.filter(account=locked, to_address=old,
                                                          status=StepStatus.PENDING):

@@ -31,6 +31,7 @@ from accounts.selectors import account_overview, email_change_link_account, veri
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
+    LinkOnItsWay,
     account_change_email,
     account_password_reset,
     email_verify,
@@ -172,6 +173,11 @@ def setup_email_view(request: HttpRequest) -> HttpResponse:
             # page: the fresh link is sent, on its way, or held up by our trouble.
             facts = account_overview(account=user).facts
             messages.success(request, words.resend_answer(facts) if unchanged else words.email_changed_answer(facts))
+            return redirect("accounts:setup")
+        except LinkOnItsWay:
+            # The address it already has, with a link to it on its way: nothing was
+            # sent, so the answer says where that link stands, not that a fresh one is.
+            messages.info(request, words.email_unchanged_answer(account_overview(account=request.user).facts))
             return redirect("accounts:setup")
         except AlreadyVerified:
             messages.info(request, words.EMAIL_ALREADY_VERIFIED)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 
 from accounts.emails import email_queue
-from accounts.models import EmailKind, User
+from accounts.models import EmailKind, User, normalize_email
 from accounts.selectors import accounts_with_failed_steps
 from accounts.services import (
     StaffAccount,
@@ -49,6 +49,11 @@ from support.services import TicketError, ticket_transition
 
 class NoAccount(TicketError):
     """The button acts on an account, and this ticket has none (an unmatched message)."""
+
+
+class AddressUnchanged(TicketError):
+    """"Correct the email address" with the address the account already has (the form
+    starts with it): there is nothing to correct."""
 
 
 class NoTicket(TicketError):
@@ -147,10 +152,14 @@ def resend_verification(*, actor: User, account: User | None, ticket: Ticket | N
 
 def correct_email(*, actor: User, account: User | None, ticket: Ticket | None = None, action_key: str,
                   email: str) -> ActionResult:
-    """Raises accounts.services.EmailTaken, AlreadyVerified or StaffAccount (nothing is
-    recorded)."""
+    """Raises accounts.services.EmailTaken, AlreadyVerified or StaffAccount, or
+    AddressUnchanged for the address the account already has (nothing is recorded:
+    "corrected" would not be true, and sending the link again is its own button)."""
     def run(locked: Ticket | None) -> ActionResult:
-        changed = account_change_email(account=_customer(account, ticket), email=email, actor=console_actor(actor))
+        person = _customer(account, ticket)
+        if normalize_email(email) == person.email:
+            raise AddressUnchanged(str(words.ADDRESS_UNCHANGED).format(address=person.email))
+        changed = account_change_email(account=person, email=email, actor=console_actor(actor))
         return ActionResult(True, str(words.RESULTS["correct_email_done"]).format(address=changed.email))
     return _act(kind=ConsoleActionKind.CORRECT_EMAIL, actor=actor, account=account, ticket=ticket,
                 action_key=action_key, run=run)

@@ -214,6 +214,10 @@ STAFF_ACCOUNT_REFUSED = _("This is a staff account: the console never changes a 
                           "verification or sign-in, nor closes it. Nothing was changed. A superuser can change "
                           "staff access on the account page.")
 
+# "Correct the email address" pressed with the address the account already has.
+ADDRESS_UNCHANGED = _("{address} is already this account's address, so there is nothing to correct and nothing "
+                      "was changed. To send the confirmation link again, use Resend verification.")
+
 RESULTS = {
     "rerun_all_done": _("Re-armed {count} accounts' steps stopped with {code}: they run now, with fresh retries."),
     "rerun_all_noop": _("Nothing to re-run: no step is stopped with {code}."),

@@ -28,7 +28,8 @@ def email_change_request(*, account: User, email: str) -> str:
     """Ask to move ``account`` to ``email``. Returns the normalised new address and
     nothing else on purpose: the caller must answer identically whether it is taken.
     Raises AlreadyVerified (the same for every address). The caller handles an
-    address equal to the current one (``account_change_email`` re-sends the link)."""
+    address equal to the current one (``account_change_email``: a fresh link, unless
+    one is on its way)."""
     new = normalize_email(email)
     account.refresh_from_db(fields=["email", "email_verified_at"])
     if account.email_verified:

@@ -372,13 +372,32 @@ def say(f: Facts) -> Said:
 
 
 def resend_answer(f: Facts) -> str:
-    """What "send the link again" answers, from the facts just after it. Never points
-    at the person's spam folder unless a server accepted the link."""
+    """What "send the link again" answers (and correcting the address to the one it
+    already is, when no link was on its way: a fresh one is queued), from the facts
+    just after it. Never points at the person's spam folder unless a server accepted
+    the link; blames our side only while the link is still owed to a problem of ours."""
     if f.email == EmailFact.SENT:
         return str(RESENT_SENT).format(address=f.address)
     if f.email == EmailFact.SENDING:
         return str(RESENT_SENDING).format(address=f.address)
-    return str(RESENT_TROUBLE).format(address=f.address)
+    if f.email in (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD):
+        return str(RESENT_TROUBLE).format(address=f.address)
+    # Refused at once, stopped, or no longer owed: the page says which.
+    return str(RESENT_SEE_PAGE).format(address=f.address)
+
+
+def email_unchanged_answer(f: Facts) -> str:
+    """What correcting the address to the one it already is answers while a link to
+    it was on its way (``accounts.services.LinkOnItsWay``): nothing changed and
+    nothing more was sent, so no "fresh" link; where the one on its way stands, from
+    the facts just after."""
+    if f.email == EmailFact.SENT:
+        return EMAIL_UNCHANGED_SENT.say(f, address=f.address)
+    if f.email == EmailFact.SENDING:
+        return EMAIL_UNCHANGED_SENDING.say(f, address=f.address)
+    if f.email in (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD):
+        return EMAIL_UNCHANGED_HELD_UP.say(f, address=f.address)
+    return str(EMAIL_UNCHANGED).format(address=f.address)
 
 
 def email_changed_answer(f: Facts) -> str:
@@ -432,6 +451,25 @@ RESENT_SENT = _("We've sent a fresh confirmation link to {address}. If it isn't 
 RESENT_SENDING = _("We're sending a fresh confirmation link to {address}.")
 RESENT_TROUBLE = _("We'll send a fresh confirmation link to {address} as soon as we can: sending email is having "
                    "trouble on our side right now. This page shows when it has gone.")
+RESENT_SEE_PAGE = _("We tried to send a fresh confirmation link to {address}; this page shows how that went.")
+# Correcting the address to the one it already is, while a link to it is on its way:
+# nothing changes and nothing more is sent (``email_unchanged_answer``).
+EMAIL_UNCHANGED_SENT = Claim("unchanged, link sent", _(
+    "Your address is already {address}, so nothing changed: we've sent your confirmation link there. If it isn't "
+    "in your inbox in a few minutes, check your spam folder, or ask for it again on this page."),
+    lambda f: f.email == EmailFact.SENT)
+EMAIL_UNCHANGED_SENDING = Claim("unchanged, link on its way", _(
+    "Your address is already {address}, so nothing changed: the confirmation link on its way goes there, and we "
+    "haven't sent another. This page shows when it has been sent; if it hasn't reached you a few minutes after "
+    "that, you can ask for it again on this page."),
+    lambda f: f.email == EmailFact.SENDING)
+EMAIL_UNCHANGED_HELD_UP = Claim("unchanged, link held up", _(
+    "Your address is already {address}, so nothing changed: the confirmation link on its way goes there, and we "
+    "haven't sent another. Sending it is held up on our side; it will go out on its own, and this page shows when "
+    "it has."),
+    lambda f: f.email in (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD))
+EMAIL_UNCHANGED = _("Your address is already {address}, so nothing changed. This page shows where the "
+                    "confirmation link to it stands.")
 EMAIL_CHANGED_SENT = Claim("changed and sent", _(
     "Thanks: we've changed your address to {address} and sent a fresh confirmation link there. Links sent to the "
     "old address no longer work."), _sent)

@@ -334,10 +334,18 @@ def test_the_words_never_ask_a_claim_to_speak_without_its_fact(f):
         _absent(CLAIM_NOTHING_TO_DO, text, "say()", f)
     assert words.resend_answer(f)
     changed = words.email_changed_answer(f)  # raises FalseClaim if "sent" lacked its fact
+    unchanged = words.email_unchanged_answer(f)  # likewise
+    # Nothing was queued when the address was already the account's and its link on its way.
+    _absent(("fresh",), unchanged, "email_unchanged_answer()", f)
     if f.email != EmailFact.SENT:
         _absent(CLAIM_SPAM, words.resend_answer(f), "resend_answer()", f)
+        _absent(CLAIM_SPAM + CLAIM_SENT + ("we've sent",), unchanged, "email_unchanged_answer()", f)
         _absent(("sent a fresh",), changed, "email_changed_answer()", f)
         _absent(("Didn't get",), said.resend_prompt, "the resend offer", f)
+    if f.email not in (EmailFact.RETRYING, EmailFact.LATE, EmailFact.HELD):
+        # Our trouble is told only while the link is still owed to a problem of ours.
+        _absent(("on our side",), words.resend_answer(f), "resend_answer()", f)
+        _absent(("on our side",), unchanged, "email_unchanged_answer()", f)
     if not f.verified:
         assert said.offer_correct  # a typo can always be corrected
 

@@ -245,8 +245,83 @@ def test_correcting_to_the_same_address_does_not_say_it_changed(sandbox, drive):
 
     response = client.post("/setup/email/", {"email": "Ada@Example.com"}, follow=True)
 
-    assert answers(response) == [str(words.RESENT_TROUBLE).format(address=ADDRESS)]
+    # The link still owed goes there: nothing fresh was queued, and the answer says so.
+    assert answers(response) == [str(words.EMAIL_UNCHANGED_HELD_UP.text).format(address=ADDRESS)]
     assert "changed your address" not in page_text(response)
+    assert EmailDelivery.objects.filter(account=account).count() == 1
+
+
+def test_the_same_address_while_its_link_is_on_its_way_sends_nothing_more_and_says_so(drive):
+    client, account = sign_up(email=ADDRESS)  # the link is owed, not yet sent
+
+    first = client.post("/setup/email/", {"email": "Ada@Example.com"}, follow=True)
+    client.post("/setup/email/", {"email": ADDRESS})
+
+    said = str(words.EMAIL_UNCHANGED_SENDING.text).format(address=ADDRESS)
+    assert answers(first) == [said]
+    assert "fresh" not in said and "changed your address" not in page_text(first)
+    assert EmailDelivery.objects.filter(account=account).count() == 1
+    drive()
+    assert len(sent_to(ADDRESS, subject="Confirm")) == 1
+
+
+def test_the_same_address_after_its_link_was_sent_sends_one_fresh_link(ada, drive):
+    client, account = ada
+    mail.outbox.clear()
+
+    first = client.post("/setup/email/", {"email": ADDRESS}, follow=True)
+    second = client.post("/setup/email/", {"email": ADDRESS}, follow=True)  # a double click
+
+    assert answers(first) == [str(words.RESENT_SENDING).format(address=ADDRESS)]  # a fresh one is queued
+    # The second finds that fresh link on its way: it queues nothing, nor says it does.
+    assert answers(second) == [str(words.EMAIL_UNCHANGED_SENDING.text).format(address=ADDRESS)]
+    assert open_verifications(account) == 1
+    drive()
+    assert len(sent_to(ADDRESS, subject="Confirm")) == 1
+
+
+def test_the_same_address_after_our_retries_ran_out_sends_a_fresh_link_and_owns_the_last_one(
+        sandbox, drive, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    sandbox("email", "timeout")
+    client, account = sign_up(email=ADDRESS)
+    drive()
+
+    response = client.post("/setup/email/", {"email": ADDRESS}, follow=True)
+
+    assert answers(response) == [str(words.RESENT_SENDING).format(address=ADDRESS)]
+    assert open_verifications(account) == 1
+    assert "Our last try to send you one failed on our side" in page_text(response)
+
+
+def test_the_same_address_after_it_was_refused_sends_a_fresh_link_and_blames_nothing_on_us(sandbox, drive):
+    sandbox("email", "reject")
+    client, account = sign_up(email=ADDRESS)
+    drive()
+    sandbox("email", "ok")  # say the person's mailbox was set up since
+
+    response = client.post("/setup/email/", {"email": ADDRESS}, follow=True)
+
+    assert answers(response) == [str(words.RESENT_SENDING).format(address=ADDRESS)]
+    page = page_text(response)
+    assert "on our side" not in page
+    assert f"We're sending a confirmation link to {ADDRESS}; it usually arrives within a minute" in page
+
+
+# Run as the web process runs: the sync queue tries the fresh link inline, and the
+# address refuses it again before the answer is chosen.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path, data", [("/setup/email/", {"email": ADDRESS}), ("/setup/resend/", {})])
+def test_a_fresh_link_refused_at_once_is_not_called_our_trouble(sandbox, path, data):
+    sandbox("email", "reject")
+    client, account = sign_up(email=ADDRESS)
+
+    response = client.post(path, data, follow=True)
+
+    assert EmailDelivery.objects.filter(account=account).count() == 2
+    assert answers(response) == [str(words.RESENT_SEE_PAGE).format(address=ADDRESS)]
+    assert "on our side" not in " ".join(answers(response))
+    assert f"Our email to {ADDRESS} was refused" in page_text(response)
 
 
 def test_correcting_the_address_cancels_emails_still_owed_to_the_old_one(sandbox, drive):

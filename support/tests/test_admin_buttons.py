@@ -144,6 +144,22 @@ def test_correct_email_moves_the_account_and_sends_a_fresh_link(ticket, console,
     assert clicks(ticket) == 1 and len(logged(ticket)) == 1
 
 
+def test_correct_email_with_the_address_it_has_corrects_nothing_and_says_so(ticket, console):
+    """The form starts with the account's address: pressed as it is, nothing is
+    corrected, recorded or sent, and the page says so (and where resending is)."""
+    address = ticket.account.email
+    deliveries = ticket.account.email_deliveries.count()
+
+    response = console.post(url(ticket, "correct_email"), {"action_key": uuid.uuid4().hex,
+                                                            "email": address.upper()})
+
+    assert response.status_code == 400
+    assert str(words.ADDRESS_UNCHANGED).format(address=address) in text(response)
+    assert "Address corrected" not in text(response)
+    assert clicks(ticket) == 0 and not ConsoleAction.objects.exists()
+    assert ticket.account.email_deliveries.count() == deliveries
+
+
 def test_correct_email_refuses_a_taken_address_and_changes_nothing(ticket, console, register):
     register(email="taken@example.com")
     response = console.post(url(ticket, "correct_email"), {"action_key": uuid.uuid4().hex,
