@@ -125,13 +125,14 @@ def email_queue_bulk(*, accounts: Iterable[User], kind: str, key: Callable[[User
 
 # Refused for us, whatever the recipient: 530 (authentication required) and 535
 # (our credentials refused), and any 5.7.x, RFC 3463's "security or policy status"
-# (554 5.7.1 relay access denied, our sending policy or reputation).
-SMTP_REFUSED_FOR_US = frozenset({530, 535})
+# (554 5.7.1 relay access denied, our sending policy or reputation). The first two
+# are about our credentials; a 5.7.x otherwise is our relay or sending policy.
+SMTP_CREDENTIALS = frozenset({530, 535})
 
 
 def _smtp_refused_for_us(code: int, message: bytes | str) -> bool:
     text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
-    return code in SMTP_REFUSED_FOR_US or (code >= 500 and text.lstrip().startswith("5.7."))
+    return code in SMTP_CREDENTIALS or (code >= 500 and text.lstrip().startswith("5.7."))
 
 
 def _smtp_text(message: bytes | str) -> str:
@@ -155,7 +156,8 @@ def classify(error: Exception) -> ProviderError:
         if status is None or status == 429 or status >= 500:
             return TransientError("esp_unavailable", f"The email provider failed ({status or 'no answer'}).")
         if status in (401, 403):
-            return SystemicError(f"esp_{status}", f"The email provider refused our credentials (HTTP {status}).")
+            return SystemicError(f"esp_{status}", f"The email provider refused our credentials (HTTP {status}).",
+                                 credentials=True)
         return PermanentError(f"esp_{status}", f"The email provider refused the message (HTTP {status}).")
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         refusals = list(error.recipients.values())
@@ -163,7 +165,7 @@ def classify(error: Exception) -> ProviderError:
         if ours:
             code, message = ours[0]
             return SystemicError(f"smtp_{code}", f"The mail server refused to relay our mail ({code} "
-                                                 f"{_smtp_text(message)}).")
+                                                 f"{_smtp_text(message)}).", credentials=code in SMTP_CREDENTIALS)
         codes = [code for code, _ in refusals]
         if codes and all(code >= 500 for code in codes):
             return PermanentError(RECIPIENT_REJECTED, f"The mail server refused the address ({codes[0]}).",
@@ -174,7 +176,8 @@ def classify(error: Exception) -> ProviderError:
             return TransientError("smtp_4xx", f"The mail server asked us to try later ({error.smtp_code}).")
         if _smtp_refused_for_us(error.smtp_code, error.smtp_error) or isinstance(error, smtplib.SMTPSenderRefused):
             return SystemicError(f"smtp_{error.smtp_code}", f"The mail server refused us ({error.smtp_code} "
-                                                            f"{_smtp_text(error.smtp_error)}).")
+                                                            f"{_smtp_text(error.smtp_error)}).",
+                                 credentials=error.smtp_code in SMTP_CREDENTIALS)
         return PermanentError("smtp_5xx", f"The mail server refused the message ({error.smtp_code}).")
     if isinstance(error, smtplib.SMTPNotSupportedError):  # e.g. EMAIL_USE_TLS against a server without it
         return SystemicError("misconfigured", "The mail server does not support what our settings ask of it.")

@@ -33,7 +33,7 @@ from accounts.messages import EmailFact, Facts, Said, say
 from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_email
 from accounts.tokens import read_email_change_token, split_verification_token, verification_tokens
 from provisioning.durable import StepStatus
-from provisioning.models import Breaker, BreakerOpening, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
+from provisioning.models import REFUSED_OURS, Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
 from provisioning.selectors import step_refused
 
 
@@ -288,7 +288,7 @@ def account_overview(*, account: User) -> Overview:
         state=state, address=account.email, verified=account.email_verified, workspace=workspace,
         workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
         workspace_next=next_at, workspace_overdue=workspace == "pending" and (stale or bool(request.overdue)),
-        outage=outage, outage_ours=bool(outage) and opened_by.get(outage) == BreakerOpening.REFUSED_US, email=email,
+        outage=outage, outage_ours=bool(outage) and opened_by.get(outage) in REFUSED_OURS, email=email,
         email_after_failure=email == EmailFact.SENDING and _previous_link_failed(account, delivery),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
         email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,

@@ -134,7 +134,8 @@ def run_round(args, env, url, pipe, *, label: str, clusters_n: int, limit: float
 
     pipe.send(("round", limit, args.latency))
     pipe.recv()
-    opened_before = Event.objects.filter(subject="breaker:provisioning", to_state="open").count()
+    opened_before = Event.objects.filter(subject="breaker:provisioning", from_state="closed",
+                                         to_state="open").count()
     accounts = build_backlog(f"{label}-n{clusters_n}", args.steps)
     round_env = {**env, "PROVIDER_RATE_PER_SECOND": f"{limit:g}"}
     connections.close_all()
@@ -166,7 +167,8 @@ def run_round(args, env, url, pipe, *, label: str, clusters_n: int, limit: float
     gaps = [(b - a, i + 1) for i, (a, b) in enumerate(zip(ready, ready[1:], strict=False))] or [(float("nan"), 0)]
     return {"drain": (len(ready) - 1) / span, "span": span, "ready": len(ready), "pause": max(gaps),
             "bulk_drain": (hi - lo) / (ready[hi] - ready[lo]) if hi > lo else float("nan"),
-            "opened": Event.objects.filter(subject="breaker:provisioning", to_state="open").count() - opened_before,
+            "opened": Event.objects.filter(subject="breaker:provisioning", from_state="closed",
+                                           to_state="open").count() - opened_before,
             "cpu_ms": 1000 * cpu_used / max(len(ready), 1), "load": os.getloadavg()[0], **seen}
 
 

@@ -101,10 +101,11 @@ class HttpBackend:
                       retry_after=_retry_after(response.headers.get("Retry-After")))
 
 
-# Our credentials (401, 407 at our proxy), our permissions (403) or our
-# configuration (404: PROVISIONING_URL points at the wrong place) are wrong: every
+# Our credentials (401, 407 at our proxy) or what they are allowed (403) are wrong,
+# or our configuration (404: PROVISIONING_URL points at the wrong place): every
 # account would get the same answer, so it is refused for us, never for the person.
-REFUSED_FOR_US = frozenset({401, 403, 404, 407})
+CREDENTIALS_REFUSED = frozenset({401, 403, 407})
+REFUSED_FOR_US = CREDENTIALS_REFUSED | {404}
 
 
 def refusal(status: int, *, body: str = "", retry_after: float | None = None) -> ProviderError:
@@ -113,9 +114,12 @@ def refusal(status: int, *, body: str = "", retry_after: float | None = None) ->
         return RateLimited("rate_limited", "The provider asked us to slow down.", retry_after=retry_after)
     if status >= 500:
         return TransientError(f"http_{status}", f"The provider failed with HTTP {status}.")
+    if status in CREDENTIALS_REFUSED:
+        return SystemicError(f"http_{status}", f"The provider refused our credentials (HTTP {status}).",
+                             credentials=True)
     if status in REFUSED_FOR_US:
-        return SystemicError(f"http_{status}", f"The provider refused our credentials or configuration "
-                                               f"(HTTP {status}).")
+        return SystemicError(f"http_{status}", f"The provider has nothing at the address we call (HTTP {status}): "
+                                               f"check PROVISIONING_URL.")
     detail = f"The provider refused the request (HTTP {status})" + (f": {body}" if body else ".")
     return PermanentError(f"http_{status}", detail)
 

@@ -11,9 +11,12 @@ Closed: calls flow. The circuit opens (an outage, not one person's bad luck) whe
   probe keeps the circuit open.
 Open: calls are held; every BREAKER_PROBE_SECONDS exactly one call goes through as
 a probe (the compare-and-set on ``probed_at`` picks one process). An answer that
-is not the circuit's cause closes it.
+is not the circuit's cause closes it, except a refusal of us for another reason
+(our credentials refused while it is open for an outage): that becomes what holds
+it open, and the change is announced, so the incident asks for the fix that fits.
 
-What opened it (``opened_by``: no answer, failing, refused us, refused many alike)
+What opened it (``opened_by``: no answer, failing, refused our credentials, refused
+us otherwise, refused many alike: the backend's verdict says which refusal is which)
 and the code of that failure are kept on the circuit, so the incident says what
 happened rather than a guess.
 
@@ -30,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from provisioning.models import NO_ANSWER_CODES, Breaker, BreakerFailure, BreakerOpening, BreakerState, Event
-from provisioning.signals import announce_on_commit, breaker_closed, breaker_opened
+from provisioning.signals import announce_on_commit, breaker_cause_changed, breaker_closed, breaker_opened
 
 
 def _breaker(provider: str) -> Breaker:
@@ -100,10 +103,26 @@ def trip(provider: str, *, cause: str = "", why: str, failure: str = "", opened_
     return bool(opened)
 
 
-def refused_us(provider: str, *, code: str, why: str) -> bool:
-    """The provider refused us (a ``SystemicError``: our credentials, configuration
-    or relay): open the circuit at once, with the refusal as its cause."""
-    return trip(provider, cause=code, why=why, opened_by=BreakerOpening.REFUSED_US)
+def refused_us(provider: str, *, code: str, why: str, credentials: bool = False) -> bool:
+    """The provider refused us (a ``SystemicError``: ``credentials``, ours; else our
+    configuration, relay or sending policy): open the circuit at once, with the
+    refusal as its cause. Already open for another reason (an outage, another
+    refusal: while it is open only probes go out, so this answered a probe), the
+    refusal is what holds it open now: it becomes its cause, what opened it and
+    its failure, and the change is announced (``breaker_cause_changed``), so the
+    incident stops saying "it passes by itself". Returns True if this call opened it."""
+    opened_by = BreakerOpening.CREDENTIALS if credentials else BreakerOpening.REFUSED_US
+    if trip(provider, cause=code, why=why, opened_by=opened_by):
+        return True
+    with transaction.atomic():
+        changed = (Breaker.objects.filter(provider=provider, state=BreakerState.OPEN)
+                   .exclude(cause=code, opened_by=opened_by)
+                   .update(cause=code, failure=code, opened_by=opened_by))
+        if changed:
+            Event.objects.create(subject=f"breaker:{provider}", from_state="open", to_state="open",
+                                 why=f"still open, now refused us ({code}): {why}"[:500])
+            announce_on_commit(breaker_cause_changed, sender=Breaker, provider=provider)
+    return False
 
 
 def record_failure(provider: str, step, code: str = "") -> bool:

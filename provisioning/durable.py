@@ -285,7 +285,7 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
     if isinstance(outcome, SystemicError) and kind.provider:
         # Refused for us: an outage of ours. The circuit opens at once and the step
         # waits behind it, its attempt not counted against the person.
-        breaker.refused_us(kind.provider, code=outcome.code, why=outcome.detail)
+        breaker.refused_us(kind.provider, code=outcome.code, why=outcome.detail, credentials=outcome.credentials)
         return _record_transient(kind, step, outcome, counts=False)
     if isinstance(outcome, TransientError):
         if kind.provider and outcome.retry_after:

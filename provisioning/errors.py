@@ -39,7 +39,17 @@ class SystemicError(TransientError):
     530/535), our relay or sending policy (SMTP 5.7.x), or cannot be reached as we
     configured it (HTTP 404, a malformed URL, an unknown backend). Every call fails
     alike until we fix it; the step waits behind the open circuit as in an outage,
-    and its attempts do not count."""
+    and its attempts do not count.
+
+    ``credentials``: the backend read the refusal as one of our credentials (or of
+    what they are allowed), so the cure is to check them; otherwise it is our
+    configuration, relay or sending policy. The breaker keeps which it was
+    (``BreakerOpening``), and the console's to-do follows it."""
+
+    def __init__(self, code: str, detail: str = "", *, retry_after: float | None = None,
+                 credentials: bool = False):
+        super().__init__(code, detail, retry_after=retry_after)
+        self.credentials = credentials
 
 
 class PermanentError(ProviderError):

@@ -76,10 +76,13 @@ class BreakerOpening(models.TextChoices):
 
     NO_ANSWER = "no_answer", "Stopped answering"  # timeouts, connection errors
     FAILING = "failing", "Kept failing"  # other transient failures (5xx, SMTP 4xx, ...)
-    REFUSED_US = "refused_us", "Refused us"  # our credentials, configuration or relay (a SystemicError)
+    CREDENTIALS = "credentials", "Refused our credentials"  # a SystemicError about our credentials
+    REFUSED_US = "refused_us", "Refused us"  # our configuration, relay or sending policy (another SystemicError)
     REFUSED_ALIKE = "refused_alike", "Refused many alike"  # one refusal repeated for many accounts
 
 
+# The openings that are a refusal of us, whatever any one person sent: our fault.
+REFUSED_OURS = frozenset({BreakerOpening.CREDENTIALS, BreakerOpening.REFUSED_US})
 # The transient codes that mean no answer came at all (the backends' own codes).
 NO_ANSWER_CODES = frozenset({"timeout", "connection"})
 
@@ -98,7 +101,9 @@ class Breaker(models.Model):
     # refusal that is ours (a SystemicError, or one refusal repeated for many accounts).
     cause = models.CharField(max_length=64, blank=True)
     # What opened it last, and the code of that failure (kept once it closes): the
-    # incident's opening line says what happened, not a guess.
+    # incident's opening line says what happened, not a guess. A probe refused for us
+    # for another reason while it is open replaces both, and the cause: that refusal
+    # is what holds it open now (provisioning.breaker.refused_us).
     opened_by = models.CharField(max_length=16, choices=BreakerOpening.choices, blank=True)
     failure = models.CharField(max_length=64, blank=True)
 

@@ -136,6 +136,22 @@ def outage_waiting_count(provider: str) -> int:
     return parts[0].count() if kind.model._meta.get_field("account").unique else parts[0].distinct().count()
 
 
+def outage_refused(provider: str, since: datetime, code: str) -> tuple[int, int]:
+    """For a refusal of us (``code``, the one holding the circuit open): how many
+    accounts the provider really refused with it (a setup step of theirs whose last
+    answer was that refusal, waiting, or done since ``since``), and how many more
+    wait now with another last error (held behind the open circuit, or an earlier
+    failure): the provider has not refused them with it. Two counts over the steps
+    the outage touched."""
+    refused = held = 0
+    for kind in _setup_kinds_of(provider):
+        accounts = _setup_waited(kind, since).filter(last_error_code=code).values("account_id").order_by()
+        refused += accounts.distinct().count()
+        held += (_setup_waiting(kind).exclude(account_id__in=accounts)
+                 .values("account_id").order_by().distinct().count())
+    return refused, held
+
+
 @dataclass(frozen=True)
 class OutageCounts:
     waited: int  # the accounts outage_waited(provider, since, codes=codes) finds

@@ -25,6 +25,10 @@ workspace_ready = Signal()
 # A provider's circuit opened (an outage began) or closed. Sent with: provider.
 breaker_opened = Signal()
 breaker_closed = Signal()
+# A provider's open circuit is held open by another cause now: its probe was refused
+# for us for another reason (our credentials, while it was open for an outage).
+# Sent with: provider.
+breaker_cause_changed = Signal()
 # A scheduled or chained reconcile pass finished (provisioning.tasks.reconcile): a
 # moment to put right what a lost announcement left out of step, well before the
 # next sweep. Sent with: report (provisioning.reconciler.Report).

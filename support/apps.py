@@ -13,6 +13,7 @@ class SupportConfig(AppConfig):
         from accounts.selectors import register_purge_hold, register_ticket_lookup
         from accounts.signals import account_closed
         from provisioning.signals import (
+            breaker_cause_changed,
             breaker_closed,
             breaker_opened,
             reconciled,
@@ -26,6 +27,7 @@ class SupportConfig(AppConfig):
         workspace_ready.connect(receivers.on_workspace_ready_close_incidents, dispatch_uid="support.incident_drained")
         breaker_opened.connect(receivers.on_breaker_opened, dispatch_uid="support.incident_open")
         breaker_closed.connect(receivers.on_breaker_closed, dispatch_uid="support.incident_recovered")
+        breaker_cause_changed.connect(receivers.on_breaker_cause_changed, dispatch_uid="support.incident_cause")
         reconciled.connect(receivers.on_reconciled, dispatch_uid="support.incidents_match_circuits")
         account_closed.connect(receivers.on_account_closed, dispatch_uid="support.resolve_closed")
         register_ticket_lookup(selectors.open_ticket_reference)

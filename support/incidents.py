@@ -81,6 +81,34 @@ def incident_open(*, provider: str, started_at: datetime | None = None) -> Incid
     return incident
 
 
+def incident_note_cause(*, provider: str, incident: Incident | None = None) -> Incident | None:
+    """The provider's open circuit is held open by a refusal other than the one its
+    open incident says (its probe was refused for us for another reason, say our
+    credentials during an outage; or it opened again for such a refusal while the
+    incident drained): the incident takes the circuit's cause and what it is, and its
+    timeline says so, so its to-do is the one that fits (check the credentials, not
+    "nothing to do"). Its ``failure`` stays: the steps that failed with it waited on
+    this incident all the same. A circuit open for an outage (no cause) changes
+    nothing: the refusal the incident had may still have steps to re-run.
+    Idempotent; one query when nothing changed. Returns the incident if it changed now."""
+    incident = incident or open_incident(provider)
+    if incident is None:
+        return None
+    opened_by, _failure, cause = circuit_opening(provider)
+    if not cause or (opened_by, cause) == (incident.opened_by, incident.cause):
+        return None
+    with transaction.atomic():
+        changed = (Incident.objects.filter(pk=incident.pk, status=IncidentStatus.OPEN)
+                   .exclude(opened_by=opened_by, cause=cause).update(opened_by=opened_by, cause=cause))
+        if not changed:  # another caller noted it first
+            return None
+        IncidentEvent.objects.create(incident=incident, kind=IncidentEventKind.CAUSE, text=words.incident_new_cause(
+            provider=Provider(provider).label.lower(), opened_by=opened_by, code=cause))
+    incident.opened_by, incident.cause = opened_by, cause
+    log.warning("incident %s: %s circuit now held open by %s (%s)", incident.pk, provider, opened_by, cause)
+    return incident
+
+
 def incident_absorb_tickets(*, incident: Incident) -> int:
     """A refusal that came back for many accounts is ours: the engine re-armed the
     steps it had already failed, to wait behind the open circuit with everyone else
@@ -269,8 +297,10 @@ def incidents_match_circuits() -> dict[str, int]:
     every reconcile pass (support.receivers) and by the scheduled sweep; on the way,
     it samples the peak of each open incident, and notes the recovery of one whose
     circuit closed unheard (which samples the peak with those drained since: they
-    were all waiting when it closed). Idempotent. Three queries when no circuit and
-    no incident is open. Returns the counts."""
+    were all waiting when it closed), and gives an incident the cause its open
+    circuit has now (``incident_note_cause``) if that announcement was lost.
+    Idempotent. Three queries when no circuit and no incident is open. Returns the
+    counts."""
     opened, circuits = 0, open_circuits()
     for provider, since in sorted(circuits.items()):
         if provider in Provider.values and open_incident(provider) is None:
@@ -280,6 +310,8 @@ def incidents_match_circuits() -> dict[str, int]:
         if incident.provider not in circuits and not _recovery_noted(incident):
             incident_note_recovered(provider=incident.provider)  # "circuit closed" was lost
         else:
+            if incident.provider in circuits:  # in case "its cause changed" was lost
+                incident_note_cause(provider=incident.provider, incident=incident)
             _sample_peak(incident)
     return {"incidents_opened": opened, "incidents_closed": len(incidents_close_if_drained())}
 

@@ -301,21 +301,19 @@ HELP_INCIDENT_NOTICE = _("Right now {what} is having a problem on our side, and 
 # On the ticket's timeline: what /help/ answered, word for word.
 HELP_TOLD = _("/help/ answered: {answer}")
 # The incident's first timeline line: what the provider did, from what opened its
-# circuit (provisioning.models.BreakerOpening) and the code of that failure.
+# circuit (provisioning.models.BreakerOpening: the backend that classified the answer
+# said whether our credentials were refused) and the code of that failure.
 INCIDENT_OPENINGS = {
     "no_answer": _("The {provider} stopped answering ({error}): its circuit breaker opened."),
     "failing": _("The {provider} kept failing ({error}): its circuit breaker opened."),
-    "refused_credentials": _("The {provider} refused our credentials ({error}): its circuit breaker opened at "
-                             "once."),
-    "refused_us": _("The {provider} refused us ({error}): our credentials, configuration or relay. Its circuit "
+    "credentials": _("The {provider} refused our credentials ({error}): its circuit breaker opened at once."),
+    "refused_us": _("The {provider} refused us ({error}): our configuration, relay or sending policy. Its circuit "
                     "breaker opened at once."),
     "refused_alike": _("The {provider} gave many accounts the same refusal ({error}): its circuit breaker "
                        "opened."),
 }
 INCIDENT_OPENED_NEXT = _("Affected signups wait without using up their retries; nobody gets a ticket of their "
                          "own.")
-# Codes of a refusal of our credentials (the backends' own codes: HTTP, an ESP's, SMTP AUTH).
-CREDENTIALS_REFUSED = frozenset({"http_401", "http_407", "esp_401", "smtp_530", "smtp_535"})
 ERROR_WORDS = {"timeout": _("timed out"), "connection": _("could not connect"),
                "misconfigured": _("our settings are wrong"), "smtp_4xx": _("SMTP 4xx: try later"),
                "bad_response": _("answers without a workspace id"), "rate_limited": _("HTTP 429, for too long")}
@@ -331,53 +329,103 @@ def error_words(code: str) -> str:
     return code or str(_("no code recorded"))
 
 
-def _opening_key(opened_by: str, code: str) -> str:
-    if opened_by == "refused_us":
-        return "refused_credentials" if code in CREDENTIALS_REFUSED else "refused_us"
+def _opening_key(opened_by: str) -> str:
     return opened_by if opened_by in INCIDENT_OPENINGS else "failing"
 
 
 def incident_opening(*, provider: str, opened_by: str, code: str) -> str:
     """The incident's opening line: what the provider did, never a guess (a 503 is
     not "stopped answering")."""
-    return " ".join((str(INCIDENT_OPENINGS[_opening_key(opened_by, code)]).format(
+    return " ".join((str(INCIDENT_OPENINGS[_opening_key(opened_by)]).format(
         provider=provider, error=error_words(code)), str(INCIDENT_OPENED_NEXT)))
 
 
-# On the incident's page, when its cause is a refusal of ours.
-INCIDENT_CAUSE_CLOSED = {
-    "refused_credentials": _("The provider refused our credentials ({error}) from {started} to {ended}."),
-    "refused_us": _("The provider refused us ({error}): our credentials, configuration or relay, from {started} "
-                    "to {ended}."),
+# The timeline line when a refusal of ours holds the circuit open instead of what
+# opened it (its probe refused our credentials during an outage): the to-do changes.
+INCIDENT_NEW_CAUSE = {
+    "credentials": _("The {provider} now refuses our credentials ({error}): that is what holds its circuit open "
+                     "now, and it does not pass by itself."),
+    "refused_us": _("The {provider} now refuses us ({error}): our configuration, relay or sending policy. That is "
+                    "what holds its circuit open now, and it does not pass by itself."),
+    "refused_alike": _("The {provider} now gives many accounts the same refusal ({error}): that is what holds its "
+                       "circuit open now."),
 }
+
+
+def incident_new_cause(*, provider: str, opened_by: str, code: str) -> str:
+    return str(INCIDENT_NEW_CAUSE.get(opened_by, INCIDENT_NEW_CAUSE["refused_us"])).format(
+        provider=provider, error=error_words(code))
+
+
+# On the incident's page, when its cause is a refusal: while the circuit is open,
+# once it has closed and what it held drains, and once the incident closed.
 INCIDENT_CAUSE = {
-    "refused_credentials": _("The provider refused our credentials ({error}). That is about us, not any one "
-                             "person: every account's call is refused alike until it is fixed, so every signup "
-                             "waits behind the open circuit."),
-    "refused_us": _("The provider refused us ({error}): our credentials, configuration or relay. That is about "
+    "credentials": _("The provider refused our credentials ({error}). That is about us, not any one person: every "
+                     "account's call is refused alike until it is fixed, so every signup waits behind the open "
+                     "circuit."),
+    "refused_us": _("The provider refused us ({error}): our configuration, relay or sending policy. That is about "
                     "us, not any one person: every account's call is refused alike until it is fixed, so every "
                     "signup waits behind the open circuit."),
     "refused_alike": _("The same refusal ({error}) came back for {threshold} or more accounts within {window} "
-                       "seconds: ours, not theirs. Once it is fixed, re-run every step it stopped."),
+                       "seconds: ours, not theirs."),
+}
+INCIDENT_CAUSE_RECOVERED = {
+    "credentials": _("The provider refused our credentials ({error}), and has accepted them again since."),
+    "refused_us": _("The provider refused us ({error}): our configuration, relay or sending policy. It has "
+                    "accepted us again since."),
+}
+INCIDENT_CAUSE_CLOSED = {
+    "credentials": _("The provider refused our credentials ({error}); the incident lasted from {started} to "
+                     "{ended}."),
+    "refused_us": _("The provider refused us ({error}): our configuration, relay or sending policy; the incident "
+                    "lasted from {started} to {ended}."),
 }
 
 
-def incident_cause(*, opened_by: str, code: str, affected: int, started=None, ended=None) -> str:
-    """What the incident's refusal means and, for a refusal of us, how many accounts
-    it has held so far (``affected``: every one's call would be refused alike); once
-    closed (``ended``), what it was, in the past tense."""
-    key = _opening_key(opened_by or "refused_alike", code)
-    if ended is not None and key in INCIDENT_CAUSE_CLOSED:
-        return " ".join((str(INCIDENT_CAUSE_CLOSED[key]).format(
-            error=error_words(code), started=console_time(started), ended=console_time(ended)),
-            ngettext("%(n)d account waited.", "%(n)d accounts waited.", affected) % {"n": affected}))
-    text = str(INCIDENT_CAUSE.get(key, INCIDENT_CAUSE["refused_alike"])).format(
-        error=error_words(code), threshold=settings.BREAKER_FAILURE_THRESHOLD,
-        window=settings.BREAKER_WINDOW_SECONDS)
+def _steps_stopped(n: int, code: str) -> str:
+    """Accounts whose step stopped with the incident's refusal (failed for good): they
+    do not drain with the others, and the incident closes without them."""
+    return ngettext("%(n)d account's step stopped with this refusal (%(error)s) stays stopped: re-run it once "
+                    "what was refused is fixed (Re-run all on the incident's page, or manage.py retry_setup "
+                    "--all-failed --code %(code)s).",
+                    "%(n)d accounts' steps stopped with this refusal (%(error)s) stay stopped: re-run them once "
+                    "what was refused is fixed (Re-run all on the incident's page, or manage.py retry_setup "
+                    "--all-failed --code %(code)s).", n) % {"n": n, "error": error_words(code), "code": code}
+
+
+def incident_cause(*, opened_by: str, code: str, refused: int = 0, held: int = 0, circuit_open: bool = True,
+                   steps_stopped: int = 0, affected: int = 0, started=None, ended=None) -> str:
+    """What the incident's refusal means. For a refusal of us while its circuit is
+    open: how many accounts the provider actually refused with it (``refused``:
+    their step's last answer was that refusal) and how many more wait behind the
+    circuit without it (``held``). Once the circuit closed: that the provider
+    accepts us again, and how many it refused. Once the incident closed (``ended``):
+    what it was, in the past tense, with the accounts that waited (``affected``)
+    and the steps it stopped that still are (``steps_stopped``)."""
+    key = opened_by if opened_by in INCIDENT_CAUSE else "refused_alike"
+    error = error_words(code)
+    if ended is not None:
+        if key in INCIDENT_CAUSE_CLOSED:
+            text = " ".join((str(INCIDENT_CAUSE_CLOSED[key]).format(
+                error=error, started=console_time(started), ended=console_time(ended)),
+                ngettext("%(n)d account waited.", "%(n)d accounts waited.", affected) % {"n": affected}))
+        else:
+            text = str(INCIDENT_CAUSE[key]).format(error=error, threshold=settings.BREAKER_FAILURE_THRESHOLD,
+                                                   window=settings.BREAKER_WINDOW_SECONDS)
+        return " ".join((text, _steps_stopped(steps_stopped, code))) if steps_stopped else text
     if key == "refused_alike":
-        return text
-    return " ".join((text, ngettext("%(n)d account refused so far.", "%(n)d accounts refused so far.",
-                                    affected) % {"n": affected}))
+        return str(INCIDENT_CAUSE[key]).format(error=error, threshold=settings.BREAKER_FAILURE_THRESHOLD,
+                                               window=settings.BREAKER_WINDOW_SECONDS)
+    if not circuit_open:
+        return " ".join((str(INCIDENT_CAUSE_RECOVERED[key]).format(error=error), ngettext(
+            "%(n)d account was refused.", "%(n)d accounts were refused.", refused) % {"n": refused}))
+    counts = ngettext("%(n)d account refused so far", "%(n)d accounts refused so far", refused) % {"n": refused}
+    if held:
+        counts += ngettext("; %(n)d more waits behind the circuit.", "; %(n)d more wait behind the circuit.",
+                           held) % {"n": held}
+    else:
+        counts += "."
+    return " ".join((str(INCIDENT_CAUSE[key]).format(error=error), counts))
 
 
 # The banner on every console page (and the incident's page) while an incident is
@@ -400,6 +448,8 @@ def incident_state(*, what: str, provider: str, stopped: bool, waiting: int) -> 
                  "at the next check.")).format(provider=provider)
 
 
+# What support does about an open incident, by what holds its circuit open
+# (BreakerOpening): an outage passes by itself, a refusal of ours does not.
 INCIDENT_NOTHING_TO_DO = {
     True: _("Nothing to do: they wait without using up their retries, nobody gets a ticket of their own, and "
             "everything drains by itself when the provider recovers; the incident then closes and each person "
@@ -407,26 +457,47 @@ INCIDENT_NOTHING_TO_DO = {
     False: _("Nothing to do: what waits goes through by itself; the incident then closes and each person gets "
              "one apology."),
 }
-# A refusal of our credentials does not pass by itself: someone fixes them.
-INCIDENT_CREDENTIALS_TO_DO = _("To do: check the provider's credentials in the environment (the {settings} settings, "
-                               "see README); the held signups then drain by themselves, the incident closes and "
-                               "each person gets one apology.")
+INCIDENT_TO_DO = {
+    # A refusal of our credentials does not pass by itself: someone fixes them.
+    "credentials": _("To do: check the provider's credentials in the environment (the {settings} settings, see "
+                     "README); the held signups then drain by themselves, the incident closes and each person "
+                     "gets one apology."),
+    "refused_us": _("To do: this does not pass by itself. Check how we reach the provider (the {settings} "
+                    "settings, see README) and, for a mail server, whether it lets us relay and send from our "
+                    "address; once that is fixed, the held signups drain by themselves, the incident closes and "
+                    "each person gets one apology."),
+    "refused_alike": _("To do: find out why the provider gives every account the same refusal ({error}), a change "
+                       "at the provider's or in what we send, and have it fixed. Until the provider accepts again, "
+                       "every signup waits behind the open circuit; then what waits drains by itself, the incident "
+                       "closes and each person gets one apology."),
+}
+INCIDENT_DRAINS_TO_DO = _("To do: {stopped} What waits goes through by itself; the incident then closes and each "
+                          "person gets one apology.")
 CREDENTIALS_SETTINGS = {"provisioning": "PROVISIONING_*", "email": "EMAIL_URL or ANYMAIL_*"}
 
 
-def incident_to_do(*, stopped: bool, opened_by: str, code: str, provider: str) -> str:
-    """What support does about an open incident: nothing for an outage, which drains
-    by itself; for a refusal of our credentials, have them fixed."""
-    if stopped and _opening_key(opened_by, code) == "refused_credentials":
-        return str(INCIDENT_CREDENTIALS_TO_DO).format(settings=CREDENTIALS_SETTINGS.get(provider, provider.upper()))
-    return str(INCIDENT_NOTHING_TO_DO[stopped])
+def incident_to_do(*, stopped: bool, opened_by: str, code: str, provider: str, steps_stopped: int = 0) -> str:
+    """What support does about an open incident. Circuit open (``stopped``): nothing
+    for an outage, which drains by itself; for a refusal of ours, have what it
+    refused fixed (our credentials; how we reach it; what many accounts were refused
+    alike). Once it closed: nothing, what waits drains. Either way, steps the
+    refusal stopped for good (``steps_stopped``) need a re-run, once it is fixed."""
+    key = _opening_key(opened_by)
+    if stopped and key in INCIDENT_TO_DO:
+        text = str(INCIDENT_TO_DO[key]).format(settings=CREDENTIALS_SETTINGS.get(provider, provider.upper()),
+                                               error=error_words(code))
+    elif not stopped and steps_stopped:
+        return str(INCIDENT_DRAINS_TO_DO).format(stopped=_steps_stopped(steps_stopped, code))
+    else:
+        text = str(INCIDENT_NOTHING_TO_DO[stopped])
+    return " ".join((text, _steps_stopped(steps_stopped, code))) if steps_stopped else text
 
 
 def incident_recovered(*, provider: str, opened_by: str, code: str, waiting: int, affected: int,
                        drained: int) -> str:
     """The timeline's recovery line: for a refusal of our credentials, that they were
     accepted again (the provider itself never was down)."""
-    if _opening_key(opened_by, code) == "refused_credentials":
+    if _opening_key(opened_by) == "credentials":
         head = str(_("The {provider} accepted our credentials again")).format(provider=provider)
     else:
         head = str(_("The {provider} recovered")).format(provider=provider)

@@ -205,7 +205,10 @@ class Incident(models.Model):
     # (the breaker's cause when it opened), "" for an outage: what "Re-run all" re-arms.
     cause = models.CharField(max_length=64, blank=True)
     # What opened the circuit (provisioning.models.BreakerOpening) and the code of that
-    # failure, as the breaker held them when the incident opened.
+    # failure, as the breaker held them when the incident opened. ``opened_by`` and
+    # ``cause`` follow the circuit when a refusal of ours holds it open instead
+    # (support.incidents.incident_note_cause); ``failure`` stays: the steps that
+    # waited on it still count.
     opened_by = models.CharField(max_length=16, blank=True)
     failure = models.CharField(max_length=64, blank=True)
     # The most steps seen waiting at once (sampled whenever the incident is looked at).
@@ -233,6 +236,7 @@ class Incident(models.Model):
 class IncidentEventKind(models.TextChoices):
     OPENED = "opened", _("Opened")
     RECOVERED = "recovered", _("Provider recovered")
+    CAUSE = "cause", _("New cause")  # the circuit is held open by another refusal of ours now
     ATTACHED = "attached", _("Attached")  # a person wrote, or a step ran out, during the incident
     CLOSED = "closed", _("Closed")
 

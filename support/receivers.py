@@ -32,9 +32,18 @@ def on_workspace_ready_close_incidents(**kwargs) -> None:
 
 @logged_receiver("could not open the {provider} incident (the next opening or the console will show it)")
 def on_breaker_opened(*, provider: str, **kwargs) -> None:
-    from support.incidents import incident_absorb_tickets, incident_open
+    from support.incidents import incident_absorb_tickets, incident_note_cause, incident_open
 
-    incident_absorb_tickets(incident=incident_open(provider=provider))
+    incident = incident_open(provider=provider)
+    incident_note_cause(provider=provider, incident=incident)  # open already, and it opened again for another cause
+    incident_absorb_tickets(incident=incident)
+
+
+@logged_receiver("could not note the new cause of the {provider} incident (the next reconcile pass will)")
+def on_breaker_cause_changed(*, provider: str, **kwargs) -> None:
+    from support.incidents import incident_note_cause
+
+    incident_note_cause(provider=provider)
 
 
 @logged_receiver("incident update failed for {provider} (the sweep will retry)")

@@ -35,6 +35,7 @@ from accounts.selectors import (
     State,
     account_deliveries,
     account_overview,
+    accounts_with_failed_steps_query,
     latest_verification,
     latest_verification_of,
     with_lifecycle_state,
@@ -43,7 +44,7 @@ from accounts.state_counts import in_flight_among, lifecycle_state_counts
 from provisioning.durable import OUTAGE, StepStatus
 from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
 from provisioning.selectors import OPEN as OWED  # a step still owed: its next try is to come, or running
-from provisioning.selectors import open_circuits, outage_waiting_count, step_refused
+from provisioning.selectors import open_circuits, outage_refused, outage_waiting_count, step_refused
 from support import messages as words
 from support.models import (
     UNRESOLVED,
@@ -532,6 +533,8 @@ class OpenIncident:
     # Whether the provider's circuit is open now: an incident stays open after the
     # provider recovered, while what it held drains.
     stopped: bool = True
+    # Accounts whose step its refusal stopped for good: they need a re-run, not a wait.
+    steps_stopped: int = 0
 
     @property
     def state(self) -> str:
@@ -541,8 +544,11 @@ class OpenIncident:
 
     @property
     def nothing_to_do(self) -> str:
+        """What support does about it: by what holds the circuit open (the incident's
+        ``opened_by``), and a re-run for the steps its refusal stopped."""
         return words.incident_to_do(stopped=self.stopped, opened_by=self.incident.opened_by,
-                                    code=self.incident.cause, provider=self.incident.provider)
+                                    code=self.incident.cause, provider=self.incident.provider,
+                                    steps_stopped=self.steps_stopped)
 
 
 def incident_error_codes(incident: Incident) -> list[str]:
@@ -552,6 +558,22 @@ def incident_error_codes(incident: Incident) -> list[str]:
     Anything else on a step done in the window (a person's own 422 that a support
     re-run got past, a 503 of before) is no wait of this incident's."""
     return [OUTAGE, *{code for code in (incident.cause, incident.failure) if code}]
+
+
+def incident_steps_stopped(incident: Incident) -> int:
+    """How many accounts have a step stopped for good with the incident's refusal
+    (its ``cause``; 0 for an outage): what "Re-run all" re-arms. One query, none
+    without a cause."""
+    return accounts_with_failed_steps_query(code=incident.cause).count() if incident.cause else 0
+
+
+def incident_refused(incident: Incident) -> tuple[int, int]:
+    """For an incident whose cause is a refusal of us: the accounts the provider
+    really refused with it, and those waiting behind the circuit that it has not
+    refused (``provisioning.selectors.outage_refused``), since the failures that
+    opened it (a breaker window before)."""
+    since = incident.started_at - timedelta(seconds=settings.BREAKER_WINDOW_SECONDS)
+    return outage_refused(incident.provider, since, incident.cause)
 
 
 def apology_recipients(*, incident: Incident) -> QuerySet[User]:
@@ -572,21 +594,23 @@ def apology_recipients(*, incident: Incident) -> QuerySet[User]:
             .order_by("pk"))
 
 
-def open_incident_state(incident: Incident, *, circuits: dict | None = None,
-                        waiting: int | None = None) -> OpenIncident:
+def open_incident_state(incident: Incident, *, circuits: dict | None = None, waiting: int | None = None,
+                        steps_stopped: int | None = None) -> OpenIncident:
     """One open incident as the banner and its page say it: whether its provider's
-    circuit is open now, and how many wait on it (``waiting``, when the caller has
-    already counted them: the incident page's figures)."""
+    circuit is open now, how many wait on it and how many its refusal stopped
+    (``waiting``, ``steps_stopped``, when the caller has already counted them: the
+    incident page)."""
     circuits = open_circuits() if circuits is None else circuits
     waiting = outage_waiting_count(incident.provider) if waiting is None else waiting
+    steps_stopped = incident_steps_stopped(incident) if steps_stopped is None else steps_stopped
     return OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
-                        waiting, stopped=incident.provider in circuits)
+                        waiting, stopped=incident.provider in circuits, steps_stopped=steps_stopped)
 
 
 def open_incidents() -> list[OpenIncident]:
     """Open incidents, oldest first, each with how many wait on it now (the banner on
     every console page): one query, plus, when any is open, one for the open
-    circuits and one count per incident. The same number as
+    circuits and one count per incident (two for one whose cause is a refusal). The same number as
     ``incident_figures(...).waiting``, without the rest."""
     incidents = list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk"))
     circuits = open_circuits() if incidents else {}

@@ -5,7 +5,7 @@ from django.test import Client
 
 from provisioning import breaker, durable
 from provisioning.models import Breaker, Pace, ProvisioningRequest
-from provisioning.signals import breaker_closed, breaker_opened
+from provisioning.signals import breaker_cause_changed, breaker_closed, breaker_opened
 
 
 @pytest.fixture
@@ -120,3 +120,31 @@ def test_a_step_held_by_the_open_circuit_gives_its_claim_back(tight, settings, s
     request.refresh_from_db()
     assert (request.status, request.attempts, request.lease_owner) == ("pending", before, "")
     assert request.last_error_code == durable.OUTAGE
+
+
+@pytest.mark.django_db
+def test_a_probe_refused_for_us_becomes_what_holds_it_open_and_a_failing_one_changes_nothing(
+        tight, sandbox, signup_data, drive, settings):
+    """Open for an outage (HTTP 503), the probe is refused our credentials: that is
+    what holds it open now, announced once. A later probe that fails (503) cannot
+    tell whether they were fixed: it leaves the cause as it is."""
+    changed = []
+    breaker_cause_changed.connect(lambda **kw: changed.append(kw["provider"]), weak=False, dispatch_uid="t-cause")
+    sandbox("provisioning", "error")
+    _signups(3, signup_data)
+    drive(max_passes=1)
+    assert Breaker.objects.filter(provider="provisioning").values_list("opened_by", "failure", "cause").get() == (
+        "failing", "http_503", "")
+
+    sandbox("provisioning", "unauthorized")
+    drive(max_passes=1)  # one probe
+    assert Breaker.objects.filter(provider="provisioning").values_list("state", "opened_by", "failure", "cause").get(
+    ) == ("open", "credentials", "http_401", "http_401")
+    assert changed == ["provisioning"]
+
+    sandbox("provisioning", "error")
+    drive(max_passes=1)
+    assert Breaker.objects.filter(provider="provisioning").values_list("state", "opened_by", "cause").get() == (
+        "open", "credentials", "http_401")
+    assert changed == ["provisioning"]
+    breaker_cause_changed.disconnect(dispatch_uid="t-cause")

@@ -16,14 +16,14 @@ from django.urls import path, reverse
 from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
-from accounts.selectors import accounts_with_failed_steps_query
+from provisioning.models import REFUSED_OURS
 from support import actions
 from support import messages as words
 from support.admin.crumbs import section_crumbs
 from support.forms import ButtonForm
 from support.incidents import IncidentFigures, incident_figures
 from support.models import Incident, IncidentStatus
-from support.selectors import open_incident_state
+from support.selectors import incident_refused, incident_steps_stopped, open_incident_state
 
 RERUN_PERMISSION = "support.rerun_provisioning"
 
@@ -115,17 +115,23 @@ class IncidentAdmin(admin.ModelAdmin):
         crumbs = self._crumbs(incident)
         # Offered only while some step is stopped with the refusal: once none is (it
         # closed, or every one was re-run), the button would re-run nothing.
+        steps_stopped = incident_steps_stopped(incident)
         rerun_all = (reverse("admin:support_incident_rerun_all", args=[incident.pk])
-                     if incident.cause and request.user.has_perm(RERUN_PERMISSION)
-                     and accounts_with_failed_steps_query(code=incident.cause).exists() else "")
+                     if steps_stopped and request.user.has_perm(RERUN_PERMISSION) else "")
         figures = incident_figures(incident)
-        cause = (words.incident_cause(opened_by=incident.opened_by, code=incident.cause, affected=figures.affected,
-                                      started=incident.started_at, ended=incident.ended_at)
-                 if incident.cause else "")
+        now = (open_incident_state(incident, waiting=figures.waiting, steps_stopped=steps_stopped)
+               if incident.status == IncidentStatus.OPEN else None)
+        cause = ""
+        if incident.cause:
+            refused, held = (incident_refused(incident) if now is not None and incident.opened_by in REFUSED_OURS
+                             else (0, 0))
+            cause = words.incident_cause(opened_by=incident.opened_by, code=incident.cause, refused=refused,
+                                         held=held, circuit_open=now is not None and now.stopped,
+                                         steps_stopped=steps_stopped, affected=figures.affected,
+                                         started=incident.started_at, ended=incident.ended_at)
         context = {**self.admin_site.each_context(request), "opts": self.opts, "incident": incident,
                    "figures": figures, "events": incident.events.select_related("account"), "cause": cause,
-                   "now": (open_incident_state(incident, waiting=figures.waiting)
-                           if incident.status == IncidentStatus.OPEN else None),
+                   "now": now,
                    "title": self.name(incident), "crumbs": crumbs, "has_view_permission": True,
                    "lasted": self.lasted(incident), "rerun_all_url": rerun_all,
                    "rerun_all_label": words.BUTTONS["rerun_all"][0], **(extra_context or {})}

@@ -44,7 +44,7 @@ def test_a_refusal_of_our_credentials_asks_for_them_to_be_fixed_then_speaks_in_t
     assert (incident.status, incident.affected, incident.drained) == (IncidentStatus.CLOSED, 1, 1)
     page = incident_page(console, incident)
     cause = re.search(r'id="incident-cause">([^<]*)<', page).group(1)
-    assert cause.startswith("The provider refused our credentials (HTTP 401) from ")
+    assert cause.startswith("The provider refused our credentials (HTTP 401); the incident lasted from ")
     assert cause.endswith("1 account waited.")
     assert "is refused alike until it is fixed" not in page and "so far" not in page
     assert "Re-run all refused alike" not in page  # nothing is stopped with HTTP 401
