@@ -42,7 +42,7 @@ from accounts.selectors import (
 )
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
 from provisioning.durable import OUTAGE, StepStatus
-from provisioning.models import Breaker, BreakerState, Event, ProvisioningRequest
+from provisioning.models import REFUSED_OURS, Breaker, BreakerState, Event, ProvisioningRequest
 from provisioning.selectors import OPEN as OWED  # a step still owed: its next try is to come, or running
 from provisioning.selectors import open_circuits, outage_refused, outage_waiting_count, step_refused
 from support import messages as words
@@ -602,7 +602,10 @@ def open_incident_state(incident: Incident, *, circuits: dict | None = None, wai
     incident page)."""
     circuits = open_circuits() if circuits is None else circuits
     waiting = outage_waiting_count(incident.provider) if waiting is None else waiting
-    steps_stopped = incident_steps_stopped(incident) if steps_stopped is None else steps_stopped
+    if steps_stopped is None:
+        # A refusal of us never stops a step (its attempts do not count): the banner on
+        # every page asks only for a refusal many accounts got alike.
+        steps_stopped = 0 if incident.opened_by in REFUSED_OURS else incident_steps_stopped(incident)
     return OpenIncident(incident, str(words.OUTAGE_WHAT.get(incident.provider, incident.provider)),
                         waiting, stopped=incident.provider in circuits, steps_stopped=steps_stopped)
 
@@ -610,7 +613,7 @@ def open_incident_state(incident: Incident, *, circuits: dict | None = None, wai
 def open_incidents() -> list[OpenIncident]:
     """Open incidents, oldest first, each with how many wait on it now (the banner on
     every console page): one query, plus, when any is open, one for the open
-    circuits and one count per incident (two for one whose cause is a refusal). The same number as
+    circuits and one count per incident (two for a refusal many accounts got alike). The same number as
     ``incident_figures(...).waiting``, without the rest."""
     incidents = list(Incident.objects.filter(status=IncidentStatus.OPEN).order_by("started_at", "pk"))
     circuits = open_circuits() if incidents else {}
