@@ -293,7 +293,11 @@ def _record(kind: StepKind, step: Step, outcome: str | ProviderError) -> str:
         counts = not (kind.provider and breaker.record_failure(kind.provider, step, outcome.code))
         return _record_transient(kind, step, outcome, counts=counts)
     if isinstance(outcome, PermanentError):
-        if kind.provider and outcome.code != CANCELLED:  # a cancelled step never called it
+        if outcome.code == CANCELLED:
+            # No longer wanted, found before any call: like a claim given back
+            # (``_release``), it is no attempt, so no page counts it as a failed try.
+            return _record_failed(kind, step, outcome.code, outcome.detail, attempts=step.attempts - 1)
+        if kind.provider:
             if not outcome.personal and _refusal_is_systemic(kind, step, outcome):
                 ours = SystemicError(outcome.code, outcome.detail)
                 return _record_transient(kind, step, ours, counts=False)

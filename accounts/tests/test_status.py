@@ -18,6 +18,7 @@ from accounts.selectors import worker_stale
 from accounts.tests.factories import page_text, sent_to, sign_up, verification_link
 from provisioning import durable
 from provisioning.durable import StepStatus
+from provisioning.models import ProvisioningRequest
 from provisioning.reconciler import reconcile
 
 pytestmark = pytest.mark.django_db
@@ -431,6 +432,27 @@ def test_a_fresh_link_after_our_retries_ran_out_says_our_last_try_failed(ada, sa
     data = status(ada)
     assert "Our last try to send you one failed on our side" in data["message"]
     assert "usually arrives within a minute" not in data["message"]
+
+
+def test_a_link_stopped_before_it_called_anyone_is_not_told_as_our_failed_try(
+        ada, django_capture_on_commit_callbacks):
+    """The old link was never tried: cancelled by the correction, then re-armed by
+    someone's "retry now" and refused by the worker before any call (it would go to
+    the old address). That refusal is no try of ours that failed."""
+    [old] = EmailDelivery.objects.all()  # owed, never tried
+    with django_capture_on_commit_callbacks(execute=True):
+        durable.step_run("workspace", ProvisioningRequest.objects.get().pk)
+    ada.post("/setup/email/", {"email": "ada.lovelace@example.com"})
+    assert durable.step_retry_now(old)
+    with django_capture_on_commit_callbacks(execute=True):
+        durable.step_run("email", old.pk)
+    old.refresh_from_db()
+    assert old.status == StepStatus.FAILED and old.last_error_code == "cancelled"
+
+    data = status(ada)
+    assert data["said"]["email"] == str(words.EMAIL_WORDS["sending"])  # the fresh link, untried
+    assert "failed on our side" not in data["message"]
+    assert "it usually arrives within a minute" in data["message"]
 
 
 def test_our_credentials_refused_are_owned_not_blamed_on_the_provider(ada, sandbox, drive):
