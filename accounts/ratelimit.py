@@ -158,12 +158,30 @@ def failures_paused(request: HttpRequest, action: str, *, email: str) -> int | N
     """Seconds until this client may try ``action`` for ``email`` again, if its failures
     are used up; None if it may try. Counts nothing: call before checking the
     password, so a paused client learns nothing from it."""
+    pause = failures_pause(request, action, email=email)
+    return None if pause is None else pause.retry_after
+
+
+def failures_pause(request: HttpRequest, action: str, *, email: str) -> FailuresPause | None:
+    """``failures_paused``, also saying which bound paused this client: only a pause
+    on the address's total (``new_browsers_only``) spares a browser that signed in to
+    it before, so only then may the page say so."""
     rules = settings.RATE_LIMITS.get(action) or {}
     for scope, key in _failure_keys(request, action, email):
         rule = rules.get(scope)
         if rule and _peek(counter_key(key), rule[1]) >= rule[0]:
-            return seconds_left(rule[1])
+            return FailuresPause(retry_after=seconds_left(rule[1]),
+                                 new_browsers_only=scope == "failures_per_email")
     return None
+
+
+@dataclass(frozen=True)
+class FailuresPause:
+    retry_after: int  # seconds
+    # Paused by the address's total over every client, which a browser that signed in
+    # to the address before never counts against (``_failure_keys``); False when this
+    # client's own failures for the address are used up, which pause it whatever it is.
+    new_browsers_only: bool
 
 
 def failure_record(request: HttpRequest, action: str, *, email: str) -> None:
@@ -261,9 +279,10 @@ def rate_limited(action: str, *, email_field: str | None = None,
     return decorator
 
 
-def paused_words(retry_after: int, *, action: str = "") -> dict[str, str]:
+def paused_words(retry_after: int, *, action: str = "", kept_as: str = "") -> dict[str, str]:
     """The 429's words for ``action``: title and wait agree (both say when), what was
-    and wasn't kept, and how to reach a person without the paused form."""
+    and wasn't kept (``RATE_LIMITED_KEPT[kept_as or action]``), and how to reach a
+    person without the paused form."""
     entry = words.RATE_LIMITED
     when = words.in_seconds_words(retry_after)
     what = words.RATE_LIMITED_WHAT.get(action, words.RATE_LIMITED_WHAT[""])
@@ -271,7 +290,7 @@ def paused_words(retry_after: int, *, action: str = "") -> dict[str, str]:
     return {
         "title": str(entry.title).format(when=when),
         "happened": str(entry.happened).format(what=what),
-        "kept": str(words.RATE_LIMITED_KEPT.get(action, words.RATE_LIMITED_KEPT[""])).format(when=when),
+        "kept": str(words.RATE_LIMITED_KEPT.get(kept_as or action, words.RATE_LIMITED_KEPT[""])).format(when=when),
         "next": str(entry.next).format(when=when),
         "action": str(contact).format(reply_hours=settings.SUPPORT_REPLY_HOURS, support_email=settings.SUPPORT_EMAIL,
                                       support_phone=settings.SUPPORT_PHONE),
@@ -286,12 +305,14 @@ def paused(response: HttpResponse, retry_after: int) -> HttpResponse:
     return response
 
 
-def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "") -> HttpResponse:
+def too_many_requests(request: HttpRequest, retry_after: int, *, action: str = "",
+                      kept_as: str = "") -> HttpResponse:
     """HTTP 429 with our page (what was paused, what was kept, when to try again, how to
     reach a person: email and, when published, phone; /help/ only when it is not the
-    paused form) and Retry-After in seconds."""
+    paused form) and Retry-After in seconds. ``kept_as`` picks other words for what
+    was kept than ``action``'s (``paused_words``)."""
     return paused(render(request, "429.html", {
-        "paused": paused_words(retry_after, action=action),
+        "paused": paused_words(retry_after, action=action, kept_as=kept_as),
         "offer_help_form": action not in ("help", "callback"),
     }), retry_after)
 

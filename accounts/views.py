@@ -26,7 +26,14 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.models import normalize_email
-from accounts.ratelimit import failure_record, failures_paused, rate_limited, success_record, too_many_requests
+from accounts.ratelimit import (
+    failure_record,
+    failures_pause,
+    failures_paused,
+    rate_limited,
+    success_record,
+    too_many_requests,
+)
 from accounts.selectors import account_overview, email_change_link_account, verification_link_account
 from accounts.services import (
     AlreadyVerified,
@@ -79,8 +86,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next", "")
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
-        if (wait := failures_paused(request, "login", email=email)) is not None:
-            return too_many_requests(request, wait, action="login")
+        if (pause := failures_pause(request, "login", email=email)) is not None:
+            # Only a pause on the address's total spares browsers that logged in before.
+            return too_many_requests(request, pause.retry_after, action="login",
+                                     kept_as="login_new_browser" if pause.new_browsers_only else "")
         user = authenticate(request, email=email, password=form.cleaned_data["password"])
         if user is not None:
             login(request, user)  # rotates the session key

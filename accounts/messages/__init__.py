@@ -169,8 +169,14 @@ RATE_LIMITED_KEPT = {
           "fill in the form again. Anything you saved before is still there."),
     "signup": _("No account was made from this attempt, and what you typed was not kept: you'll need to fill "
                 "in the form again. If you signed up before, that account is still saved."),
-    "login": _("Your password wasn't checked this time and nothing changed on any account. A browser you've "
-               "logged in with before can still log in."),
+    # Paused per client (its own failures for the address, or all its logins): every
+    # browser here waits, one that logged in before too; a reset link still logs in.
+    "login": _("Your password wasn't checked this time and nothing changed on any account. If you've forgotten "
+               "your password, you can still reset it: the link logs you in."),
+    # Paused by the address's failures from everywhere: only browsers that never logged
+    # in to it wait (accounts.ratelimit.failures_pause).
+    "login_new_browser": _("Your password wasn't checked this time and nothing changed on any account. A browser "
+                           "you've logged in with before can still log in."),
     "password_reset": _("No new link was sent this time, and no password was changed."),
     "resend": _("No new link was sent this time; your account and address are unchanged."),
     "change_email": _("Your address was not changed this time; it is still the one on your setup page."),

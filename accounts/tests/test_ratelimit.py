@@ -150,6 +150,36 @@ def test_many_clients_guessing_pause_new_browsers_but_never_the_persons_own(sett
 
 
 @pytest.mark.django_db
+def test_the_pause_page_says_a_known_browser_gets_in_only_when_it_does(settings, signup_data):
+    """A person who mistypes their password over and over in their own browser is
+    paused there too (their client's failures for the address): the page must not
+    tell them a browser they logged in with before can still log in. Only a pause on
+    the address's total, which such a browser never meets, may say it."""
+    failures(settings, "login", per_client=(3, 900), total=(5, 900))
+    Client().post("/signup/", signup_data)
+    own_browser = Client(REMOTE_ADDR="192.0.2.10")
+    assert own_browser.post("/login/", RIGHT).status_code == 302
+    own_browser.post("/logout/")
+    assert [own_browser.post("/login/", WRONG).status_code for _ in range(3)] == [400] * 3
+
+    paused = own_browser.post("/login/", RIGHT)
+
+    assert paused.status_code == 429 and SESSION_KEY not in own_browser.session
+    page = html.unescape(paused.content.decode())
+    assert "A browser you've logged in with before can still log in" not in page
+    assert "you can still reset it: the link logs you in" in page
+
+    # Guesses from elsewhere use up the address's total: a new browser is paused, and
+    # for it the sentence is true (the person's own browser is not counted against it).
+    for n in range(2):
+        assert Client(REMOTE_ADDR=f"203.0.113.{n}").post("/login/", WRONG).status_code == 400
+    new_browser = Client(REMOTE_ADDR="203.0.113.99")
+    paused = new_browser.post("/login/", RIGHT)
+    assert paused.status_code == 429
+    assert "A browser you've logged in with before can still log in" in html.unescape(paused.content.decode())
+
+
+@pytest.mark.django_db
 def test_a_success_clears_that_clients_failures(settings, signup_data):
     failures(settings, "login", per_client=(3, 900))
     Client().post("/signup/", signup_data)
