@@ -432,11 +432,19 @@ def accounts_with_failed_steps_query(*, code: str | None = None) -> QuerySet[Use
     latest = latest_verification_of()
     workspace = Q(provisioning_request__status=failed)
     email = Q(email_verified_at__isnull=True, latest_verification_status=failed)
+    # The candidates first, from the stopped steps (found by status through the due
+    # indexes): the exact test reads each account's latest link, which over every
+    # account would cost a read per account (the console's banner asks on every page).
+    stopped = [ProvisioningRequest.objects.filter(status=failed),
+               EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION, status=failed)]
     if code is not None:
         workspace &= Q(provisioning_request__last_error_code=code)
         email &= Q(latest_verification_code=code)
-    return (User.objects.annotate(latest_verification_status=Subquery(latest.values("status")[:1]),
-                                  latest_verification_code=Subquery(latest.values("last_error_code")[:1]))
+        stopped = [steps.filter(last_error_code=code) for steps in stopped]
+    candidates = stopped[0].values("account_id").union(stopped[1].values("account_id"))
+    return (User.objects.filter(pk__in=candidates)
+            .annotate(latest_verification_status=Subquery(latest.values("status")[:1]),
+                      latest_verification_code=Subquery(latest.values("last_error_code")[:1]))
             .filter(workspace | email)
             .order_by("date_joined"))
 
