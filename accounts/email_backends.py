@@ -33,6 +33,9 @@ class SandboxEmailBackend(BaseEmailBackend):
             if outcome == SandboxMode.RELAY_DENIED:
                 raise smtplib.SMTPRecipientsRefused(
                     {r: (554, b"5.7.1 Relay access denied") for r in message.recipients()})
+            if outcome == SandboxMode.REFUSE_MESSAGE:
+                # The recipients were accepted; the message itself is refused at DATA.
+                raise smtplib.SMTPDataError(554, b"5.6.0 Message refused")
             sent += get_connection(settings.SANDBOX_EMAIL_DELIVER_TO).send_messages([message])
             if outcome == SandboxMode.LATE:
                 raise TimeoutError("timed out after the message was accepted")

@@ -160,8 +160,8 @@ class SandboxBackend:
     retry after a lost answer returns the same workspace, like the real API. Its
     failures are HTTP statuses, classified as the HTTP backend's are."""
 
-    STATUSES = {SandboxMode.ERROR: 503, SandboxMode.REJECT: 422, SandboxMode.UNAUTHORIZED: 401,
-                SandboxMode.RELAY_DENIED: 403}
+    STATUSES = {SandboxMode.ERROR: 503, SandboxMode.REJECT: 422, SandboxMode.REFUSE_MESSAGE: 422,
+                SandboxMode.UNAUTHORIZED: 401, SandboxMode.RELAY_DENIED: 403}
 
     def create_workspace(self, order: WorkspaceOrder) -> str:
         outcome = self._outcome()

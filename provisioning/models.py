@@ -137,6 +137,11 @@ class SandboxMode(models.TextChoices):
     REJECT = "reject", "Rejects permanently"
     UNAUTHORIZED = "unauthorized", "Refuses our credentials (HTTP 401 / SMTP 535)"
     RELAY_DENIED = "relay_denied", "Refuses us (HTTP 403 / SMTP 554 5.7.1 relay denied)"
+    # Refuses the message itself, for good, not the address it goes to (SMTP 554
+    # 5.6.0): refused for the person but not about their address, so never retried
+    # and never marked undeliverable. The workspace provider has no address to tell
+    # apart: for it this is "reject" (HTTP 422).
+    REFUSE_MESSAGE = "refuse_message", "Refuses the message itself (HTTP 422 / SMTP 554 5.6.0)"
 
 
 class SandboxSwitch(models.Model):

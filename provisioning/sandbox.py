@@ -28,8 +28,10 @@ def sandbox_switches() -> list[SandboxSwitch]:
 
 
 def sandbox_outcome(provider: str) -> str:
-    """Count a call and decide its fate: "ok", "timeout", "error", "late" or
-    "reject". "flaky" answers "error" while failures are left, then "ok"."""
+    """Count a call and decide its fate: the switch's mode (a ``SandboxMode``: "ok",
+    "timeout", "error", "late", "reject", "refuse_message", ...), which each sandbox
+    backend turns into its provider's answer. "flaky" answers "error" while failures
+    are left, then "ok"."""
     with transaction.atomic():
         switch, _ = SandboxSwitch.objects.select_for_update().get_or_create(provider=provider)
         SandboxSwitch.objects.filter(pk=provider).update(calls=F("calls") + 1)

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.models import EmailDelivery
+from accounts.selectors import account_overview
 from provisioning import breaker
 from provisioning.durable import StepStatus
 from provisioning.models import SandboxSwitch, Workspace
@@ -63,6 +64,7 @@ def test_a_provider_without_a_mode_is_refused_and_changes_nothing(db):
     ("timeout", "timeout", StepStatus.PENDING),
     ("error", "http_503", StepStatus.PENDING),
     ("reject", "http_422", StepStatus.FAILED),
+    ("refuse_message", "http_422", StepStatus.FAILED),  # the request is the message: as "reject"
     ("unauthorized", "http_401", StepStatus.PENDING),
     ("relay_denied", "http_403", StepStatus.PENDING),
 ])
@@ -89,6 +91,27 @@ def test_an_email_provider_refusing_us_holds_the_email_behind_the_breaker(db, re
     assert (delivery.status, delivery.last_error_code, delivery.counted_attempts) == (StepStatus.PENDING, code, 0)
     assert breaker.is_open("email")
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize("mode, code, blames_the_address", [
+    ("reject", "recipient_rejected", True),  # 550 5.1.1: the address
+    ("refuse_message", "smtp_5xx", False),  # 554 5.6.0 at DATA: the message itself, not the address
+])
+def test_an_email_provider_refusing_an_email_for_good_stops_it_at_once(db, register, mode, code,
+                                                                      blames_the_address):
+    sandbox_command("email", mode)
+    account, _ = register()
+
+    call_command("reconcile", stdout=StringIO())
+
+    delivery = EmailDelivery.objects.get(account=account)
+    # Refused: one call, not retried, and no outage.
+    assert (delivery.status, delivery.last_error_code, delivery.attempts, delivery.counted_attempts) == (
+        StepStatus.FAILED, code, 1, 0)
+    assert not breaker.is_open("email")
+    assert mail.outbox == []
+    account.refresh_from_db()
+    assert (account_overview(account=account).state == "email_undeliverable") is blames_the_address
 
 
 def test_provisioning_flaky_fails_twice_then_succeeds(db, register, drive):
