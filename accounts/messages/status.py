@@ -124,8 +124,14 @@ RETRIES_RAN_OUT = Claim("retries ran out", _(
     "Our automatic retries couldn't finish setting up your workspace. That's on us."),
     lambda f: f.workspace == "failed" and not f.workspace_refused)
 WORKSPACE_REFUSED = Claim("workspace refused", _(
-    "The service we use to create workspaces refused our request to set up yours, and asking again would get "
-    "the same answer, so setting it up has stopped."),
+    "The service we use to create workspaces refused our request to set up yours, so we've stopped sending it on "
+    "our own. That's on us, not anything you did."),
+    lambda f: f.workspace == "failed" and f.workspace_refused)
+# What can still happen to a refused step, said after who has it (``_support``): support
+# re-runs it from the console once the cause is fixed ("Re-run provisioning now", or
+# ``account_resume``), so no sentence may say asking again is useless.
+WORKSPACE_REFUSED_NEXT = Claim("workspace can be re-run", _(
+    "They can start setting it up again once the cause is fixed."),
     lambda f: f.workspace == "failed" and f.workspace_refused)
 SUPPORT_HAS_IT = Claim("support has it", _(
     "It has been passed to our support team, who answer within {reply_hours} hours (reference {reference})."),
@@ -278,8 +284,11 @@ def email_sentence(f: Facts) -> str:
 
 
 def _workspace_stopped(f: Facts) -> str:
-    """Why the workspace step stopped: refused by the provider, or out of retries."""
-    return (WORKSPACE_REFUSED if f.workspace_refused else RETRIES_RAN_OUT).say(f)
+    """Why the workspace step stopped (refused by the provider, or out of retries),
+    who has it, and for a refusal what can still happen."""
+    if f.workspace_refused:
+        return _join(WORKSPACE_REFUSED.say(f), _support(f), WORKSPACE_REFUSED_NEXT.say(f))
+    return _join(RETRIES_RAN_OUT.say(f), _support(f))
 
 
 def _support(f: Facts) -> str:
@@ -336,7 +345,7 @@ def _title_and_message(f: Facts) -> tuple[str, str]:
         return TITLES["delayed"], _join(WORKSPACE_LATE, NOTHING_TO_DO_FOR_WORKSPACE)
     if f.workspace == "failed":
         title = TITLES["needs_support" if f.ticket else "refused" if f.workspace_refused else "retries_ran_out"]
-        return title, _join(_workspace_stopped(f), _support(f), STILL_LOG_IN)
+        return title, _join(_workspace_stopped(f), STILL_LOG_IN)
     # The workspace is ready: what is left is the email.
     if f.email == EmailFact.STOPPED:
         return TITLES["needs_support" if f.ticket else "retries_ran_out"], _join(WORKSPACE_READY, email_sentence(f))
@@ -438,7 +447,7 @@ def apology(f: Facts, *, workspace_waited: bool, emails_sent_after_waiting: list
         if f.workspace == "ready":
             parts.append(APOLOGY_WORKSPACE_READY)
         elif f.workspace == "failed":
-            parts += [_workspace_stopped(f), _support(f)]
+            parts.append(_workspace_stopped(f))
         else:
             parts.append(APOLOGY_WORKSPACE_NOT_READY)
     for kind in dict.fromkeys(emails_sent_after_waiting):

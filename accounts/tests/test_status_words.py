@@ -1,18 +1,23 @@
 """Sentences on the person's pages that must match what the database holds: why a
-workspace step stopped (refused, or out of retries), whether /setup/ still says it
-updates by itself, and what a used password link can and cannot know."""
+workspace step stopped (refused, or out of retries), and what can still happen to
+it; whether /setup/ still says it updates by itself, and what a used password link
+can and cannot know."""
 from __future__ import annotations
 
 import re
+from io import StringIO
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.test import Client
 
 from accounts import messages as words
 from accounts.models import User
 from accounts.tests.factories import page_text, sign_up, verification_link
-from provisioning.models import ProvisioningRequest
+from provisioning.models import ProvisioningRequest, Workspace
+from support.models import UNRESOLVED, Ticket
+from support.services import ticket_resolve
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +49,41 @@ def test_a_refused_workspace_says_the_provider_refused_it_not_that_retries_ran_o
         assert str(words.WORKSPACE_REFUSED.text) in text
     # The lifecycle state is DESIGN's, unchanged: a person has it.
     assert 'data-state="needs_support"' in page and str(words.TITLES["needs_support"]) in page
+
+
+def _said(client: Client) -> tuple[str, dict]:
+    """The page as read, and the status JSON."""
+    return _setup_text(client), client.get("/setup/status.json").json()
+
+
+def test_a_refused_workspace_says_who_has_it_and_that_it_can_be_set_up_again(sandbox, drive, settings):
+    client, account = sign_up(email=ADDRESS)
+    sandbox("provisioning", "reject")
+    drive()
+    # What the console did with the refusal: a ticket, so support has been told.
+    ticket = Ticket.objects.get(account=account, status__in=UNRESOLVED)
+
+    page, data = _said(client)
+    for text in (page, data["message"]):
+        assert "the same answer" not in text  # a re-run after the cause is fixed gets another
+        assert str(words.WORKSPACE_REFUSED_NEXT.text) in text
+        assert f"reference {ticket.reference}" in text
+    assert "That's on us" in data["message"]
+
+    # Support resolves the ticket without a re-run: nobody has it now, so the page
+    # asks the person to write to us, and still says what support can do.
+    ticket_resolve(ticket=ticket, actor="support")
+    page, data = _said(client)
+    assert "passed to our support team" not in data["message"]
+    assert str(words.WRITE_TO_SUPPORT).format(reply_hours=settings.SUPPORT_REPLY_HOURS) in data["message"]
+    assert str(words.WORKSPACE_REFUSED_NEXT.text) in data["message"]
+
+    # And it is true: once the cause is fixed, a re-run sets the workspace up.
+    sandbox("provisioning", "ok")
+    call_command("retry_setup", ADDRESS, stdout=StringIO())
+    drive()
+    assert Workspace.objects.filter(owner=account).exists()
+    assert client.get("/setup/status.json").json()["workspace"]["status"] == "ready"
 
 
 def test_a_workspace_that_ran_out_of_retries_says_so(sandbox, drive, settings):
