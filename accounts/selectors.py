@@ -289,6 +289,7 @@ def account_overview(*, account: User) -> Overview:
         workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
         workspace_next=next_at, workspace_overdue=workspace == "pending" and (stale or bool(request.overdue)),
         outage=outage, outage_ours=bool(outage) and opened_by.get(outage) in REFUSED_OURS, email=email,
+        email_refused=email == EmailFact.STOPPED and step_refused(delivery),
         email_after_failure=email == EmailFact.SENDING and _previous_link_failed(account, delivery),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
         email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,

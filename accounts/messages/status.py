@@ -31,7 +31,7 @@ class EmailFact:
     LATE = "late"  # due, and no worker has picked it up in time
     HELD = "held"  # waiting behind our email provider's outage
     UNDELIVERABLE = "undeliverable"  # the address refused it, or it bounced
-    STOPPED = "stopped"  # our retries ran out
+    STOPPED = "stopped"  # we stopped sending it: our retries ran out, or the provider refused it (email_refused)
     NONE = "none"  # no confirmation email is owed to this address
 
 
@@ -59,6 +59,10 @@ class Facts:
     # The stopped workspace step was refused by the provider (a permanent error: no
     # retry could help), not run out of retries (provisioning.selectors.step_refused).
     workspace_refused: bool = False
+    # The stopped confirmation email was refused by the email provider (a permanent
+    # refusal of the message, not of the address): it was not retried, so no retries
+    # ran out (provisioning.selectors.step_refused).
+    email_refused: bool = False
     # The open outage is the provider refusing our own credentials or configuration
     # (the circuit was opened by ``refused_us``): our fault, not the provider's.
     outage_ours: bool = False
@@ -133,6 +137,14 @@ WORKSPACE_REFUSED = Claim("workspace refused", _(
 WORKSPACE_REFUSED_NEXT = Claim("workspace can be re-run", _(
     "They can start setting it up again once the cause is fixed."),
     lambda f: f.workspace == "failed" and f.workspace_refused)
+# Why a confirmation email stopped: only one of these is true of a stopped email.
+EMAIL_STOPPED = Claim("email retries ran out", _(
+    "Our automatic retries couldn't send your confirmation email to {address}. That's on us."),
+    lambda f: f.email == EmailFact.STOPPED and not f.email_refused)
+EMAIL_PROVIDER_REFUSED = Claim("email refused by the provider", _(
+    "The service we use to send email refused our confirmation email to {address}, so we've stopped sending it "
+    "on our own. That's on us, not anything you did."),
+    lambda f: f.email == EmailFact.STOPPED and f.email_refused)
 SUPPORT_HAS_IT = Claim("support has it", _(
     "It has been passed to our support team, who answer within {reply_hours} hours (reference {reference})."),
     lambda f: bool(f.ticket))
@@ -149,6 +161,7 @@ TITLES = {
     "needs_support": _("Passed to our support team"),
     "retries_ran_out": _("Our automatic retries ran out"),
     "refused": _("Setting up your workspace stopped"),
+    "email_refused": _("Sending your confirmation email stopped"),
     "email_undeliverable": _("We can't reach your email address"),
     "unverified": _("Please confirm your email address"),
     "active": _("You're all set"),
@@ -164,7 +177,6 @@ WORKSPACE_OUTAGE = _("A service we use to create workspaces is having an outage 
                      "right now; it is not anything you did. We'll finish your workspace as soon as it recovers.")
 WORKSPACE_OUR_OUTAGE = _("Creating workspaces is stopped by a problem on our side that we're fixing now; it is not "
                          "anything you did. We'll set up your workspace as soon as it's fixed.")
-EMAIL_STOPPED = _("Our automatic retries couldn't send your confirmation email to {address}. That's on us.")
 EMAIL_OUTAGE = _("The service we use to send email is having an outage right now; it is not anything you did. "
                  "We'll send your confirmation link to {address} as soon as it recovers.")
 EMAIL_OUR_OUTAGE = _("Sending email is stopped by a problem on our side that we're fixing now; it is not anything "
@@ -201,6 +213,7 @@ EMAIL_WORDS = {
     EmailFact.HELD: _("waiting for our email service to recover"),
     EmailFact.UNDELIVERABLE: _("we couldn't deliver to this address"),
     EmailFact.STOPPED: _("we couldn't send it: our retries ran out"),
+    "refused": _("we stopped sending it: the service we use to send email refused it"),
     EmailFact.NONE: _("no link on its way yet"),
 }
 
@@ -277,7 +290,8 @@ def email_sentence(f: Facts) -> str:
     if f.email == EmailFact.UNDELIVERABLE:
         return _join(str(EMAIL_REFUSED).format(address=address), EMAIL_REFUSED_NEXT)
     if f.email == EmailFact.STOPPED:
-        return _join(str(EMAIL_STOPPED).format(address=address), _support(f), USE_IT_MEANWHILE)
+        stopped = EMAIL_PROVIDER_REFUSED if f.email_refused else EMAIL_STOPPED
+        return _join(stopped.say(f, address=address), _support(f), USE_IT_MEANWHILE)
     if f.email == EmailFact.NONE:
         return str(EMAIL_NONE).format(address=address)
     return ""
@@ -326,6 +340,14 @@ def offer_correct(f: Facts) -> bool:
     return not f.verified
 
 
+def _email_words_key(f: Facts) -> str:
+    """The email line's entry: by where the link stands, and for a stopped one, why
+    (refused by the provider)."""
+    if f.email == EmailFact.STOPPED and f.email_refused:
+        return "refused"
+    return f.email
+
+
 def _title_and_message(f: Facts) -> tuple[str, str]:
     state = f.state
     if state == "disabled":
@@ -348,7 +370,8 @@ def _title_and_message(f: Facts) -> tuple[str, str]:
         return title, _join(_workspace_stopped(f), STILL_LOG_IN)
     # The workspace is ready: what is left is the email.
     if f.email == EmailFact.STOPPED:
-        return TITLES["needs_support" if f.ticket else "retries_ran_out"], _join(WORKSPACE_READY, email_sentence(f))
+        title = TITLES["needs_support" if f.ticket else "email_refused" if f.email_refused else "retries_ran_out"]
+        return title, _join(WORKSPACE_READY, email_sentence(f))
     if f.email == EmailFact.UNDELIVERABLE:
         return TITLES["email_undeliverable"], email_sentence(f)
     if f.email == EmailFact.HELD:
@@ -370,7 +393,7 @@ def say(f: Facts) -> Said:
     attempts = f.workspace_attempts
     tries = (ngettext("%(n)d try so far", "%(n)d tries so far", attempts) % {"n": attempts}
              if f.workspace == "pending" and attempts else "")
-    email = str(EMAIL_WORDS[f.email]).format(when=_when(f.email_next, f))
+    email = str(EMAIL_WORDS[_email_words_key(f)]).format(when=_when(f.email_next, f))
     banner = "" if f.verified else email_sentence(f)
     resend = offer_resend(f)
     prompt, button = RESEND_WORDS[f.email] if resend else ("", "")

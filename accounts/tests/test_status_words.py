@@ -1,7 +1,7 @@
 """Sentences on the person's pages that must match what the database holds: why a
-workspace step stopped (refused, or out of retries), and what can still happen to
-it; whether /setup/ still says it updates by itself, and what a used password link
-can and cannot know."""
+workspace step or the confirmation email stopped (refused, or out of retries), and
+what can still happen to it; whether /setup/ still says it updates by itself, and
+what a used password link can and cannot know."""
 from __future__ import annotations
 
 import re
@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts import messages as words
-from accounts.models import User
+from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tests.factories import page_text, sign_up, verification_link
 from provisioning.models import ProvisioningRequest, Workspace
 from support.models import UNRESOLVED, Ticket
@@ -84,6 +84,34 @@ def test_a_refused_workspace_says_who_has_it_and_that_it_can_be_set_up_again(san
     drive()
     assert Workspace.objects.filter(owner=account).exists()
     assert client.get("/setup/status.json").json()["workspace"]["status"] == "ready"
+
+
+def test_a_confirmation_email_the_provider_refused_says_so_not_that_retries_ran_out(sandbox, drive):
+    client, account = sign_up(email=ADDRESS)
+    sandbox("email", "refuse_message")  # the message itself refused for good (SMTP 554 5.6.0), not the address
+    drive()
+
+    delivery = EmailDelivery.objects.get(account=account, kind=EmailKind.VERIFICATION)
+    # Refused at once: one call, none counted, no retry ran; the address is not blamed.
+    assert (delivery.status, delivery.attempts, delivery.counted_attempts, delivery.last_error_code) == (
+        "failed", 1, 0, "smtp_5xx")
+    ticket = Ticket.objects.get(account=account, status__in=UNRESOLVED)
+    refused = str(words.EMAIL_PROVIDER_REFUSED.text).format(address=ADDRESS)
+
+    page, data = _said(client)
+    assert data["state"] == "needs_support" and data["email"]["delivery"] == "failed"
+    for text in (page, data["message"], data["said"]["email"]):
+        assert "retries" not in text.lower()
+    for text in (page, data["message"]):
+        assert refused in text and f"reference {ticket.reference}" in text
+    assert data["said"]["email"] == str(words.EMAIL_WORDS["refused"])
+    assert str(words.EMAIL_REFUSED).format(address=ADDRESS) not in page  # not "your address refused it"
+
+    ticket_resolve(ticket=ticket, actor="support")
+    page, data = _said(client)
+    assert data["said"]["title"] == str(words.TITLES["email_refused"])
+    assert str(words.TITLES["retries_ran_out"]) not in page
+    assert refused in data["message"]
 
 
 def test_a_workspace_that_ran_out_of_retries_says_so(sandbox, drive, settings):
