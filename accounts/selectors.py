@@ -33,7 +33,14 @@ from accounts.messages import EmailFact, Facts, Said, say
 from accounts.models import EmailDelivery, EmailKind, User, email_is, normalize_email
 from accounts.tokens import read_email_change_token, split_verification_token, verification_tokens
 from provisioning.durable import StepStatus
-from provisioning.models import REFUSED_OURS, Breaker, BreakerState, DeprovisionRequest, Event, ProvisioningRequest
+from provisioning.models import (
+    OPENINGS_OURS,
+    Breaker,
+    BreakerState,
+    DeprovisionRequest,
+    Event,
+    ProvisioningRequest,
+)
 from provisioning.selectors import step_refused
 
 
@@ -195,7 +202,7 @@ def open_breakers() -> set[str]:
 
 def open_breakers_opened_by() -> dict[str, str]:
     """Each provider whose circuit is open now, with what opened it (a
-    ``BreakerOpening``: a refusal of our own credentials is our fault). One query."""
+    ``BreakerOpening``: those in ``OPENINGS_OURS`` are our fault). One query."""
     return dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_by"))
 
 
@@ -263,7 +270,8 @@ def account_overview(*, account: User) -> Overview:
     queries (breakers, last reconcile pass, request, latest verification email,
     state, ticket), and one more while a fresh link is on its way (the one before it)."""
     now = timezone.now()
-    # What opened each open circuit: a refusal of our own credentials is our fault,
+    # What opened each open circuit: a refusal of us (our credentials, configuration
+    # or relay), or the same refusal for many accounts, is our fault (OPENINGS_OURS),
     # and the page says so rather than blame the provider.
     opened_by = open_breakers_opened_by()
     breakers = set(opened_by)
@@ -288,7 +296,8 @@ def account_overview(*, account: User) -> Overview:
         state=state, address=account.email, verified=account.email_verified, workspace=workspace,
         workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
         workspace_next=next_at, workspace_overdue=workspace == "pending" and (stale or bool(request.overdue)),
-        outage=outage, outage_ours=bool(outage) and opened_by.get(outage) in REFUSED_OURS, email=email,
+        outage=outage, outage_ours=bool(outage) and opened_by.get(outage) in OPENINGS_OURS, email=email,
+        email_held_ours=email == EmailFact.HELD and opened_by.get("email") in OPENINGS_OURS,
         email_refused=email == EmailFact.STOPPED and step_refused(delivery),
         email_after_failure=email == EmailFact.SENDING and _previous_link_failed(account, delivery),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,

@@ -83,6 +83,10 @@ class BreakerOpening(models.TextChoices):
 
 # The openings that are a refusal of us, whatever any one person sent: our fault.
 REFUSED_OURS = frozenset({BreakerOpening.CREDENTIALS, BreakerOpening.REFUSED_US})
+# The openings the person is told are on our side, never that the provider is down:
+# a refusal of us, or the same refusal for many accounts (a change in what we send or
+# at the provider, which the console's incident calls "ours, not theirs").
+OPENINGS_OURS = REFUSED_OURS | {BreakerOpening.REFUSED_ALIKE}
 # The transient codes that mean no answer came at all (the backends' own codes).
 NO_ANSWER_CODES = frozenset({"timeout", "connection"})
 

@@ -63,9 +63,14 @@ class Facts:
     # refusal of the message, not of the address): it was not retried, so no retries
     # ran out (provisioning.selectors.step_refused).
     email_refused: bool = False
-    # The open outage is the provider refusing our own credentials or configuration
-    # (the circuit was opened by ``refused_us``): our fault, not the provider's.
+    # The open outage is ours, not the provider's: it refused our own credentials or
+    # configuration, or gave many accounts the same refusal (the circuit was opened by
+    # ``credentials``, ``refused_us`` or ``refused_alike``: provisioning.models.OPENINGS_OURS).
     outage_ours: bool = False
+    # The confirmation email is held (EmailFact.HELD) behind an email circuit that is
+    # ours in the same sense. Told apart from ``outage_ours``: the email can be held
+    # while the workspace is still being set up, when ``outage`` is not the email's.
+    email_held_ours: bool = False
     # The link is on its way on time, but the account's previous one was tried and
     # never sent: "usually arrives within a minute" would not be what just happened.
     email_after_failure: bool = False
@@ -211,6 +216,7 @@ EMAIL_WORDS = {
     EmailFact.RETRYING: _("we're having trouble sending it; next try {when}"),
     EmailFact.LATE: _("sending it is taking longer than it should"),
     EmailFact.HELD: _("waiting for our email service to recover"),
+    "held_ours": _("waiting on a problem on our side that we're fixing"),
     EmailFact.UNDELIVERABLE: _("we couldn't deliver to this address"),
     EmailFact.STOPPED: _("we couldn't send it: our retries ran out"),
     "refused": _("we stopped sending it: the service we use to send email refused it"),
@@ -285,7 +291,7 @@ def email_sentence(f: Facts) -> str:
     if f.email in (EmailFact.RETRYING, EmailFact.LATE):
         return _join(EMAIL_LATE.say(f, address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.HELD:
-        outage = EMAIL_OUR_OUTAGE if f.outage_ours else EMAIL_OUTAGE
+        outage = EMAIL_OUR_OUTAGE if f.email_held_ours else EMAIL_OUTAGE
         return _join(str(outage).format(address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.UNDELIVERABLE:
         return _join(str(EMAIL_REFUSED).format(address=address), EMAIL_REFUSED_NEXT)
@@ -341,10 +347,12 @@ def offer_correct(f: Facts) -> bool:
 
 
 def _email_words_key(f: Facts) -> str:
-    """The email line's entry: by where the link stands, and for a stopped one, why
-    (refused by the provider)."""
+    """The email line's entry: by where the link stands, and for a stopped or held
+    one, why (refused by the provider; held by a problem of ours)."""
     if f.email == EmailFact.STOPPED and f.email_refused:
         return "refused"
+    if f.email == EmailFact.HELD and f.email_held_ours:
+        return "held_ours"
     return f.email
 
 

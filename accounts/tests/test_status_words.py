@@ -1,7 +1,7 @@
 """Sentences on the person's pages that must match what the database holds: why a
 workspace step or the confirmation email stopped (refused, or out of retries), and
-what can still happen to it; whether /setup/ still says it updates by itself, and
-what a used password link can and cannot know."""
+what can still happen to it; whose problem an open circuit is; whether /setup/ still
+says it updates by itself, and what a used password link can and cannot know."""
 from __future__ import annotations
 
 import re
@@ -15,8 +15,8 @@ from django.test import Client
 from accounts import messages as words
 from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tests.factories import page_text, sign_up, verification_link
-from provisioning.models import ProvisioningRequest, Workspace
-from support.models import UNRESOLVED, Ticket
+from provisioning.models import Breaker, ProvisioningRequest, Workspace
+from support.models import UNRESOLVED, Incident, Ticket
 from support.services import ticket_resolve
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +112,60 @@ def test_a_confirmation_email_the_provider_refused_says_so_not_that_retries_ran_
     assert data["said"]["title"] == str(words.TITLES["email_refused"])
     assert str(words.TITLES["retries_ran_out"]) not in page
     assert refused in data["message"]
+
+
+def test_the_same_refusal_for_many_accounts_is_told_as_ours_not_the_providers_outage(
+        settings, sandbox, drive):
+    settings.BREAKER_FAILURE_THRESHOLD = 3
+    settings.BREAKER_PROBE_SECONDS = 3600  # no probe while we look
+    sandbox("provisioning", "reject")  # the same refusal for every account: ours, says the console
+    clients = [sign_up(email=f"p{i}@example.com")[0] for i in range(3)]
+    drive()
+
+    assert Breaker.objects.get(provider="provisioning").opened_by == "refused_alike"
+    assert Incident.objects.filter(provider="provisioning").exists()
+    for client in clients:
+        page, data = _said(client)
+        assert data["state"] == "delayed"
+        for text in (page, data["message"]):
+            assert str(words.WORKSPACE_OUR_OUTAGE) in text
+            assert "having an outage" not in text and "recovers" not in text
+
+
+def test_the_same_email_refusal_for_many_accounts_is_told_as_ours_not_the_providers_outage(
+        settings, sandbox, drive):
+    settings.BREAKER_FAILURE_THRESHOLD = 3
+    settings.BREAKER_PROBE_SECONDS = 3600
+    sandbox("email", "refuse_message")
+    people = [f"p{i}@example.com" for i in range(3)]
+    clients = [sign_up(email=address)[0] for address in people]
+    drive()
+
+    assert Breaker.objects.get(provider="email").opened_by == "refused_alike"
+    for address, client in zip(people, clients, strict=True):
+        page, data = _said(client)
+        assert data["state"] == "delayed" and data["workspace"]["status"] == "ready"
+        assert str(words.EMAIL_OUR_OUTAGE).format(address=address) in data["message"]
+        assert data["said"]["email"] == str(words.EMAIL_WORDS["held_ours"])
+        for text in (page, data["message"], data["said"]["email"]):
+            assert "having an outage" not in text and "recover" not in text
+
+
+def test_each_open_circuit_is_told_as_whose_it_is_when_both_hold_an_account(settings, sandbox, drive):
+    settings.BREAKER_FAILURE_THRESHOLD = 3
+    settings.BREAKER_PROBE_SECONDS = 3600
+    sandbox("provisioning", "timeout")  # the workspace provider stops answering: its outage
+    sandbox("email", "refuse_message")  # and the email provider refuses everyone alike: ours
+    clients = [sign_up(email=f"p{i}@example.com")[0] for i in range(3)]
+    drive()
+
+    assert dict(Breaker.objects.values_list("provider", "opened_by")) == {
+        "provisioning": "no_answer", "email": "refused_alike"}
+    for client in clients:
+        page, data = _said(client)
+        assert data["workspace"]["status"] == "pending"
+        assert data["message"].startswith(str(words.WORKSPACE_OUTAGE))  # the provider's, truly
+        assert data["said"]["email"] == str(words.EMAIL_WORDS["held_ours"])  # ours, not "to recover"
 
 
 def test_a_workspace_that_ran_out_of_retries_says_so(sandbox, drive, settings):

@@ -310,7 +310,8 @@ def facts(draw) -> Facts:
         email_failures=draw(st.integers(0, 9)), email_next=draw(moments), email_sent_at=draw(moments),
         ticket=draw(st.sampled_from((None, "SUP-123456"))), reply_hours=4, now=NOW,
         outage_ours=draw(st.booleans()), email_after_failure=draw(st.booleans()),
-        workspace_refused=draw(st.booleans()), email_refused=draw(st.booleans()))
+        workspace_refused=draw(st.booleans()), email_refused=draw(st.booleans()),
+        email_held_ours=draw(st.booleans()))
 
 
 @hypothesis_settings(max_examples=200, deadline=None)
