@@ -206,6 +206,14 @@ def open_breakers_opened_by() -> dict[str, str]:
     return dict(Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_by"))
 
 
+def email_outage() -> tuple[bool, bool]:
+    """Whether the email provider's circuit is open now (an email owed waits behind
+    it), and whether what opened it is ours (``OPENINGS_OURS``: then the provider is
+    not what is down). One query."""
+    opened_by = open_breakers_opened_by().get("email")
+    return opened_by is not None, opened_by in OPENINGS_OURS
+
+
 def _workspace_status(request: ProvisioningRequest | None) -> str:
     if request is None or request.status == StepStatus.SUCCEEDED:
         return "ready"

@@ -34,7 +34,7 @@ from accounts.ratelimit import (
     success_record,
     too_many_requests,
 )
-from accounts.selectors import account_overview, email_change_link_account, verification_link_account
+from accounts.selectors import account_overview, email_change_link_account, email_outage, verification_link_account
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
@@ -45,7 +45,6 @@ from accounts.services import (
     signin_code_redeem,
     verification_send,
 )
-from provisioning import breaker
 
 
 def _landing(user) -> str:
@@ -316,9 +315,11 @@ def _email_from_link(request: HttpRequest) -> dict:
 
 @never_cache
 def password_reset_sent_view(request: HttpRequest) -> HttpResponse:
-    # While the email provider's breaker is open the link waits in the outbox: say so.
-    delayed = breaker.is_open("email")
-    entry = words.PASSWORD_RESET_SENT_DELAYED if delayed else words.PASSWORD_RESET_SENT
+    # While the email provider's breaker is open the link waits in the outbox: say so,
+    # and whose problem it is.
+    delayed, ours = email_outage()
+    entry = (words.PASSWORD_RESET_SENT_DELAYED_OURS if ours else words.PASSWORD_RESET_SENT_DELAYED if delayed
+             else words.PASSWORD_RESET_SENT)
     address = request.session.get(_RESET_ADDRESS) or words.RESET_ADDRESS_UNKNOWN
     return render(request, "accounts/password_reset_sent.html",
                   {"entry": entry, "happened": str(entry.happened).format(address=address), "delayed": delayed})

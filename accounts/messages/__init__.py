@@ -209,6 +209,17 @@ PASSWORD_RESET_SENT_DELAYED = Message(
            "works for 3 hours from then. Nothing changes until you use it; your current password keeps working."),
     action=_("Need to get in sooner? Log in with your password if you know it, or ask us to call you."),
 )
+# The same while the circuit is open on a problem of ours (the provider refused our
+# credentials, our relay, or many of our emails alike: accounts.selectors.email_outage):
+# the provider is not what is down.
+PASSWORD_RESET_SENT_DELAYED_OURS = Message(
+    title=_("Your link is waiting on a problem on our side"),
+    happened=PASSWORD_RESET_SENT_DELAYED.happened,
+    next=_("Sending email is stopped by a problem on our side that we're fixing now; it is not anything you did. "
+           "The link goes out as soon as it's fixed, and works for 3 hours from then. Nothing changes until you "
+           "use it; your current password keeps working."),
+    action=PASSWORD_RESET_SENT_DELAYED.action,
+)
 
 # --- Changing the address in strict mode (accounts.flows.email_change) -------------------
 # One answer whether or not another account uses the new address: in both cases an

@@ -200,6 +200,25 @@ def test_while_email_is_down_the_sent_page_promises_no_minute_and_owns_the_delay
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["unauthorized", "refuse_message"])  # our credentials; many refused alike
+def test_while_email_is_stopped_by_a_problem_of_ours_the_sent_page_does_not_blame_the_provider(
+        ada, sandbox, drive, settings, mode):
+    settings.BREAKER_FAILURE_THRESHOLD = 1  # one refusal is "many alike" here
+    settings.BREAKER_PROBE_SECONDS = 3600
+    sandbox("email", mode)
+    client = ask_for_link()
+    drive()  # the worker tries the reset email; the provider refuses us, and the circuit opens on it
+
+    page = html.unescape(client.get("/password-reset/sent/").content.decode())
+
+    assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.title) in page
+    assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.next) in page
+    assert "the service we use to send it is having a problem" not in page and "recovers" not in page
+    assert 'action="/help/call/"' in page  # a way back that is not email
+    assert not mail.outbox
+
+
+@pytest.mark.django_db
 def test_a_used_link_opened_while_logged_in_offers_no_log_in(ada, drive):
     client = ask_for_link()
     drive()
