@@ -56,8 +56,9 @@ class Facts:
     ticket: str | None  # the open ticket's reference
     reply_hours: int
     now: datetime
-    # The stopped workspace step was refused by the provider (a permanent error: no
-    # retry could help), not run out of retries (provisioning.selectors.step_refused).
+    # The stopped workspace step was refused by the provider (a permanent error: not
+    # retried on our own, though support can re-run it once the cause is fixed), not
+    # run out of retries (provisioning.selectors.step_refused).
     workspace_refused: bool = False
     # The stopped confirmation email was refused by the email provider (a permanent
     # refusal of the message, not of the address): it was not retried, so no retries
