@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from accounts.messages import EMAIL_SUBJECTS
+from accounts.messages import EMAIL_SUBJECTS, lifetime_words
 from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tokens import make_email_change_token, make_verification_token
 from provisioning import durable
@@ -188,6 +188,15 @@ def classify(error: Exception) -> ProviderError:
     raise error
 
 
+# The setting each link's checker reads: the verification and address-change tokens
+# (accounts.tokens) and Django's reset token.
+_LINK_LIFETIMES = {
+    EmailKind.VERIFICATION: "EMAIL_VERIFICATION_TIMEOUT",
+    EmailKind.EMAIL_CHANGE: "EMAIL_VERIFICATION_TIMEOUT",
+    EmailKind.PASSWORD_RESET: "PASSWORD_RESET_TIMEOUT",
+}
+
+
 def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
     """The message for a delivery, rendered now (links are minted at send time)."""
     account = delivery.account
@@ -208,6 +217,9 @@ def render(delivery: EmailDelivery) -> EmailMultiAlternatives:
         context["confirm_url"] = settings.SITE_URL + reverse("accounts:setup_email_confirm", args=[token])
         context["new"] = delivery.to_address
     context.setdefault("login_url", settings.SITE_URL + reverse("accounts:login"))
+    # How long the link in it works, from the setting that enforces it.
+    if lifetime := _LINK_LIFETIMES.get(delivery.kind):
+        context["link_lifetime"] = lifetime_words(getattr(settings, lifetime))
     text = render_to_string(f"emails/{delivery.kind}.txt", context)
     html = render_to_string(f"emails/{delivery.kind}.html", context)
     message = EmailMultiAlternatives(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import ValidationError
@@ -12,6 +13,7 @@ from django.core.validators import MaxLengthValidator, ProhibitNullCharactersVal
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.formfields import PhoneNumberField
 
+from accounts.messages.when import lifetime_words
 from accounts.models import User, normalize_email
 
 CONTROL_CHARACTERS_MESSAGE = _("Please remove the invisible control characters from this field.")
@@ -129,10 +131,15 @@ class CodeLoginForm(forms.Form):
     email = EmailInput(label=_("Email"))
     code = forms.CharField(
         label=_("Code from support"), max_length=32, strip=True,
-        help_text=_("8 digits, e.g. 1234 5678. It works once, for 15 minutes."),
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
         error_messages={"required": _("Please enter the code we read out to you.")},
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The lifetime the code really has (SIGNIN_CODE_TIMEOUT), not a copy of the default.
+        self.fields["code"].help_text = _("8 digits, e.g. 1234 5678. It works once, for {lifetime}.").format(
+            lifetime=lifetime_words(settings.SIGNIN_CODE_TIMEOUT))
 
 
 class PasswordResetRequestForm(forms.Form):

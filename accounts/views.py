@@ -124,7 +124,8 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
                 success_record(request, response, "login_code", email=email)
                 return response
             failure_record(request, "login_code", email=email)
-            form.add_error(None, str(words.CODE_LOGIN_FAILED).format(minutes=settings.SIGNIN_CODE_TIMEOUT // 60))
+            form.add_error(None, str(words.CODE_LOGIN_FAILED).format(
+                lifetime=words.lifetime_words(settings.SIGNIN_CODE_TIMEOUT)))
     return render(request, "accounts/login_code.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -321,8 +322,9 @@ def password_reset_sent_view(request: HttpRequest) -> HttpResponse:
     entry = (words.PASSWORD_RESET_SENT_DELAYED_OURS if ours else words.PASSWORD_RESET_SENT_DELAYED if delayed
              else words.PASSWORD_RESET_SENT)
     address = request.session.get(_RESET_ADDRESS) or words.RESET_ADDRESS_UNKNOWN
-    return render(request, "accounts/password_reset_sent.html",
-                  {"entry": entry, "happened": str(entry.happened).format(address=address), "delayed": delayed})
+    return render(request, "accounts/password_reset_sent.html", {
+        "entry": entry, "happened": str(entry.happened).format(address=address), "delayed": delayed,
+        "next": str(entry.next).format(lifetime=words.lifetime_words(settings.PASSWORD_RESET_TIMEOUT))})
 
 
 class PasswordResetConfirm(PasswordResetConfirmView):

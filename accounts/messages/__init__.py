@@ -59,7 +59,7 @@ VERIFY_ALREADY_DONE = Message(
     happened=_("{address} is confirmed, so this link has nothing left to do."),
     next=_("Everything that needs a confirmed address works for you now."),
 )
-CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {minutes} minutes, "
+CODE_LOGIN_FAILED = _("That code doesn't work with this email address. A code works once, for {lifetime}, "
                       "and stops after a few wrong tries. Check both and try again, or reach us as below and "
                       "we'll read you a fresh one. You can always log in with your password too.")
 CODE_LOGIN_OK = _("You're signed in. Here is where your account stands.")
@@ -108,7 +108,7 @@ SERVER_ERROR = Message(
 PASSWORD_RESET_SENT = Message(
     title=_("Check your email"),
     happened=_("If an account uses {address}, we've sent it a link to choose a new password."),
-    next=_("It usually arrives within a minute and works for 3 hours. Nothing changes until you "
+    next=_("It usually arrives within a minute and works for {lifetime}. Nothing changes until you "
            "use it; your current password keeps working in the meantime."),
     action=_("No email after a few minutes? Check your spam folder and the spelling of the "
              "address, or contact us and a person will help you get in."),
@@ -206,7 +206,7 @@ PASSWORD_RESET_SENT_DELAYED = Message(
     happened=_("If an account uses {address}, a link to choose a new password is waiting to go to it."),
     next=_("Sending email is delayed on our side right now: the service we use to send it is having a problem, "
            "not anything you did. We keep trying on our own and the link goes out as soon as it recovers; it "
-           "works for 3 hours from then. Nothing changes until you use it; your current password keeps working."),
+           "works for {lifetime} from then. Nothing changes until you use it; your current password keeps working."),
     action=_("Need to get in sooner? Log in with your password if you know it, or ask us to call you."),
 )
 # The same while the circuit is open on a problem of ours (the provider refused our
@@ -253,4 +253,4 @@ EMAIL_SUBJECTS.update({
 # catalogue, read through it.
 from accounts.messages.status import *  # noqa: E402,F403
 from accounts.messages.status import _join  # noqa: E402,F401
-from accounts.messages.when import in_seconds_words, in_words  # noqa: E402,F401
+from accounts.messages.when import in_seconds_words, in_words, lifetime_words  # noqa: E402,F401
