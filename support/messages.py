@@ -298,6 +298,10 @@ HELP_DURING_INCIDENT = _("We know about it: {what} is having a problem on our si
 # anyone): the outage is a fact, a claim about their account is not.
 HELP_INCIDENT_NOTICE = _("Right now {what} is having a problem on our side, and we know about it. If you were "
                          "signing up, log in with the password you chose to see where your account stands.")
+# To a signed-in person whose account does not wait on it: they are logged in already,
+# so no "log in to see"; where their account stands is on their setup page.
+HELP_INCIDENT_NOTICE_SIGNED_IN = _("Right now {what} is having a problem on our side, and we know about it. Your "
+                                   "setup page shows where your account stands.")
 # On the ticket's timeline: what /help/ answered, word for word.
 HELP_TOLD = _("/help/ answered: {answer}")
 # The incident's first timeline line: what the provider did, from what opened its

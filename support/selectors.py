@@ -648,6 +648,7 @@ def help_answer(*, contact: ContactMessage, signed_in_as: User | None) -> HelpAn
         if signed_in_as is not None:
             facts = account_overview(account=signed_in_as).facts
             waiting = facts.outage == provider or (provider == "email" and facts.email == EmailFact.HELD)
-        incident = str(words.HELP_DURING_INCIDENT if waiting else words.HELP_INCIDENT_NOTICE).format(what=what)
+        notice = words.HELP_INCIDENT_NOTICE if signed_in_as is None else words.HELP_INCIDENT_NOTICE_SIGNED_IN
+        incident = str(words.HELP_DURING_INCIDENT if waiting else notice).format(what=what)
     return HelpAnswer(happened=str(entry.happened), incident=incident, next=str(entry.next).format(
         email=contact.email, reply_hours=settings.SUPPORT_REPLY_HOURS))

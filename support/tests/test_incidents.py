@@ -350,6 +350,25 @@ def test_help_tells_a_signed_in_account_waiting_on_the_outage_so_and_the_ticket_
     assert ticket.events.filter(text__contains=told).exists()  # support sees what they were told
 
 
+def test_help_never_asks_a_signed_in_person_whose_account_does_not_wait_to_log_in(sign_up, down, drive):
+    """Logged in and set up before the outage: the outage is still a fact, but "log in
+    with the password you chose to see where your account stands" is not for someone
+    who is logged in."""
+    (ready,) = sign_up(1, prefix="ready")
+    drive()
+    down("provisioning")
+    sign_up(5)
+    drive(max_passes=5)
+    assert Incident.objects.filter(provider="provisioning", status=IncidentStatus.OPEN).exists()
+    person = Client()
+    person.post("/login/", {"email": ready, "password": "correct horse battery staple"})
+
+    answer = text(person.post("/help/", {"email": ready, "message": "Can I add a colleague?"}))
+
+    assert "log in with the password you chose" not in answer
+    assert str(words.HELP_INCIDENT_NOTICE_SIGNED_IN).format(what=words.OUTAGE_WHAT["provisioning"]) in answer
+
+
 def test_the_next_pass_closes_the_incident_a_lost_announcement_left_open(sign_up, down, drive, sandbox, settings):
     """The backlog drains but every announcement is lost (a killed worker): the next
     reconcile pass, not the sweep five minutes later, closes the incident, notes the
