@@ -46,3 +46,19 @@ def test_the_signups_chart_counts_the_partial_ones_as_the_states_say(mixed_accou
                                                         State.EMAIL_UNDELIVERABLE))
     page = console.get("/admin/").content.decode()
     assert f"Signups per hour over the last 24 hours: 13 in all, {partial} still partial." in page
+
+
+def test_a_staff_member_who_cannot_open_the_queue_gets_no_link_into_it(stranded, bare_staff_console, console):
+    """Staff without the Support group's permissions see the day's figures, but no link
+    leads them to a ticket or the queue they would be refused (a 404 or a 403 page)."""
+    ticket = stranded().tickets.get()
+
+    page = bare_staff_console.get("/admin/").content.decode()
+
+    assert ticket.reference in page  # the headline still names the oldest wait
+    assert f"/admin/support/ticket/{ticket.pk}/change/" not in page
+    assert "/admin/support/ticket/" not in page
+    # A member of the Support group keeps every link.
+    support_page = console.get("/admin/").content.decode()
+    assert f"/admin/support/ticket/{ticket.pk}/change/" in support_page
+    assert "/admin/support/ticket/?queue=open&amp;priority__exact=" in support_page
