@@ -216,7 +216,7 @@ PASSWORD_RESET_SENT_DELAYED_OURS = Message(
     title=_("Your link is waiting on a problem on our side"),
     happened=PASSWORD_RESET_SENT_DELAYED.happened,
     next=_("Sending email is stopped by a problem on our side that we're fixing now; it is not anything you did. "
-           "The link goes out as soon as it's fixed, and works for 3 hours from then. Nothing changes until you "
+           "The link goes out as soon as it's fixed, and works for {lifetime} from then. Nothing changes until you "
            "use it; your current password keeps working."),
     action=PASSWORD_RESET_SENT_DELAYED.action,
 )

@@ -81,3 +81,22 @@ def test_the_address_change_email_says_how_long_its_link_works_from_the_setting(
 
     (message,) = [m for m in mail.outbox if m.to == ["ada.lovelace@example.com"]]
     assert "The link works for 2 days." in message.body and "3 days" not in message.body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["error", "unauthorized"])  # the provider's outage; a problem of ours
+def test_the_late_password_link_page_says_how_long_it_will_work_from_the_setting(
+        settings, signup_data, drive, sandbox, mode):
+    settings.PASSWORD_RESET_TIMEOUT = 7200
+    settings.BREAKER_FAILURE_THRESHOLD = 1  # the first failed send opens the email circuit
+    settings.BREAKER_PROBE_SECONDS = 3600
+    Client().post("/signup/", signup_data)
+    drive()
+    sandbox("email", mode)
+    client = Client()
+    client.post("/password-reset/", {"email": "ada@example.com"})
+    drive()
+
+    page = page_of(client.get("/password-reset/sent/"))
+
+    assert "works for 2 hours from then" in page and "3 hours" not in page

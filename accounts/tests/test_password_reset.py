@@ -212,7 +212,7 @@ def test_while_email_is_stopped_by_a_problem_of_ours_the_sent_page_does_not_blam
     page = html.unescape(client.get("/password-reset/sent/").content.decode())
 
     assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.title) in page
-    assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.next) in page
+    assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.next).format(lifetime="3 hours") in page
     assert "the service we use to send it is having a problem" not in page and "recovers" not in page
     assert 'action="/help/call/"' in page  # a way back that is not email
     assert not mail.outbox
