@@ -93,14 +93,20 @@ STATE_LABELS = {
 
 # --- What failed, in plain words (the queue and the ticket page) -------------------------
 # A stopped step leads with why it stopped (provisioning.selectors.step_refused): the
-# provider refused it (no retry can help), or our retries ran out on errors.
+# provider refused it (asked again unchanged, it answers the same: the console's own
+# button runs it again once what it refused is fixed), or our retries ran out on errors.
 FAILED_WORKSPACE = _("Retries ran out. Workspace setup stopped after {tries}: {detail}")
-REFUSED_WORKSPACE = _("Provider refused it; no retry can help. Workspace setup stopped after {tries}: {detail}")
+REFUSED_WORKSPACE = _("Provider refused it; retried unchanged it gets the same answer, so fix what it refused "
+                      "(its answer follows), then Re-run provisioning. Workspace setup stopped after {tries}: "
+                      "{detail}")
 RETRYING_WORKSPACE = _("Workspace setup is retrying ({tries} so far): {detail}")
 # Pending while its provider's circuit is open: held, as the ticket's "Next retry" says.
 HELD_WORKSPACE = _("Workspace setup is held until the provider recovers ({tries} so far): {detail}")
 PENDING_WORKSPACE = _("Workspace is being set up")
 FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
+REFUSED_EMAIL = _("Email provider refused it; sent again unchanged it gets the same answer, so fix what it "
+                  "refused (its answer follows), then Resend verification. Confirmation email stopped after "
+                  "{tries}: {detail}")
 UNDELIVERABLE_EMAIL = _("Our email to this address was refused: {detail}")
 RETRYING_EMAIL = _("Confirmation email not sent yet ({tries} so far): {detail}")
 PENDING_EMAIL = _("Confirmation email not sent yet")
@@ -156,9 +162,12 @@ def other_emails_in_trouble(n: int) -> str:
 OPENED = _("Ticket opened: {reason}")
 DIAGNOSTICS = _("Automation ran out of retries on the {what} after {tries} ({counted} counted towards the "
                 "limit). Last error: {code} — {detail}")
-DIAGNOSTICS_REFUSED = _("The provider refused the {what}, so automation stopped after {tries}: retrying can't "
-                        "change its answer ({counted} counted towards the limit). Refusal: {code} — {detail}")
+DIAGNOSTICS_REFUSED = _("The provider refused the {what}, so automation stopped after {tries} ({counted} "
+                        "counted towards the limit): retried unchanged it gets the same answer. Fix what it "
+                        "refused, then press {button} on this ticket. Refusal: {code} — {detail}")
 STEP_NAMES = {"workspace": _("workspace"), "email": _("confirmation email")}
+# The console button that runs a stopped step again (BUTTONS below), by step.
+STEP_BUTTONS = {"workspace": "rerun", "email": "resend"}
 READY_RESOLVED = _("The workspace is ready: resolved automatically. The person gets the \"you're all set\" email.")
 HEALED_RESOLVED = _("The account has healed (it is {state} now): resolved automatically.")
 READY_KEPT_OPEN_MESSAGE = _("The workspace is ready and the person gets the \"you're all set\" email, but "

@@ -121,6 +121,7 @@ def ticket_queue() -> QuerySet[Ticket]:
         last_message_at=Subquery(last_message.values("created_at")[:1]),
         email_status=Subquery(verification.values("status")[:1]),
         email_attempts=Subquery(verification.values("attempts")[:1]),
+        email_counted=Subquery(verification.values("counted_attempts")[:1]),
         email_error_code=Subquery(verification.values("last_error_code")[:1]),
         email_error=Subquery(verification.values("last_error_detail")[:1]),
         email_bounced_at=Subquery(verification.values("bounced_at")[:1]),
@@ -186,8 +187,13 @@ def failure_words(ticket: Ticket) -> str:
     if not account.email_verified and ticket.email_status is not None:
         code = ticket.email_error_code or ""
         if ticket.email_status == StepStatus.FAILED and code != RECIPIENT_REJECTED:
-            parts.append(str(words.FAILED_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
-                                                        detail=ticket.email_error))
+            # Why it stopped, by the one definition the person's page reads too: the
+            # loaded columns are all it looks at.
+            refused = step_refused(EmailDelivery(status=ticket.email_status, last_error_code=code,
+                                                 counted_attempts=ticket.email_counted or 0))
+            sentence = words.REFUSED_EMAIL if refused else words.FAILED_EMAIL
+            parts.append(str(sentence).format(tries=words.tries(ticket.email_attempts or 0),
+                                              detail=ticket.email_error))
         elif ticket.email_bounced_at or code == RECIPIENT_REJECTED:
             parts.append(str(words.UNDELIVERABLE_EMAIL).format(detail=ticket.email_error or "bounced"))
         elif ticket.email_status != StepStatus.SUCCEEDED:
@@ -234,6 +240,7 @@ def _load_email_facts(ticket: Ticket) -> None:
     latest = latest_verification(ticket.account)
     ticket.email_status = latest.status if latest else None
     ticket.email_attempts = latest.attempts if latest else 0
+    ticket.email_counted = latest.counted_attempts if latest else 0
     ticket.email_error_code = latest.last_error_code if latest else ""
     ticket.email_error = latest.last_error_detail if latest else ""
     ticket.email_bounced_at = latest.bounced_at if latest else None

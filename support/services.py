@@ -129,7 +129,8 @@ def ticket_escalate(*, kind: str, step, account_id: int | None) -> Ticket | None
     reason = Reason.WORKSPACE_FAILED if kind == "workspace" else Reason.EMAIL_FAILED
     text = str(words.DIAGNOSTICS_REFUSED if step_refused(step) else words.DIAGNOSTICS).format(
         what=words.STEP_NAMES.get(kind, kind), tries=words.tries(step.attempts), counted=step.counted_attempts,
-        code=step.last_error_code or "-", detail=step.last_error_detail or "-")
+        code=step.last_error_code or "-", detail=step.last_error_detail or "-",
+        button=words.BUTTONS[words.STEP_BUTTONS[kind]][0])
     return ticket_open_or_update(account=account, email=account.email, reason=reason,
                                  priority=Priority.AUTOMATION_EXHAUSTED, kind=EventKind.DIAGNOSTICS, text=text)
 
