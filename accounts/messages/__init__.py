@@ -30,6 +30,7 @@ class Message:
 LOGIN_FAILED = _("That email and password don't match an account we can open. Check them and try "
                  "again, or reset your password. If you just signed up, your account is saved: "
                  "use the password you chose.")
+LOGGED_OUT = _("You're logged out. Log in again any time with your email address and password.")
 WELCOME_BACK = _("Welcome back: your account was already saved. Here is where things stand; "
                  "we've picked up any step that hadn't finished.")
 SIGNUP_TAKEN = Message(

@@ -172,3 +172,15 @@ def test_logout_ends_the_session(drive):
 
     assert response.status_code == 302 and response["Location"] == "/login/"
     assert not is_logged_in(client)
+
+
+def test_logging_out_says_so_and_a_logged_out_browser_is_not_asked_to_log_out(drive):
+    client, _ = sign_up(email="ada@example.com")
+
+    after = client.post("/logout/", follow=True)
+
+    assert after.redirect_chain == [("/login/", 302)]
+    assert str(words.LOGGED_OUT).replace("'", "&#x27;") in after.content.decode()
+    # Nobody is logged in here any more: no "Log out?" page, the login page instead.
+    again = client.get("/logout/")
+    assert again.status_code == 302 and again["Location"] == "/login/"
