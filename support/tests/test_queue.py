@@ -124,7 +124,7 @@ def test_the_dashboard_says_what_needs_a_human(tickets, console):
     chart = chart[:chart.index("</svg>")]
     assert "<script" not in chart and "http" not in chart.replace("http://www.w3.org/2000/svg", "")
     assert "Signups per hour over the last 24 hours: 2 in all, 2 still partial." in page
-    assert 'href="/admin/accounts/user/?state=needs_support"><span class="n">2</span>' in page
+    assert 'href="/admin/accounts/user/?state=needs_support&is_staff__exact=0"><span class="n">2</span>' in page
 
 
 def test_the_dashboard_is_calm_when_nothing_needs_anyone(db, console):
