@@ -272,10 +272,11 @@ SUGGESTED_REPLIES = {
     "delayed": _("Sorry for the wait. Your account is saved; setting up your workspace hit a problem on our "
                  "side and we're retrying automatically. You don't need to do anything: we'll email you the "
                  "moment it's ready, and you can log in any time at {login_url} to check."),
-    "needs_support": _("Sorry: setting up your workspace hit a problem on our side that our automatic retries "
-                       "couldn't get past. I've restarted it by hand and I'm keeping an eye on it; you'll get "
-                       "an email as soon as it's ready. Your account is saved and you can log in any time at "
-                       "{login_url}."),
+    # Said only when the account's facts are not at hand: what stopped is then unknown
+    # (NEEDS_SUPPORT_REPLIES below says it when they are).
+    "needs_support": _("Sorry: part of setting up your account stopped on our side, and that's on us, not "
+                       "anything you did. Your account is saved and you can log in any time at {login_url} to see "
+                       "where it stands; I'll write again once it's sorted."),
     "email_undeliverable": _("Our emails to {email} are being refused, so your confirmation link never reached "
                              "you. If the address has a typo, log in at {login_url} and correct it on your setup "
                              "page, or reply with the right address and I'll change it for you."),
@@ -289,6 +290,32 @@ SUGGESTED_REPLIES = {
                   "I'll look into it."),
     None: _("Thanks for writing. I couldn't find an account under {email}. If you signed up with another "
             "address, reply with it and I'll look it up; or sign up at {signup_url}, it takes a minute."),
+}
+
+# "Needs support", by what stopped (accounts.messages.Facts: the workspace first, as the
+# person's page tells it) and why: the provider refused it, or our retries ran out. The
+# reply is suggested while the step is still stopped (once support re-runs it the
+# account is setting up again, and that state's reply is suggested), so it says what
+# support does next, never that it was done. A workspace made ready after a failure
+# brings the "you're all set" email by itself (accounts.receivers.on_workspace_ready).
+NEEDS_SUPPORT_REPLIES = {
+    "workspace_refused": _("Sorry: setting up your workspace stopped because the service we use to create "
+                           "workspaces refused our request. That's on us, not anything you did. Once the cause is "
+                           "fixed I'll start it again, and you'll get an email as soon as your workspace is ready. "
+                           "Your account is saved and you can log in any time at {login_url} to see where it "
+                           "stands."),
+    "workspace_retries": _("Sorry: setting up your workspace hit a problem on our side that our automatic retries "
+                           "couldn't get past. I'll start it again by hand, and you'll get an email as soon as your "
+                           "workspace is ready. Your account is saved and you can log in any time at {login_url} "
+                           "to see where it stands."),
+    "email_refused": _("Sorry: your confirmation email to {email} didn't go out, because the service we use to "
+                       "send email refused it. That's on us, not anything you did. Once the cause is fixed I'll "
+                       "send you a fresh link; your setup page at {login_url} shows when it has gone out. Your "
+                       "workspace is ready, and you can use it in the meantime."),
+    "email_retries": _("Sorry: our automatic retries couldn't send your confirmation email to {email}. That's on "
+                       "us, not anything you did. I'll send you a fresh link by hand; your setup page at "
+                       "{login_url} shows when it has gone out. Your workspace is ready, and you can use it in "
+                       "the meantime."),
 }
 
 # --- Outages (incidents) ------------------------------------------------------------------

@@ -28,7 +28,7 @@ from django.utils.timesince import timesince
 
 from accounts import codes
 from accounts.emails import NOT_URGENT, RECIPIENT_REJECTED
-from accounts.messages import EmailFact
+from accounts.messages import EmailFact, Facts
 from accounts.models import EmailDelivery, EmailKind, SignInCode, User
 from accounts.selectors import (
     Overview,
@@ -468,10 +468,27 @@ def _account_event_title(event: Event) -> str:
     return f"{event.subject} {move}".strip()
 
 
-def suggested_reply(*, ticket: Ticket, state: str | None) -> str:
-    """The reply the console suggests for the account's lifecycle state, to edit. No
-    signature: the email adds the sender's (``support.actions.reply``)."""
-    text = str(words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None])).format(
+def _needs_support_key(facts: Facts | None) -> str | None:
+    """What stopped for an account that needs support, and why (``NEEDS_SUPPORT_REPLIES``):
+    the workspace, else the confirmation email; refused, or out of retries."""
+    if facts is None:
+        return None
+    if facts.workspace == "failed":
+        return "workspace_refused" if facts.workspace_refused else "workspace_retries"
+    if facts.workspace == "ready" and facts.email == EmailFact.STOPPED:
+        return "email_refused" if facts.email_refused else "email_retries"
+    return None
+
+
+def suggested_reply(*, ticket: Ticket, state: str | None, facts: Facts | None = None) -> str:
+    """The reply the console suggests for the account's lifecycle state, to edit; for
+    "needs support", by what stopped and why, from the account's ``facts``
+    (``accounts.selectors.account_overview``). No signature: the email adds the
+    sender's (``support.actions.reply``)."""
+    key = _needs_support_key(facts) if state == "needs_support" else None
+    template = (words.NEEDS_SUPPORT_REPLIES[key] if key
+                else words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None]))
+    text = str(template).format(
         email=ticket.account.email if ticket.account else ticket.email,
         login_url=settings.SITE_URL + reverse("accounts:login"),
         signup_url=settings.SITE_URL + reverse("accounts:signup"))

@@ -192,7 +192,8 @@ class ButtonViews:
     def _initial(self, request, subject: Subject, button: Button) -> dict:
         initial = {"action_key": uuid.uuid4().hex}
         if button.name == "reply" and subject.ticket is not None:
-            initial["body"] = suggested_reply(ticket=subject.ticket, state=subject.state)
+            initial["body"] = suggested_reply(ticket=subject.ticket, state=subject.state,
+                                              facts=subject.overview.facts if subject.overview else None)
         if button.name == "correct_email" and subject.account:
             initial["email"] = subject.account.email
         return initial

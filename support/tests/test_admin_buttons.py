@@ -219,7 +219,7 @@ def test_a_click_key_from_another_ticket_issues_nothing(ticket, console, strande
 
 def test_reply_suggests_words_for_the_state_and_sends_once(ticket, console, drive, committed):
     page = text(console.get(url(ticket, "reply")))
-    assert "retries couldn't get past" in page  # the suggestion for "needs support"
+    assert "refused our request" in page  # the suggestion for "needs support" after a refusal
 
     key = key_from(console.get(url(ticket, "reply")))
     with committed():
@@ -256,7 +256,7 @@ def test_a_reply_is_signed_with_the_senders_name(ticket, console, drive, committ
 
     email = send_reply(console, ticket, committed, drive)
 
-    assert "retries couldn't get past" in email.body  # the suggestion, sent as it was
+    assert "Once the cause is fixed I'll start it again" in email.body  # the suggestion for a refusal, as sent
     assert email.body.count("Sam\nAcme Workspaces support") == 1  # signed once, by the email itself
     assert "Sam<br>Acme Workspaces support" in email.alternatives[0][0]
     assert "sam@support.example" not in email.body
