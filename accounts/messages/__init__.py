@@ -33,11 +33,14 @@ LOGIN_FAILED = _("That email and password don't match an account we can open. Ch
 LOGGED_OUT = _("You're logged out. Log in again any time with your email address and password.")
 WELCOME_BACK = _("Welcome back: your account was already saved. Here is where things stand; "
                  "we've picked up any step that hadn't finished.")
+# The owner's notice is owed, not yet sent, when this page answers (and none is owed if
+# one went within the hour): "we've let them know" would claim a delivery we can't see.
 SIGNUP_TAKEN = Message(
     title=_("This address already has an account"),
     happened=_("An account already uses this email address."),
     next=_("If it's yours, log in with your password, or reset it if you've forgotten it. If setup "
-           "wasn't finished, logging in shows where it stands. We've let the address's owner know."),
+           "wasn't finished, logging in shows where it stands. We email the address's owner about attempts like "
+           "this one (at most once an hour)."),
 )
 SIGNUP_STRICT = Message(
     title=_("Check your email"),

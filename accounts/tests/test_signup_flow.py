@@ -306,3 +306,22 @@ def test_ten_simultaneous_signups_with_one_address_make_one_account(signup_data,
     assert Workspace.objects.filter(owner=account).count() == 1
     assert EmailDelivery.objects.filter(kind=EmailKind.VERIFICATION).count() == 1
     assert len(sent_to("ada@example.com", subject="Confirm")) == 1
+
+
+def test_signing_up_with_a_taken_address_never_claims_the_owner_was_told_before_any_email_went(
+        signup_data, drive, sandbox, settings):
+    """The owner's notice is queued when the page answers, and during an email outage
+    it stays queued: the page says what we do, not that the owner already knows."""
+    sign_up(**signup_data)
+    drive()
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    sandbox("email", "error")
+
+    response = Client().post("/signup/", {**signup_data, "password": "a different long passphrase"})
+    drive()
+
+    notice = EmailDelivery.objects.get(kind=EmailKind.SIGNUP_ATTEMPT)
+    assert notice.status != StepStatus.SUCCEEDED  # nobody has been told anything yet
+    text = page_text(response)
+    assert "We've let the address's owner know" not in text
+    assert "We email the address's owner about attempts like this one" in text
