@@ -238,7 +238,8 @@ def _apology(account) -> str:
 
     overview = account_overview(account=account)
     return apology(overview.facts, workspace_waited=bool(overview.request and overview.request.last_error_code),
-                   emails_sent_after_waiting=emails_sent_after_waiting(account=account))
+                   emails_sent_after_waiting=emails_sent_after_waiting(account=account),
+                   help_url=settings.SITE_URL + reverse("support:help"))
 
 
 def _refuse_unwanted_link(delivery: EmailDelivery) -> None:

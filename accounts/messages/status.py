@@ -194,7 +194,15 @@ EMAIL_NONE = _("No confirmation link is on its way to {address} yet: ask for one
 NOTHING_TO_DO_FOR_WORKSPACE = _("There's nothing you need to do for your workspace; you can close this page and "
                                 "log in any time to check.")
 USE_IT_MEANWHILE = _("You can use your workspace in the meantime.")
+# Who has a stopped step when no ticket does: the person writes to us. Each place says
+# where, from what is really there: /setup/ has its "Need a hand?" card below the
+# message, the home page's banner carries its own link (``Said.banner_help``), and an
+# email gives the address of /help/ (``apology``'s ``help_url``).
 WRITE_TO_SUPPORT = _("Write to us below and our support team will answer within {reply_hours} hours.")
+WRITE_TO_SUPPORT_BANNER = _("Write to us with the link just below and our support team will answer within "
+                            "{reply_hours} hours.")
+WRITE_TO_SUPPORT_EMAIL = _("Write to us at {help_url} and our support team will answer within {reply_hours} hours.")
+WRITE_TO_SUPPORT_WHERE = {"page": WRITE_TO_SUPPORT, "banner": WRITE_TO_SUPPORT_BANNER, "email": WRITE_TO_SUPPORT_EMAIL}
 STILL_LOG_IN = _("You can still log in any time, and you don't need to sign up again.")
 WHY_CONFIRM = _("Confirming lets you invite colleagues and receive billing emails.")
 DIDNT_GET_IT = _("Didn't get it? Check your spam folder, or we can send it again.")
@@ -252,6 +260,7 @@ class Said:
     tries: str  # "2 tries so far", or ""
     email: str  # the email line
     banner: str  # the home page's email banner ("" once confirmed)
+    banner_help: bool  # the banner asks the person to write to us: it shows the link to /help/
     offer_resend: bool
     offer_correct: bool
     offer_call: bool
@@ -279,8 +288,10 @@ def _join(*parts) -> str:
     return " ".join(str(part) for part in parts if part)
 
 
-def email_sentence(f: Facts) -> str:
-    """Where the confirmation email stands, in one or two sentences."""
+def email_sentence(f: Facts, *, where: str = "page") -> str:
+    """Where the confirmation email stands, in one or two sentences, for ``where`` it
+    is said (``WRITE_TO_SUPPORT_WHERE``: the status page and its JSON, or the home
+    page's banner)."""
     address = f.address
     if f.email == EmailFact.SENT:
         return _join(SENT.say(f, address=address), WHY_CONFIRM, DIDNT_GET_IT if offer_resend(f) else "")
@@ -298,24 +309,27 @@ def email_sentence(f: Facts) -> str:
         return _join(str(EMAIL_REFUSED).format(address=address), EMAIL_REFUSED_NEXT)
     if f.email == EmailFact.STOPPED:
         stopped = EMAIL_PROVIDER_REFUSED if f.email_refused else EMAIL_STOPPED
-        return _join(stopped.say(f, address=address), _support(f), USE_IT_MEANWHILE)
+        return _join(stopped.say(f, address=address), _support(f, where=where), USE_IT_MEANWHILE)
     if f.email == EmailFact.NONE:
         return str(EMAIL_NONE).format(address=address)
     return ""
 
 
-def _workspace_stopped(f: Facts) -> str:
+def _workspace_stopped(f: Facts, *, where: str = "page", help_url: str = "") -> str:
     """Why the workspace step stopped (refused by the provider, or out of retries),
     who has it, and for a refusal what can still happen."""
+    support = _support(f, where=where, help_url=help_url)
     if f.workspace_refused:
-        return _join(WORKSPACE_REFUSED.say(f), _support(f), WORKSPACE_REFUSED_NEXT.say(f))
-    return _join(RETRIES_RAN_OUT.say(f), _support(f))
+        return _join(WORKSPACE_REFUSED.say(f), support, WORKSPACE_REFUSED_NEXT.say(f))
+    return _join(RETRIES_RAN_OUT.say(f), support)
 
 
-def _support(f: Facts) -> str:
+def _support(f: Facts, *, where: str = "page", help_url: str = "") -> str:
+    """Who has a stopped step: the ticket's team, or the person writes to us, told
+    where they can (``WRITE_TO_SUPPORT_WHERE``)."""
     if f.ticket:
         return SUPPORT_HAS_IT.say(f, reply_hours=f.reply_hours, reference=f.ticket)
-    return str(WRITE_TO_SUPPORT).format(reply_hours=f.reply_hours)
+    return str(WRITE_TO_SUPPORT_WHERE[where]).format(reply_hours=f.reply_hours, help_url=help_url)
 
 
 def offer_call(f: Facts) -> bool:
@@ -403,11 +417,12 @@ def say(f: Facts) -> Said:
     tries = (ngettext("%(n)d try so far", "%(n)d tries so far", attempts) % {"n": attempts}
              if f.workspace == "pending" and attempts else "")
     email = str(EMAIL_WORDS[_email_words_key(f)]).format(when=_when(f.email_next, f))
-    banner = "" if f.verified else email_sentence(f)
+    banner = "" if f.verified else email_sentence(f, where="banner")
     resend = offer_resend(f)
     prompt, button = RESEND_WORDS[f.email] if resend else ("", "")
     return Said(title=str(title), message=message, workspace=str(workspace), tries=tries, email=email,
-                banner=banner, offer_resend=resend, offer_correct=offer_correct(f),
+                banner=banner, banner_help=bool(banner) and f.email == EmailFact.STOPPED and not f.ticket,
+                offer_resend=resend, offer_correct=offer_correct(f),
                 offer_call=offer_call(f), updating=f.state not in SETTLED, resend_prompt=str(prompt),
                 resend_button=str(button))
 
@@ -470,16 +485,17 @@ APOLOGY_NOTHING_SPECIFIC = _("A problem on our side held things up for a while. 
 APOLOGY_SORRY = _("Sorry for the wait, and thanks for your patience.")
 
 
-def apology(f: Facts, *, workspace_waited: bool, emails_sent_after_waiting: list[str]) -> str:
+def apology(f: Facts, *, workspace_waited: bool, emails_sent_after_waiting: list[str], help_url: str) -> str:
     """The apology's body, from what happened to this person: their workspace waited
     and is ready (or is not), or emails of theirs waited and a server has since
-    accepted them."""
+    accepted them. Where it asks them to write to us, it gives ``help_url`` (/help/):
+    nothing in an email is "below"."""
     parts = []
     if workspace_waited or f.workspace != "ready":
         if f.workspace == "ready":
             parts.append(APOLOGY_WORKSPACE_READY)
         elif f.workspace == "failed":
-            parts.append(_workspace_stopped(f))
+            parts.append(_workspace_stopped(f, where="email", help_url=help_url))
         else:
             parts.append(APOLOGY_WORKSPACE_NOT_READY)
     for kind in dict.fromkeys(emails_sent_after_waiting):
