@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from support import console_auth
 from support.charts import signups_chart
+from support.forms import ConsoleLoginForm
 from support.messages import STATE_LABELS
 from support.selectors import open_incidents, triage_dashboard
 
@@ -54,6 +55,7 @@ class SupportConsole(admin.AdminSite):
     # The console has its own navigation (Today, Queue, Accounts); the app sidebar
     # only takes room on a phone.
     enable_nav_sidebar = False
+    login_form = ConsoleLoginForm
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every model admin on the console, ours or an installed app's (auth's groups,

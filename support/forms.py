@@ -4,11 +4,13 @@ from __future__ import annotations
 import unicodedata
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import EmailInput, phone_input
+from support import messages as words
 from support.models import CallOutcome, TicketStatus
 
 
@@ -109,3 +111,9 @@ class RecordCallForm(ButtonForm):
     note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 4}),
                            validators=[refuse_control_characters_but_lines],
                            help_text=_("What you said or agreed, for whoever reads the ticket next."))
+
+
+class ConsoleLoginForm(AdminAuthenticationForm):
+    """The console's password step: Django's admin form, in our words."""
+
+    error_messages = {**AdminAuthenticationForm.error_messages, "invalid_login": words.CONSOLE_LOGIN_FAILED}

@@ -41,6 +41,10 @@ CONSOLE_PAUSED = Message(
              "your password."),
 )
 
+# A wrong password at the console's first step. Django's own words say both fields
+# may be case-sensitive; the email address is not (accounts.models.normalize_email).
+CONSOLE_LOGIN_FAILED = _("That email address and password don't match a staff account. Check the password (it is "
+                         "case-sensitive; the email address is not) and try again.")
 SECOND_FACTOR_TITLE = _("Two-step sign-in")
 SECOND_FACTOR_INTRO = _("Your password was right. Now enter the 6-digit code your authenticator app shows for "
                         "the support console, or one of your backup codes.")

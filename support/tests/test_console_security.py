@@ -96,6 +96,17 @@ def test_wrong_console_passwords_for_one_account_get_a_429_in_the_consoles_look(
     assert RateLimitCounter.objects.filter(key__startswith="console_login:").exists()
 
 
+def test_a_wrong_console_password_is_told_in_our_words_and_the_address_any_case_signs_in(support_user):
+    """Django's words say both fields may be case-sensitive; the address is not."""
+    page = html.unescape(wrong(Client(), support_user).content.decode())
+
+    assert str(words.CONSOLE_LOGIN_FAILED) in page
+    assert "both fields may be case-sensitive" not in page
+    signed_in = Client().post("/admin/login/", {"username": support_user.email.upper(),
+                                                "password": "a support password 1"})
+    assert signed_in.status_code == 302  # on to the second factor
+
+
 def test_only_failures_count_and_the_support_persons_own_browser_always_gets_in(settings, support_user):
     """Per account, failures count (not successes): per account and client, and over
     all clients for browsers that never signed in to the account. The support
