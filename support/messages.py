@@ -223,6 +223,10 @@ BUTTONS = {
                       "answer\" leaves it at the top of the queue.")),
 }
 # A console action refused because the account is a staff member's (support.actions).
+# Instead of "What they see" on a staff account's page: no lifecycle of a customer's
+# applies (no workspace step, no setup page), so no customer's sentence is true of it.
+STAFF_ACCOUNT_SEES = _("This is a staff account: it signs in to this console, and has no workspace or setup page "
+                       "of a customer's, so there is no customer's sentence to show.")
 STAFF_ACCOUNT_REFUSED = _("This is a staff account: the console never changes a staff member's address, "
                           "verification or sign-in, nor closes it. Nothing was changed. A superuser can change "
                           "staff access on the account page.")

@@ -12,6 +12,7 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.selectors import account_overview
+from support import messages as words
 from support.models import ConsoleAction, ConsoleActionKind, Ticket
 from support.tests.conftest import signed_in_to_console
 
@@ -76,6 +77,18 @@ def test_no_console_button_closes_a_staff_account(console, support_user, db):
     assert refused.status_code == 400
     colleague.refresh_from_db()
     assert colleague.is_active and not ConsoleAction.objects.exists()
+
+
+def test_a_staff_accounts_page_says_what_it_is_not_what_a_customer_would_see(console, db):
+    """A staff account has no workspace step: the customer's sentence for it ("Your
+    workspace is ready...") would be false; its page says it is a staff account."""
+    colleague = User.objects.create_user("lee@support.example", "a staff password 1", name="Lee", is_staff=True)
+
+    shown = page(console, colleague)
+
+    assert account_overview(account=colleague).message not in shown
+    assert "What they see:" not in shown
+    assert str(words.STAFF_ACCOUNT_SEES) in shown
 
 
 def test_staff_access_is_for_superusers_only(register, console, db):
