@@ -66,6 +66,21 @@ def register_ticket_lookup(lookup: Callable[[int], str | None]) -> None:
         _ticket_lookups.append(lookup)
 
 
+# The support app tells us which providers have an open incident (shown on its
+# console's dashboard and queue): only then may a page say our support team can see the problem.
+_incident_lookups: list[Callable[[], set[str]]] = []
+
+
+def register_incident_lookup(lookup: Callable[[], set[str]]) -> None:
+    if lookup not in _incident_lookups:
+        _incident_lookups.append(lookup)
+
+
+def open_incidents() -> set[str]:
+    """The providers whose incident is open now (none without the support app). One query."""
+    return set().union(*(lookup() for lookup in _incident_lookups))
+
+
 @dataclass
 class Overview:
     account: User
@@ -300,12 +315,15 @@ def account_overview(*, account: User) -> Overview:
     next_at = request.next_attempt_at if request and workspace == "pending" else None
     open_delivery = delivery is not None and delivery.is_open
     email = _email_fact(account, delivery, open_delivery and "email" in breakers, stale)
+    outage_ours = bool(outage) and opened_by.get(outage) in OPENINGS_OURS
+    email_held_ours = email == EmailFact.HELD and opened_by.get("email") in OPENINGS_OURS
+    # Only a problem of ours is told with who can see it: one more query, then.
+    incidents = frozenset(open_incidents()) if outage_ours or email_held_ours else frozenset()
     facts = Facts(
         state=state, address=account.email, verified=account.email_verified, workspace=workspace,
         workspace_attempts=request.attempts if request else 0, workspace_failures=_failures(request),
         workspace_next=next_at, workspace_overdue=workspace == "pending" and (stale or bool(request.overdue)),
-        outage=outage, outage_ours=bool(outage) and opened_by.get(outage) in OPENINGS_OURS, email=email,
-        email_held_ours=email == EmailFact.HELD and opened_by.get("email") in OPENINGS_OURS,
+        outage=outage, outage_ours=outage_ours, email=email, email_held_ours=email_held_ours, incidents=incidents,
         email_refused=email == EmailFact.STOPPED and step_refused(delivery),
         email_after_failure=email == EmailFact.SENDING and _previous_link_failed(account, delivery),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,

@@ -34,7 +34,13 @@ from accounts.ratelimit import (
     success_record,
     too_many_requests,
 )
-from accounts.selectors import account_overview, email_change_link_account, email_outage, verification_link_account
+from accounts.selectors import (
+    account_overview,
+    email_change_link_account,
+    email_outage,
+    open_incidents,
+    verification_link_account,
+)
 from accounts.services import (
     AlreadyVerified,
     EmailTaken,
@@ -327,9 +333,12 @@ def password_reset_sent_view(request: HttpRequest) -> HttpResponse:
     entry = (words.PASSWORD_RESET_SENT_DELAYED_OURS if ours else words.PASSWORD_RESET_SENT_DELAYED if delayed
              else words.PASSWORD_RESET_SENT)
     address = request.session.get(_RESET_ADDRESS) or words.RESET_ADDRESS_UNKNOWN
+    next_words = str(entry.next).format(lifetime=words.lifetime_words(settings.PASSWORD_RESET_TIMEOUT))
+    if ours and "email" in open_incidents():  # "our support team can see the problem": its incident is open
+        next_words = words._join(next_words, words.PASSWORD_RESET_TEAM_SEES_IT)
     return render(request, "accounts/password_reset_sent.html", {
         "entry": entry, "happened": str(entry.happened).format(address=address), "delayed": delayed,
-        "next": str(entry.next).format(lifetime=words.lifetime_words(settings.PASSWORD_RESET_TIMEOUT))})
+        "next": next_words})
 
 
 class PasswordResetConfirm(PasswordResetConfirmView):

@@ -10,7 +10,7 @@ class SupportConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from accounts.selectors import register_purge_hold, register_ticket_lookup
+        from accounts.selectors import register_incident_lookup, register_purge_hold, register_ticket_lookup
         from accounts.signals import account_closed
         from provisioning.signals import (
             breaker_cause_changed,
@@ -31,6 +31,7 @@ class SupportConfig(AppConfig):
         reconciled.connect(receivers.on_reconciled, dispatch_uid="support.incidents_match_circuits")
         account_closed.connect(receivers.on_account_closed, dispatch_uid="support.resolve_closed")
         register_ticket_lookup(selectors.open_ticket_reference)
+        register_incident_lookup(selectors.open_incident_providers)
         register_purge_hold(selectors.has_open_ticket)
         post_migrate.connect(_ensure_schedule, sender=self)
 

@@ -72,6 +72,13 @@ def open_ticket_reference(account_id: int) -> str | None:
             .values_list("reference", flat=True).first())
 
 
+def open_incident_providers() -> set[str]:
+    """The providers whose incident is open now, each shown on the console's
+    dashboard and queue (registered with accounts.selectors: a person's page may then say our support
+    team can see the problem). One query."""
+    return set(Incident.objects.filter(status=IncidentStatus.OPEN).values_list("provider", flat=True))
+
+
 def has_open_ticket() -> Exists:
     """For filtering accounts: one has an unresolved ticket (registered with
     accounts.selectors, so the abandoned-signup purge leaves it to support)."""

@@ -219,11 +219,14 @@ PASSWORD_RESET_SENT_DELAYED = Message(
 PASSWORD_RESET_SENT_DELAYED_OURS = Message(
     title=_("Your link is waiting on a problem on our side"),
     happened=PASSWORD_RESET_SENT_DELAYED.happened,
-    next=_("Sending email is stopped by a problem on our side that we're fixing now; it is not anything you did. "
-           "The link goes out as soon as it's fixed, and works for {lifetime} from then. Nothing changes until you "
-           "use it; your current password keeps working."),
+    next=_("Sending email is stopped by a problem on our side; it is not anything you did. The link goes out as "
+           "soon as it's fixed, and works for {lifetime} from then. Nothing changes until you use it; your current "
+           "password keeps working."),
     action=PASSWORD_RESET_SENT_DELAYED.action,
 )
+# Said after it only while the email incident is open (the support console's dashboard
+# and queue show it: accounts.selectors.open_incidents); no row says anyone is fixing it yet.
+PASSWORD_RESET_TEAM_SEES_IT = _("Our support team can see the problem.")
 
 # --- Changing the address in strict mode (accounts.flows.email_change) -------------------
 # One answer whether or not another account uses the new address: in both cases an

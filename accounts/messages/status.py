@@ -72,6 +72,10 @@ class Facts:
     # ours in the same sense. Told apart from ``outage_ours``: the email can be held
     # while the workspace is still being set up, when ``outage`` is not the email's.
     email_held_ours: bool = False
+    # The providers whose incident is open now (the support console's dashboard and
+    # queue show it), read only while the account waits on a problem of ours (``outage_ours``,
+    # ``email_held_ours``): what backs "our support team can see the problem".
+    incidents: frozenset = frozenset()
     # The link is on its way on time, but the account's previous one was tried and
     # never sent: "usually arrives within a minute" would not be what just happened.
     email_after_failure: bool = False
@@ -151,6 +155,12 @@ EMAIL_PROVIDER_REFUSED = Claim("email refused by the provider", _(
     "The service we use to send email refused our confirmation email to {address}, so we've stopped sending it "
     "on our own. That's on us, not anything you did."),
     lambda f: f.email == EmailFact.STOPPED and f.email_refused)
+# Who knows about a problem of ours that holds the account: the open incident, shown on
+# the support console's dashboard and queue. No row says anyone is fixing it yet, only that it is there.
+TEAM_SEES_OUR_OUTAGE = Claim("our team sees the outage", _("Our support team can see the problem."),
+                             lambda f: f.outage_ours and f.outage in f.incidents)
+TEAM_SEES_OUR_EMAIL_HOLD = Claim("our team sees the email hold", TEAM_SEES_OUR_OUTAGE.text,
+                                 lambda f: f.email_held_ours and "email" in f.incidents)
 SUPPORT_HAS_IT = Claim("support has it", _(
     "It has been passed to our support team, who answer within {reply_hours} hours (reference {reference})."),
     lambda f: bool(f.ticket))
@@ -181,12 +191,12 @@ WORKSPACE_LATE = _("Setting up your workspace is taking longer than it should. T
                    "by itself, and this page updates when it's done.")
 WORKSPACE_OUTAGE = _("A service we use to create workspaces is having an outage that affects everyone signing up "
                      "right now; it is not anything you did. We'll finish your workspace as soon as it recovers.")
-WORKSPACE_OUR_OUTAGE = _("Creating workspaces is stopped by a problem on our side that we're fixing now; it is not "
-                         "anything you did. We'll set up your workspace as soon as it's fixed.")
+WORKSPACE_OUR_OUTAGE = _("Creating workspaces is stopped by a problem on our side; it is not anything you did. "
+                         "We'll set up your workspace as soon as it's fixed.")
 EMAIL_OUTAGE = _("The service we use to send email is having an outage right now; it is not anything you did. "
                  "We'll send your confirmation link to {address} as soon as it recovers.")
-EMAIL_OUR_OUTAGE = _("Sending email is stopped by a problem on our side that we're fixing now; it is not anything "
-                     "you did. We'll send your confirmation link to {address} as soon as it's fixed.")
+EMAIL_OUR_OUTAGE = _("Sending email is stopped by a problem on our side; it is not anything you did. We'll send "
+                     "your confirmation link to {address} as soon as it's fixed.")
 EMAIL_REFUSED = _("Our email to {address} was refused.")
 EMAIL_REFUSED_NEXT = _("If the address has a typo, correct it below and we'll send a fresh link straight away. "
                        "Everything else keeps working in the meantime.")
@@ -225,7 +235,7 @@ EMAIL_WORDS = {
     EmailFact.RETRYING: _("we're having trouble sending it; next try {when}"),
     EmailFact.LATE: _("sending it is taking longer than it should"),
     EmailFact.HELD: _("waiting for our email service to recover"),
-    "held_ours": _("waiting on a problem on our side that we're fixing"),
+    "held_ours": _("waiting on a problem on our side"),
     EmailFact.UNDELIVERABLE: _("we couldn't deliver to this address"),
     EmailFact.STOPPED: _("we couldn't send it: our retries ran out"),
     "refused": _("we stopped sending it: the service we use to send email refused it"),
@@ -303,8 +313,10 @@ def email_sentence(f: Facts, *, where: str = "page") -> str:
     if f.email in (EmailFact.RETRYING, EmailFact.LATE):
         return _join(EMAIL_LATE.say(f, address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.HELD:
-        outage = EMAIL_OUR_OUTAGE if f.email_held_ours else EMAIL_OUTAGE
-        return _join(str(outage).format(address=address), USE_IT_MEANWHILE)
+        if f.email_held_ours:
+            seen = TEAM_SEES_OUR_EMAIL_HOLD.say(f) if "email" in f.incidents else ""
+            return _join(str(EMAIL_OUR_OUTAGE).format(address=address), seen, USE_IT_MEANWHILE)
+        return _join(str(EMAIL_OUTAGE).format(address=address), USE_IT_MEANWHILE)
     if f.email == EmailFact.UNDELIVERABLE:
         return _join(str(EMAIL_REFUSED).format(address=address), EMAIL_REFUSED_NEXT)
     if f.email == EmailFact.STOPPED:
@@ -379,8 +391,10 @@ def _title_and_message(f: Facts) -> tuple[str, str]:
         return TITLES["active"], str(ALL_DONE)
     if f.workspace == "pending":
         if f.outage:
-            outage = WORKSPACE_OUR_OUTAGE if f.outage_ours else WORKSPACE_OUTAGE
-            return TITLES["outage"], _join(outage, NOTHING_TO_DO_FOR_WORKSPACE)
+            if f.outage_ours:
+                seen = TEAM_SEES_OUR_OUTAGE.say(f) if f.outage in f.incidents else ""
+                return TITLES["outage"], _join(WORKSPACE_OUR_OUTAGE, seen, NOTHING_TO_DO_FOR_WORKSPACE)
+            return TITLES["outage"], _join(WORKSPACE_OUTAGE, NOTHING_TO_DO_FOR_WORKSPACE)
         if f.workspace_on_time:
             return TITLES["setting_up"], _join(WORKSPACE_CREATING, UNDER_A_MINUTE.say(f))
         if f.next_try_scheduled:

@@ -18,6 +18,7 @@ from accounts.services import account_mark_verified
 from conftest import PASSWORD
 from provisioning.durable import StepStatus
 from provisioning.models import Event
+from support.models import Incident
 
 NEW_PASSWORD = "a brand new passphrase 2024"
 
@@ -214,6 +215,9 @@ def test_while_email_is_stopped_by_a_problem_of_ours_the_sent_page_does_not_blam
     assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.title) in page
     assert str(words.PASSWORD_RESET_SENT_DELAYED_OURS.next).format(lifetime="3 hours") in page
     assert "the service we use to send it is having a problem" not in page and "recovers" not in page
+    # Nothing says anyone is fixing it; the open incident is what our support team sees.
+    assert Incident.objects.filter(provider="email", status="open").exists()
+    assert "fixing" not in page and str(words.PASSWORD_RESET_TEAM_SEES_IT) in page
     assert 'action="/help/call/"' in page  # a way back that is not email
     assert not mail.outbox
 

@@ -465,7 +465,7 @@ def test_our_credentials_refused_are_owned_not_blamed_on_the_provider(ada, sandb
     assert data["state"] == "delayed"
     for text in (data["message"], page):
         assert "having an outage" not in text and "A service we use" not in text
-        assert "a problem on our side that we're fixing now" in text
+        assert "stopped by a problem on our side; it is not anything you did" in text
         assert "We'll set up your workspace as soon as it's fixed" in text
         assert str(words.NOTHING_TO_DO_FOR_WORKSPACE) in text
 
@@ -477,4 +477,4 @@ def test_our_credentials_refused_for_email_are_owned_too(ada, sandbox, drive):
 
     page = page_text(ada.get("/setup/"))
     assert "having an outage" not in page
-    assert "Sending email is stopped by a problem on our side that we're fixing now" in page
+    assert "Sending email is stopped by a problem on our side; it is not anything you did" in page

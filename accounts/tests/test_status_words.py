@@ -215,3 +215,39 @@ def test_a_used_password_link_claims_nothing_about_the_password_and_offers_both_
     assert "unchanged" not in again and "password changed" not in again
     assert str(words.PASSWORD_RESET_LINK_BAD.next) in again  # log in with the new one, or ask again
     assert 'href="/login/"' in again and 'href="/password-reset/"' in again
+
+
+@pytest.mark.parametrize("provider", ["provisioning", "email"])
+def test_a_problem_of_ours_claims_nobody_is_fixing_it_and_says_our_team_sees_it_only_once_its_incident_is_open(
+        provider, settings, sandbox, django_capture_on_commit_callbacks):
+    from provisioning import durable
+    from provisioning.tasks import reconcile as reconcile_task
+
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    settings.BREAKER_PROBE_SECONDS = 3600  # no probe while we look
+    client, account = sign_up(email=ADDRESS)
+    if provider == "email":  # the workspace is made; what waits is the confirmation email
+        with django_capture_on_commit_callbacks(execute=True):
+            durable.step_run("workspace", ProvisioningRequest.objects.get(account=account).pk)
+        step, kind = EmailDelivery.objects.get(account=account, kind=EmailKind.VERIFICATION), "email"
+    else:
+        step, kind = ProvisioningRequest.objects.get(account=account), "workspace"
+    sandbox(provider, "unauthorized")  # the provider refuses our credentials: ours
+    # The try runs and opens the circuit, but what it announced on commit is lost: no incident yet.
+    durable.step_run(kind, step.pk)
+    assert Breaker.objects.get(provider=provider).opened_by == "credentials"
+    assert not Incident.objects.exists()
+    seen = str(words.TEAM_SEES_OUR_OUTAGE.text)
+
+    page, data = _said(client)
+    assert data["state"] == "delayed"
+    for text in (page, data["message"], data["said"]["email"]):
+        assert "fixing" not in text  # no row says anyone is working on it
+    assert "a problem on our side" in data["message"] and seen not in page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_task()  # the next scheduled pass opens the incident the lost announcement would have
+    assert Incident.objects.filter(provider=provider, status="open").exists()
+    page, data = _said(client)
+    for text in (page, data["message"]):
+        assert seen in text and "fixing" not in text

@@ -205,7 +205,8 @@ def test_a_probe_refused_our_credentials_during_an_outage_makes_it_a_matter_of_c
     # The person is told it is ours, as the console is.
     client = Client()
     assert client.post("/login/", {"email": emails[0], "password": signup_data["password"]}).status_code == 302
-    assert "a problem on our side that we're fixing now" in client.get("/setup/status.json").json()["message"]
+    message = client.get("/setup/status.json").json()["message"]
+    assert "stopped by a problem on our side" in message and "Our support team can see the problem." in message
 
     # Our credentials fixed and the provider back: everything drains, the incident closes.
     recover("provisioning")
