@@ -28,7 +28,8 @@ def circuit_opened_at(provider: str) -> datetime | None:
 
 def step_refused(step: durable.Step | None) -> bool:
     """Whether a stopped step was refused (a permanent error: the provider said no to
-    the request as it stands, so no retry could change the answer) rather than having
+    the request as it stands, so a retry unchanged gets the same answer; once the cause
+    is fixed, a re-run from the console can pass) rather than having
     run out of attempts on transient errors. The one definition the person's page
     and the support console read. A refusal stops a step at once, before its counted
     attempts reach the limit (``durable._record_failed`` leaves them as they were);

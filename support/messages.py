@@ -280,6 +280,11 @@ SUGGESTED_REPLIES = {
     "delayed": _("Sorry for the wait. Your account is saved; setting up your workspace hit a problem on our "
                  "side and we're retrying automatically. You don't need to do anything: we'll email you the "
                  "moment it's ready, and you can log in any time at {login_url} to check."),
+    # Delayed with the workspace ready: only the confirmation email waits, behind the
+    # email provider's open circuit (accounts.selectors.with_lifecycle_state).
+    "delayed_email": _("Sorry for the wait. Your workspace is ready; it's your confirmation email to {email} that "
+                       "is held up on our side. It goes out by itself once sending email works again, and you don't "
+                       "need to do anything. You can use your workspace in the meantime: log in at {login_url}."),
     # Said only when the account's facts are not at hand: what stopped is then unknown
     # (NEEDS_SUPPORT_REPLIES below says it when they are).
     "needs_support": _("Sorry: part of setting up your account stopped on our side, and that's on us, not "

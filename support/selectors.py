@@ -493,6 +493,8 @@ def suggested_reply(*, ticket: Ticket, state: str | None, facts: Facts | None = 
     (``accounts.selectors.account_overview``). No signature: the email adds the
     sender's (``support.actions.reply``)."""
     key = _needs_support_key(facts) if state == "needs_support" else None
+    if state == "delayed" and facts is not None and facts.workspace == "ready":
+        state = "delayed_email"  # the workspace is made: what waits is the confirmation email
     template = (words.NEEDS_SUPPORT_REPLIES[key] if key
                 else words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None]))
     text = str(template).format(

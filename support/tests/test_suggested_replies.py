@@ -3,6 +3,7 @@ the delivery may have changed: they promise no time and claim no email was sent.
 import html
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.factories import sign_up
@@ -67,3 +68,25 @@ def test_the_needs_support_reply_tells_what_stopped_and_why_and_claims_nothing_s
     # "Our automatic retries couldn't" only where they ran; a refusal is told as one.
     assert ("automatic retries" in reply) is stop.endswith("retries")
     assert ("refused" in reply) is stop.endswith("refused")
+
+
+@pytest.mark.django_db
+def test_the_delayed_reply_while_only_the_confirmation_email_waits_says_the_workspace_is_ready(
+        register, sandbox, drive, console, settings, committed):
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    settings.BREAKER_PROBE_SECONDS = 3600  # no probe while we look
+    sandbox("email", "error")  # the email provider fails: its circuit opens; the workspace is made
+    account = register()
+    drive()
+    person = Client()
+    person.force_login(account)
+    with committed():
+        person.post("/help/", {"email": account.email, "message": "Where is my confirmation email?"})
+    ticket = Ticket.objects.get()
+    assert person.get("/setup/status.json").json()["state"] == "delayed"
+
+    form = _reply_form(console, ticket)
+
+    assert "setting up your workspace hit a problem" not in form  # it is made
+    assert str(words.SUGGESTED_REPLIES["delayed_email"]).format(
+        email=account.email, login_url=settings.SITE_URL + reverse("accounts:login")) in form
