@@ -51,9 +51,14 @@ class NoEnrolmentStarted(SecondFactorError):
 # --- Reads ----------------------------------------------------------------------------
 
 def has_second_factor(*, user: User) -> bool:
-    """Whether the person has any confirmed device (an app, or backup codes)."""
+    """Whether the person has any confirmed device (an app, or backup codes), even one
+    whose backup codes are all used up: that person enrolled, so only a session past
+    the second factor may add a device. (Counting only codes left would hand a first
+    sign-in's single addstatictoken code, once used, back to trust on first use: the
+    password alone would then set up an app.) With nothing left to type, they ask for
+    a code (``manage.py addstatictoken``), as SECOND_FACTOR_LOST says."""
     return (TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-            or StaticToken.objects.filter(device__user=user, device__confirmed=True).exists())
+            or StaticDevice.objects.filter(user=user, confirmed=True).exists())
 
 
 def may_enrol(*, user: User, verified: bool) -> bool:

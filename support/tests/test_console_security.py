@@ -212,6 +212,29 @@ def test_a_password_alone_cannot_set_up_another_device(support_user):
     assert TOTPDevice.objects.filter(user=support_user).count() == 1
 
 
+def test_a_used_up_backup_code_does_not_let_a_password_alone_set_up_a_device(support_user):
+    """The first sign-in `make run` offers: one backup code (addstatictoken), no app.
+    Once that code is used, the account still has a second factor: the next sign-in
+    with the password alone must ask for a code, never offer to set up a new app
+    (whoever holds the password would then hold the console)."""
+    out = io.StringIO()
+    call_command("addstatictoken", support_user.email, stdout=out)
+    first = password_only(support_user)
+    assert first.post("/admin/login/", {"otp_token": out.getvalue().strip()}).status_code == 302
+    assert first.get("/admin/").status_code == 200
+
+    thief = password_only(support_user)
+    asked = thief.get("/admin/login/")
+    enrol = thief.get("/admin/second-factor/")
+
+    assert asked.status_code == 200 and 'name="otp_token"' in asked.content.decode()
+    assert str(words.SECOND_FACTOR_LOST) in html.unescape(asked.content.decode())
+    assert enrol.status_code == 302 and enrol["Location"].startswith("/admin/login/")
+    assert thief.post("/admin/second-factor/", {"otp_token": "123456"}).status_code == 302
+    assert not TOTPDevice.objects.filter(user=support_user).exists()
+    assert thief.get("/admin/").status_code == 302
+
+
 def test_addstatictoken_takes_the_email_and_prints_a_code_that_signs_in_once(support_user):
     TOTPDevice.objects.create(user=support_user, name="lost phone", confirmed=True)
     out = io.StringIO()
