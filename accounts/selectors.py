@@ -478,7 +478,8 @@ def accounts_with_failed_steps_query(*, code: str | None = None) -> QuerySet[Use
         email &= Q(latest_verification_code=code)
         stopped = [steps.filter(last_error_code=code) for steps in stopped]
     candidates = stopped[0].values("account_id").union(stopped[1].values("account_id"))
-    return (User.objects.filter(pk__in=candidates)
+    # A closed account's steps stopped because it was closed: nothing to re-run.
+    return (User.objects.filter(pk__in=candidates, is_active=True)
             .annotate(latest_verification_status=Subquery(latest.values("status")[:1]),
                       latest_verification_code=Subquery(latest.values("last_error_code")[:1]))
             .filter(workspace | email)

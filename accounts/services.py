@@ -124,8 +124,11 @@ def account_resume(*, account: User, actor: str = "the person", why: str = "sign
     """Signing up again with the right password, or someone re-running the setup for
     the person: re-dispatch every step that had stopped. ``why`` goes on the
     timeline, in the words of whoever did it. Idempotent. Returns what was re-armed,
-    in words."""
+    in words. A closed account has nothing re-run (closing stopped it; reopening,
+    which opens the account first, re-runs it)."""
     resumed = []
+    if not account.is_active:
+        return resumed
     request = ProvisioningRequest.objects.filter(account=account).first()
     if request and request.status in (StepStatus.FAILED, StepStatus.PENDING):
         if workspace_request_retry(request=request, actor=actor, why=why):

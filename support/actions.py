@@ -60,6 +60,12 @@ class NoTicket(TicketError):
     """The button acts on a ticket, and the account has none open."""
 
 
+class AccountClosed(TicketError):
+    """The button would send to, set up or change a closed account (a page drawn
+    before it was closed, or a crafted post): closing stopped all of that, and only
+    Reopen brings it back."""
+
+
 @dataclass(frozen=True)
 class ActionResult:
     done: bool  # False: nothing changed (nothing to do, or the click was already handled)
@@ -118,6 +124,23 @@ def _customer(account: User | None, ticket: Ticket | None) -> User:
     return locked
 
 
+def _open_customer(account: User | None, ticket: Ticket | None) -> User:
+    """``_customer``, and open (``_open_account``): what sends to an address or changes it."""
+    locked = _customer(account, ticket)
+    if not locked.is_active:
+        raise AccountClosed(str(words.ACCOUNT_CLOSED_REFUSED).format(address=locked.email))
+    return locked
+
+
+def _open_account(account: User | None, ticket: Ticket | None) -> User:
+    """The account, locked, if it is open: read under the lock, so an account closed
+    after the page was drawn is refused too. Raises NoAccount or AccountClosed."""
+    locked = User.objects.select_for_update().get(pk=_account(account, ticket).pk)
+    if not locked.is_active:
+        raise AccountClosed(str(words.ACCOUNT_CLOSED_REFUSED).format(address=locked.email))
+    return locked
+
+
 def _ticket(ticket: Ticket | None) -> Ticket:
     if ticket is None:
         raise NoTicket("This account has no open ticket.")
@@ -129,7 +152,7 @@ def rerun_provisioning(*, actor: User, account: User | None, ticket: Ticket | No
     """Re-arm the account's workspace step now with fresh attempts (the same service
     as ``manage.py retry_setup``)."""
     def run(locked: Ticket | None) -> ActionResult:
-        request = ProvisioningRequest.objects.filter(account=_account(account, ticket)).first()
+        request = ProvisioningRequest.objects.filter(account=_open_account(account, ticket)).first()
         why = f"support ({locked.reference})" if locked else "support"
         if request and workspace_request_retry(request=request, actor=console_actor(actor), why=why):
             return ActionResult(True, str(words.RESULTS["rerun_done"]))
@@ -141,7 +164,7 @@ def rerun_provisioning(*, actor: User, account: User | None, ticket: Ticket | No
 def resend_verification(*, actor: User, account: User | None, ticket: Ticket | None = None,
                         action_key: str) -> ActionResult:
     def run(locked: Ticket | None) -> ActionResult:
-        person = _customer(account, ticket)
+        person = _open_customer(account, ticket)
         if person.email_verified:
             return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
         verification_send(account=person, actor=console_actor(actor))
@@ -156,7 +179,7 @@ def correct_email(*, actor: User, account: User | None, ticket: Ticket | None = 
     AddressUnchanged for the address the account already has (nothing is recorded:
     "corrected" would not be true, and sending the link again is its own button)."""
     def run(locked: Ticket | None) -> ActionResult:
-        person = _customer(account, ticket)
+        person = _open_customer(account, ticket)
         if normalize_email(email) == person.email:
             raise AddressUnchanged(str(words.ADDRESS_UNCHANGED).format(address=person.email))
         changed = account_change_email(account=person, email=email, actor=console_actor(actor))
@@ -169,7 +192,7 @@ def mark_verified(*, actor: User, account: User | None, ticket: Ticket | None = 
                   action_key: str) -> ActionResult:
     """Raises StaffAccount for a staff account (nothing is recorded)."""
     def run(locked: Ticket | None) -> ActionResult:
-        person = _customer(account, ticket)
+        person = _open_customer(account, ticket)
         if person.email_verified:
             return ActionResult(False, str(words.RESULTS["mark_verified_noop"]))
         where = f" ({locked.reference})" if locked else ""

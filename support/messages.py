@@ -227,6 +227,10 @@ BUTTONS = {
 # applies (no workspace step, no setup page), so no customer's sentence is true of it.
 STAFF_ACCOUNT_SEES = _("This is a staff account: it signs in to this console, and has no workspace or setup page "
                        "of a customer's, so there is no customer's sentence to show.")
+# A button that sends, sets up or changes something, pressed for a closed account
+# (support.actions.AccountClosed): closing stopped all of it.
+ACCOUNT_CLOSED_REFUSED = _("{address} is closed, so nothing was done: a closed account gets no emails, no setup and "
+                           "no changes. If it should come back, use Reopen account first.")
 STAFF_ACCOUNT_REFUSED = _("This is a staff account: the console never changes a staff member's address, "
                           "verification or sign-in, nor closes it. Nothing was changed. A superuser can change "
                           "staff access on the account page.")

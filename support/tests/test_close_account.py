@@ -4,6 +4,7 @@ owner gets the generic login failure, and reopening gives everything back."""
 from __future__ import annotations
 
 import html
+import io
 import uuid
 
 import pytest
@@ -117,3 +118,55 @@ def test_a_staff_account_is_never_closed(support_user, db):
 def test_the_close_button_needs_its_permission(spam, bare_staff_console):
     assert press(bare_staff_console, spam, "close", reason="spam").status_code == 403
     assert User.objects.get(pk=spam.account_id).is_active
+
+
+@pytest.mark.parametrize(("button", "data"), [
+    ("rerun", {}), ("resend", {}), ("correct_email", {"email": "someone.else@example.com"}),
+    ("mark_verified", {"confirmed": "on"}),
+])
+def test_no_button_sends_sets_up_or_changes_anything_for_a_closed_account(
+        spam, console, committed, sandbox, drive, mailoutbox, button, data):
+    """A page drawn before the account was closed (or a crafted post) must not bring a
+    closed spam signup back to life: no workspace, no email, no new address."""
+    with committed():
+        press(console, spam, "close", reason="spam signup")
+    sandbox("provisioning", "ok")
+    mailoutbox.clear()
+    recorded = ConsoleAction.objects.count()
+
+    with committed():
+        response = press(console, spam, button, **data)
+    drive()
+
+    assert response.status_code == 400
+    assert "spam@junk.example is closed, so nothing was done" in html.unescape(response.content.decode())
+    account = User.objects.get(pk=spam.account_id)
+    assert not account.is_active and account.email == "spam@junk.example" and not account.email_verified
+    assert ProvisioningRequest.objects.get(account=account).status == StepStatus.FAILED
+    assert not Workspace.objects.filter(owner=account).exists()
+    assert not mailoutbox
+    assert ConsoleAction.objects.count() == recorded
+
+
+def test_re_running_every_stopped_step_leaves_closed_accounts_alone(spam, console, committed, sandbox, drive):
+    """`manage.py retry_setup --all-failed`, the accounts list's Retry setup and an
+    incident's Re-run all read the same stopped steps: closing cancelled a closed
+    account's, and none of them re-runs it."""
+    from django.core.management import call_command
+
+    from accounts.selectors import accounts_with_failed_steps
+    from support import actions
+
+    with committed():
+        press(console, spam, "close", reason="spam signup")
+    sandbox("provisioning", "ok")
+    account = User.objects.get(pk=spam.account_id)
+
+    assert account not in accounts_with_failed_steps()
+    with committed():
+        call_command("retry_setup", "--all-failed", stdout=io.StringIO())
+        assert actions.retry_setup(actor=User.objects.get(email="sam@support.example"), account=account) == []
+    drive()
+
+    assert ProvisioningRequest.objects.get(account=account).status == StepStatus.FAILED
+    assert not Workspace.objects.filter(owner=account).exists()
