@@ -119,6 +119,11 @@ WAITS_ON_INCIDENT = _("Waiting on the open {provider} outage (see Incidents)")
 # Said only when every step is done: the workspace exists and no email is failing or owed.
 NOTHING_FAILING = _("Nothing is failing now")
 NO_ACCOUNT = _("No account uses this address")
+# A closed account: closing cancelled what was owed and nothing runs for it, so no
+# step's failure (nor its "then Re-run provisioning", which a closed account refuses)
+# is the thing to act on.
+ACCOUNT_CLOSED_FAILURE = _("Account closed: nothing is set up or sent for it any more. Reopen account brings it "
+                           "back, with what stopped re-run.")
 
 # When a pending step runs next (the account and ticket pages): read from the circuit
 # and the step's own time, so a time already past is never "in under a minute".

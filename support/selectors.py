@@ -172,6 +172,8 @@ def failure_words(ticket: Ticket) -> str:
     account = ticket.account
     if account is None:
         return str(words.NO_ACCOUNT)
+    if not account.is_active:
+        return str(words.ACCOUNT_CLOSED_FAILURE)
     if not hasattr(ticket, "email_status"):
         _load_email_facts(ticket)
     if not hasattr(ticket, "provisioning_held"):

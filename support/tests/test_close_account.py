@@ -16,6 +16,7 @@ from accounts.selectors import State, account_overview
 from accounts.services import StaffAccount, account_close
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest, Workspace
+from support import messages as words
 from support.models import ConsoleAction, ConsoleActionKind, Ticket, TicketStatus
 from support.services import ticket_sweep
 
@@ -170,3 +171,17 @@ def test_re_running_every_stopped_step_leaves_closed_accounts_alone(spam, consol
 
     assert ProvisioningRequest.objects.get(account=account).status == StepStatus.FAILED
     assert not Workspace.objects.filter(owner=account).exists()
+
+
+def test_a_closed_accounts_pages_say_it_is_closed_not_to_re_run_what_failed(spam, console, committed):
+    """The refused workspace's advice ("then Re-run provisioning") is for an open
+    account; a closed one refuses that button, so its pages say it is closed."""
+    with committed():
+        press(console, spam, "close", reason="spam signup")
+
+    for path in (f"/admin/support/ticket/{spam.pk}/change/", f"/admin/accounts/user/{spam.account_id}/change/"):
+        page = html.unescape(console.get(path).content.decode())
+        assert "then Re-run provisioning" not in page
+        assert str(words.ACCOUNT_CLOSED_FAILURE) in page
+    queue = html.unescape(console.get("/admin/support/ticket/", {"queue": "resolved"}).content.decode())
+    assert str(words.ACCOUNT_CLOSED_FAILURE) in queue
