@@ -259,9 +259,17 @@ def _load_email_facts(ticket: Ticket) -> None:
 
 def reply_address(ticket: Ticket) -> str:
     """Where a reply goes: the address of the person's latest message (they may have
-    written from a working address while the account's bounces), else the account's."""
+    written from a working address while the account's bounces), else the account's.
+    Not an address the account has since been corrected away from: signed in, /help/
+    offers the account's address as it was, and after a typo is corrected the reply
+    belongs at the corrected one (the account was sent its confirmation link there and
+    then moved off it; an address it never had, typed by the person, still wins)."""
     latest = ticket.messages.order_by("-created_at", "-pk").values_list("email", flat=True).first()
-    return latest or (ticket.account.email if ticket.account else ticket.email)
+    account = ticket.account
+    if latest and account is not None and latest != account.email and EmailDelivery.objects.filter(
+            account=account, kind=EmailKind.VERIFICATION, to_address=latest).exists():
+        return account.email
+    return latest or (account.email if account else ticket.email)
 
 
 def signin_code_of_click(*, account: User, action_key: str) -> SignInCode | None:

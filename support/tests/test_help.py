@@ -82,6 +82,33 @@ def test_a_signed_in_message_joins_the_persons_ticket_and_says_so(register, comm
     assert ticket_reply_address(message.ticket) == "my.other@address.example"
 
 
+def test_a_reply_goes_to_the_corrected_address_not_the_typo_the_person_wrote_from(signup_data, committed, drive,
+                                                                                 console, mailoutbox):
+    """Signed up with a typo, wrote to us signed in (the form offers the account's
+    address, the typo), then corrected it on /setup/: our reply goes to the corrected
+    address, where it can arrive, not to the typo."""
+    person = Client()
+    with committed():
+        person.post("/signup/", {**signup_data, "email": "ada@exmaple.com"})
+    drive()
+    with committed():
+        person.post("/help/", {"email": "ada@exmaple.com", "message": "No email from you yet?"})
+        person.post("/setup/email/", {"email": "ada@example.com"})
+    drive()
+    ticket = Ticket.objects.get()
+    mailoutbox.clear()
+
+    page = html.unescape(console.get(f"/admin/support/ticket/{ticket.pk}/do/reply/").content.decode())
+    with committed():
+        console.post(f"/admin/support/ticket/{ticket.pk}/do/reply/",
+                     {"action_key": "c" * 32, "body": "Your link is on its way.", "then": "waiting_on_customer"})
+    drive()
+
+    assert ticket_reply_address(ticket) == "ada@example.com"
+    assert "ada@example.com" in page and "ada@exmaple.com" not in page.split("Goes to", 1)[1][:200]
+    assert [m.to for m in mailoutbox if "Your link is on its way." in m.body] == [["ada@example.com"]]
+
+
 def ticket_reply_address(ticket):
     from support.selectors import reply_address
 
