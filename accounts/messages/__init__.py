@@ -186,7 +186,10 @@ RATE_LIMITED_KEPT = {
     "change_email": _("Your address was not changed this time; it is still the one on your setup page."),
     "help": _("Your message has not been sent yet. It is still in the form below, so you can send it "
               "{when} without typing it again."),
-    "login_code": _("Your code wasn't checked this time, so it wasn't used up."),
+    # The pause comes after more wrong tries than a code survives (SIGNIN_CODE_MAX_TRIES
+    # < RATE_LIMITS' failures): "it wasn't used up" would promise a dead code works.
+    "login_code": _("Your code wasn't checked this time, so this try didn't count against it. A code stops working "
+                    "after a few wrong tries, though: if yours was typed wrong several times, ask us for a fresh one."),
     "callback": _("Your request for a call was not sent this time, and nothing was saved."),
 }
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import html
 import re
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.test import Client
 
 from accounts.models import SignInCode, User
@@ -121,9 +123,33 @@ def test_guessing_is_rate_limited(account, settings):
     limited = redeem(person, account.email, code)  # even the right code waits now, unchecked
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     assert "Paused: please try again" in page(limited) and "signing in with a code" in page(limited)
-    assert "Your code wasn't checked this time, so it wasn't used up." in page(limited)
+    assert "Your code wasn't checked this time, so this try didn't count against it." in page(limited)
     assert signed_in_as(person) is None
     assert SignInCode.objects.get().used_at is None
+
+
+# The limits count in fixed windows: start at the top of one, so the run never crosses it.
+@time_machine.travel(datetime(2026, 3, 2, 9, 0, 1, tzinfo=UTC), tick=True)
+def test_the_pause_never_promises_a_code_that_wrong_tries_killed_still_works(account, settings):
+    """With the real limits a person is paused after more wrong tries from their
+    client than a code survives: the code is dead by then, and the page must not
+    say it was kept for them."""
+    from config import settings as production
+    settings.RATE_LIMITS = production.RATE_LIMITS
+    assert production.RATE_LIMITS["login_code"]["failures_per_email_and_ip"][0] > settings.SIGNIN_CODE_MAX_TRIES
+    code = issue(account)
+    wrong = str((int(code) + 1) % 10**8).zfill(8)
+    person = Client()
+    statuses = [redeem(person, account.email, wrong).status_code
+                for _ in range(production.RATE_LIMITS["login_code"]["failures_per_email_and_ip"][0])]
+    assert set(statuses) == {400}
+
+    limited = redeem(person, account.email, code)
+
+    assert limited.status_code == 429
+    assert SignInCode.objects.get().revoked_at is not None  # the code died on its fifth wrong try
+    assert "wasn't used up" not in page(limited)
+    assert "if yours was typed wrong several times, ask us for a fresh one" in page(limited)
 
 
 def test_guessing_from_one_client_across_addresses_is_rate_limited(account, settings):
