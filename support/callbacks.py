@@ -85,6 +85,23 @@ def _callback_transition(callback: CallbackRequest, to: str) -> None:
     callback.status, callback.closed_at = to, now
 
 
+def callbacks_cancel_account_closed(*, account_id: int, actor: str) -> list[CallbackRequest]:
+    """Staff closed the account: every call-back request waiting on its tickets is
+    cancelled, each with a line on its ticket's timeline saying so, so that no ticket
+    goes on promising a call nobody is to make. Reopening brings none back: the person
+    can ask again, and gets a fresh promise. Runs in ``ticket_account_closed``, before
+    the ticket resolves. Idempotent. Returns the requests cancelled."""
+    cancelled = []
+    with transaction.atomic():
+        for waiting in (CallbackRequest.objects.select_for_update()
+                        .filter(ticket__account_id=account_id, status=CallbackStatus.REQUESTED)):
+            _callback_transition(waiting, CallbackStatus.CANCELLED)
+            TicketEvent.objects.create(ticket_id=waiting.ticket_id, kind=EventKind.NOTE, actor=actor, text=str(
+                words.CALLBACK_CANCELLED_CLOSED).format(phone=waiting.phone.as_international))
+            cancelled.append(waiting)
+    return cancelled
+
+
 # What each outcome does to a waiting request: reached closes it, a wrong number closes
 # it (the person can ask again with another), no answer leaves it at the top of the queue.
 _OUTCOME_MOVES = {CallOutcome.REACHED: CallbackStatus.REACHED, CallOutcome.WRONG_NUMBER: CallbackStatus.WRONG_NUMBER}

@@ -213,8 +213,10 @@ BUTTONS = {
                 _("Closes the ticket. If the person writes again, a new ticket opens.")),
     "close": (_("Close account"),
               _("Closes the account for good, for spam or at the person's request: logging in then fails like "
-                "any wrong password, their sessions end, nothing more is sent or set up for them, and their "
-                "ticket is resolved. Reopen brings it all back.")),
+                "any wrong password, their sessions end, nothing more is sent or set up for them, any "
+                "call-back they asked for is cancelled, and their ticket is resolved. Reopen lets them log in "
+                "again and re-runs what was stopped; a cancelled call-back stays cancelled, and they can ask "
+                "again.")),
     "reopen": (_("Reopen account"),
                _("The person can log in again, and every step that was stopped when the account was closed "
                  "runs again with fresh retries.")),
@@ -612,6 +614,10 @@ CALLBACK_LATE = _("You asked us to call you at {phone} {ago} ago, and we said we
 # To the support person.
 CALLBACK_EVENT = _("Asked us to call {phone}. Note: {note}")
 CALL_EVENT = _("Called {phone}: {outcome}. Note: {note}")
+# Closing the account cancels a waiting call-back (support.callbacks.callbacks_cancel_account_closed).
+CALLBACK_CANCELLED_CLOSED = _("Call-back request to {phone} cancelled because the account was closed: it no longer "
+                              "waits in the queue. Reopening the account does not bring it back; the person can "
+                              "ask for a call again.")
 CALL_NO_TICKET = _("A call is recorded on the person's ticket, and this account has none open.")
 CALL_NO_NUMBER = _("There is no number to have called: no call-back request is waiting and the account has no "
                    "phone on file.")

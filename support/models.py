@@ -286,14 +286,20 @@ class CallbackStatus(models.TextChoices):
     REQUESTED = "requested", _("Waiting for our call")  # sorts the ticket to the top of the queue
     REACHED = "reached", _("We called and spoke to them")  # final
     WRONG_NUMBER = "wrong_number", _("The number was wrong")  # final: they can ask again with another
+    # Final: the account was closed (support.callbacks.callbacks_cancel_account_closed).
+    # Reopening brings none back: its promise was made to an account that then closed,
+    # and may have passed; the person can ask again.
+    CANCELLED = "cancelled", _("Cancelled: the account was closed")
 
 
 # The allowed moves, written once. "No answer" is not a move: the request stays
 # waiting (and at the top of the queue) until someone reaches them.
 CALLBACK_TRANSITIONS: dict[str, frozenset[str]] = {
-    CallbackStatus.REQUESTED: frozenset({CallbackStatus.REACHED, CallbackStatus.WRONG_NUMBER}),
+    CallbackStatus.REQUESTED: frozenset({CallbackStatus.REACHED, CallbackStatus.WRONG_NUMBER,
+                                         CallbackStatus.CANCELLED}),
     CallbackStatus.REACHED: frozenset(),
     CallbackStatus.WRONG_NUMBER: frozenset(),
+    CallbackStatus.CANCELLED: frozenset(),
 }
 
 

@@ -255,10 +255,16 @@ def ticket_resolve(*, ticket: Ticket, actor: str, why: str = "", automatically: 
 
 
 def ticket_account_closed(*, account_id: int, actor: str, reason: str) -> Ticket | None:
-    """Staff closed the account: resolve its unresolved ticket, if any, saying why
-    (nothing more will be done for it). Idempotent. Returns the ticket resolved."""
+    """Staff closed the account: cancel the call-backs it waits for
+    (``support.callbacks.callbacks_cancel_account_closed``), then resolve its
+    unresolved ticket, if any, saying why (nothing more will be done for it).
+    Idempotent. Returns the ticket resolved."""
+    # Imported here: support.callbacks builds on this module.
+    from support.callbacks import callbacks_cancel_account_closed
+
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().filter(account_id=account_id, status__in=UNRESOLVED).first()
+        callbacks_cancel_account_closed(account_id=account_id, actor=actor)
         if ticket is None:
             return None
         ticket_transition(ticket, TicketStatus.RESOLVED, actor=actor,

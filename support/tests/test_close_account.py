@@ -6,9 +6,11 @@ from __future__ import annotations
 import html
 import io
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts import messages as account_words
 from accounts.models import User
@@ -17,7 +19,15 @@ from accounts.services import StaffAccount, account_close
 from provisioning.durable import StepStatus
 from provisioning.models import ProvisioningRequest, Workspace
 from support import messages as words
-from support.models import ConsoleAction, ConsoleActionKind, Ticket, TicketStatus
+from support.models import (
+    CallbackRequest,
+    CallbackStatus,
+    ConsoleAction,
+    ConsoleActionKind,
+    EventKind,
+    Ticket,
+    TicketStatus,
+)
 from support.services import ticket_sweep
 
 PASSWORD = "correct horse battery staple"
@@ -185,3 +195,49 @@ def test_a_closed_accounts_pages_say_it_is_closed_not_to_re_run_what_failed(spam
         assert str(words.ACCOUNT_CLOSED_FAILURE) in page
     queue = html.unescape(console.get("/admin/support/ticket/", {"queue": "resolved"}).content.decode())
     assert str(words.ACCOUNT_CLOSED_FAILURE) in queue
+
+
+# --- A call-back they asked for -------------------------------------------------------------
+
+def test_closing_cancels_a_waiting_call_back_and_reopening_does_not_bring_back_its_promise(
+        spam, console, committed, drive):
+    """The person pressed "Call me" on /setup/; support then closed the account. The
+    resolved ticket must not go on promising a call, nor the request drop out of the
+    queue unsaid: it is cancelled, with a line on the timeline. Once its promise has
+    passed, reopening does not revive it: the person can ask again, with a fresh promise."""
+    person = Client()
+    person.force_login(User.objects.get(pk=spam.account_id))
+    assert person.post("/help/call/", {"phone": ""}).status_code == 200
+    assert "They asked us to call" in html.unescape(console.get(f"/admin/support/ticket/{spam.pk}/change/")
+                                                    .content.decode())
+
+    with committed():
+        press(console, spam, "close", reason="spam signup")
+
+    [callback] = CallbackRequest.objects.all()
+    spam.refresh_from_db()
+    assert callback.status == CallbackStatus.CANCELLED and callback.closed_at is not None
+    assert spam.status == TicketStatus.RESOLVED
+    said = str(words.CALLBACK_CANCELLED_CLOSED).format(phone="+1 415-555-0100")
+    assert spam.events.filter(kind=EventKind.NOTE, text=said).count() == 1
+    page = html.unescape(console.get(f"/admin/support/ticket/{spam.pk}/change/").content.decode())
+    assert "They asked us to call" not in page and "promised by" not in page
+    assert said in page
+    for queue in ({}, {"queue": "resolved"}):
+        assert "Call back" not in html.unescape(console.get("/admin/support/ticket/", queue).content.decode())
+
+    # The promise passes while the account is closed; then support reopens it.
+    CallbackRequest.objects.update(requested_at=timezone.now() - timedelta(hours=30),
+                                   promised_by=timezone.now() - timedelta(hours=26))
+    with committed():
+        press(console, spam, "reopen", reason="a real company after all")
+    drive()  # the provider still refuses its workspace: the person is stuck again
+
+    person, login = log_in("spam@junk.example")
+    assert login.status_code == 302
+    setup = html.unescape(person.get("/setup/").content.decode())
+    assert "You asked us to call you" not in setup and 'action="/help/call/"' in setup
+    answer = html.unescape(person.post("/help/call/", {"phone": ""}).content.decode())
+    assert "You asked us to call you at +1 415-555-0100: a person will call within 4 hours." in answer
+    assert CallbackRequest.objects.get(status=CallbackStatus.REQUESTED).promised_by > timezone.now()
+    assert CallbackRequest.objects.get(pk=callback.pk).status == CallbackStatus.CANCELLED
