@@ -162,9 +162,25 @@ def tries(n: int) -> str:
 
 
 def other_emails_in_trouble(n: int) -> str:
-    """Emails besides the confirmation link still owed after errors."""
-    return ngettext("%(n)d other email to them not sent yet after errors",
-                    "%(n)d other emails to them not sent yet after errors", n) % {"n": n}
+    """Emails besides the confirmation link still owed, whose last try failed with an
+    error of its own."""
+    return ngettext("%(n)d other email to them not sent yet: its last try failed",
+                    "%(n)d other emails to them not sent yet: their last try failed", n) % {"n": n}
+
+
+def other_emails_held(n: int, *, circuit_open: bool) -> str:
+    """Emails besides the confirmation link still owed, whose last try was held behind
+    the email provider's open circuit (no call made): held now while it is open (an
+    outage of the provider's or of ours, such as our credentials refused), as the
+    ticket's "Next retry" says; once it has closed, that outage is over."""
+    if circuit_open:
+        return ngettext("%(n)d other email to them held behind the email outage (its circuit is open)",
+                        "%(n)d other emails to them held behind the email outage (its circuit is open)",
+                        n) % {"n": n}
+    return ngettext("%(n)d other email to them not sent yet: its last try was held by an email outage that has "
+                    "since ended",
+                    "%(n)d other emails to them not sent yet: their last try was held by an email outage that "
+                    "has since ended", n) % {"n": n}
 
 
 # --- Timeline lines ------------------------------------------------------------------

@@ -41,7 +41,7 @@ from accounts.selectors import (
     with_lifecycle_state,
 )
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
-from provisioning.durable import OUTAGE, StepStatus
+from provisioning.durable import HIT_AN_ERROR, OUTAGE, StepStatus
 from provisioning.models import REFUSED_OURS, Breaker, BreakerState, Event, ProvisioningRequest
 from provisioning.selectors import OPEN as OWED  # a step still owed: its next try is to come, or running
 from provisioning.selectors import open_circuits, outage_refused, outage_waiting_count, step_refused
@@ -110,8 +110,9 @@ def accounts_needing_a_ticket(*, limit: int = 200) -> list[User]:
 def ticket_queue() -> QuerySet[Ticket]:
     """Tickets with everything the queue shows, in one query: the account and its
     workspace step, the account's lifecycle state, its latest verification email,
-    how many of its other emails are owed after errors, which providers have an open
-    incident, and the person's last message. Ordered open first, then by priority, then
+    how many of its other emails are owed after errors and how many held behind the
+    email outage, which providers have an open incident or circuit, and the person's
+    last message. Ordered open first, then by priority, then
     longest waiting."""
     last_message = ContactMessage.objects.filter(ticket=OuterRef("pk")).order_by("-created_at", "-pk")
     verification = latest_verification_of("account__")
@@ -132,11 +133,13 @@ def ticket_queue() -> QuerySet[Ticket]:
         email_error_code=Subquery(verification.values("last_error_code")[:1]),
         email_error=Subquery(verification.values("last_error_detail")[:1]),
         email_bounced_at=Subquery(verification.values("bounced_at")[:1]),
-        other_emails_in_trouble=Subquery(_other_emails_in_trouble("account__pk")),
+        other_emails_in_trouble=Subquery(_other_emails_owed("account__pk", held=False)),
+        other_emails_held=Subquery(_other_emails_owed("account__pk", held=True)),
         # Not per row: the database reads each once, whatever the queue's length.
         provisioning_incident=Exists(_open_incident(Provider.PROVISIONING)),
         provisioning_held=Exists(_open_circuit(Provider.PROVISIONING)),
         email_incident=Exists(_open_incident(Provider.EMAIL)),
+        email_held=Exists(_open_circuit(Provider.EMAIL)),
     )
     return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(*QUEUE_ORDER)
 
@@ -215,19 +218,27 @@ def failure_words(ticket: Ticket) -> str:
     if ticket.other_emails_in_trouble:
         parts.append(words.other_emails_in_trouble(ticket.other_emails_in_trouble))
         email_owed = True
+    if ticket.other_emails_held:
+        parts.append(words.other_emails_held(ticket.other_emails_held, circuit_open=ticket.email_held))
+        email_owed = True
     if email_owed and ticket.email_incident:
         waits_on.append(Provider.EMAIL)
     parts += [str(words.WAITS_ON_INCIDENT).format(provider=Provider(p).label.lower()) for p in waits_on]
     return " · ".join(parts) or str(words.NOTHING_FAILING)
 
 
-def _other_emails_in_trouble(account: str) -> QuerySet:
-    """How many of the account's emails besides the confirmation link are still owed
-    after errors: replies, acknowledgements, password links, "you're all set". (One
-    that stopped is on the timeline: ``support.services.ticket_note_email_failed``.)"""
-    return (EmailDelivery.objects.filter(account=OuterRef(account), status__in=OWED)
-            .exclude(kind=EmailKind.VERIFICATION).exclude(last_error_code="")
-            .values("account").annotate(n=Count("pk")).values("n"))
+def _other_emails_owed(account: str, *, held: bool) -> QuerySet:
+    """How many of the account's emails besides the confirmation link (replies,
+    acknowledgements, password links, "you're all set") are still owed after a try
+    that did not send them (durable.HIT_AN_ERROR: a cancelled one re-armed has called
+    nobody since). With ``held``, those whose last try was held behind the email
+    provider's open circuit (durable.OUTAGE: no call made, perhaps never one); else
+    those whose last try failed with an error of its own. (One that stopped is on the
+    timeline: ``support.services.ticket_note_email_failed``.)"""
+    owed = (EmailDelivery.objects.filter(HIT_AN_ERROR, account=OuterRef(account), status__in=OWED)
+            .exclude(kind=EmailKind.VERIFICATION))
+    owed = owed.filter(last_error_code=OUTAGE) if held else owed.exclude(last_error_code=OUTAGE)
+    return owed.values("account").annotate(n=Count("pk")).values("n")
 
 
 def _open_incident(provider: str) -> QuerySet[Incident]:
@@ -243,6 +254,7 @@ def _load_incidents(ticket: Ticket) -> None:
     ticket.provisioning_incident = _open_incident(Provider.PROVISIONING).exists()
     ticket.provisioning_held = _open_circuit(Provider.PROVISIONING).exists()
     ticket.email_incident = _open_incident(Provider.EMAIL).exists()
+    ticket.email_held = _open_circuit(Provider.EMAIL).exists()
 
 
 def _load_email_facts(ticket: Ticket) -> None:
@@ -253,8 +265,10 @@ def _load_email_facts(ticket: Ticket) -> None:
     ticket.email_error_code = latest.last_error_code if latest else ""
     ticket.email_error = latest.last_error_detail if latest else ""
     ticket.email_bounced_at = latest.bounced_at if latest else None
-    ticket.other_emails_in_trouble = (User.objects.filter(pk=ticket.account.pk)
-                                      .values_list(Subquery(_other_emails_in_trouble("pk")), flat=True).get())
+    ticket.other_emails_in_trouble, ticket.other_emails_held = (
+        User.objects.filter(pk=ticket.account.pk)
+        .values_list(Subquery(_other_emails_owed("pk", held=False)), Subquery(_other_emails_owed("pk", held=True)))
+        .get())
 
 
 def reply_address(ticket: Ticket) -> str:

@@ -15,7 +15,7 @@ from accounts.messages import EMAIL_SUBJECTS, TITLES
 from accounts.models import EmailDelivery, EmailKind, User
 from accounts.tests.factories import page_text
 from provisioning.durable import StepStatus
-from provisioning.models import ProvisioningRequest
+from provisioning.models import Breaker, BreakerState, ProvisioningRequest
 from support import messages as words
 from support.models import Incident, IncidentStatus, Reason, Ticket, TicketEvent
 from support.services import contact_message_receive
@@ -91,6 +91,48 @@ def test_a_ticket_waiting_on_an_email_outage_never_says_nothing_is_failing(
     # all set" is owed but untried: it waits for the emails still owed to the person.
     assert words.other_emails_in_trouble(1) in header(console, ticket)
     assert EmailDelivery.objects.get(account=ticket.account, kind=EmailKind.ALL_SET).attempts == 0
+
+
+def test_emails_held_behind_the_email_outage_are_not_counted_as_failed_tries(
+        register, sandbox, settings, drive, console, committed):
+    """The email provider refuses our credentials (SMTP 535): the password link's try
+    is refused and opens the circuit; the acknowledgement of their message is then
+    held behind it without a try. Only the first hit an error of its own: the queue
+    and the ticket count the held one as held, not as one whose last try failed."""
+    settings.BREAKER_PROBE_SECONDS = 3600  # no probe while we look
+    account = register()
+    drive()
+    sandbox("email", "unauthorized")
+    with committed():
+        Client().post("/password-reset/", {"email": account.email})
+    drive()
+    with committed():
+        contact_message_receive(email=account.email, message="I asked for a password link and got nothing")
+    drive()
+
+    ticket = Ticket.objects.get()
+    reset, ack = (EmailDelivery.objects.get(account=account, kind=kind)
+                  for kind in (EmailKind.PASSWORD_RESET, EmailKind.ACKNOWLEDGEMENT))
+    # What the database holds: the password link was tried and refused; the
+    # acknowledgement was never tried, held behind the open email circuit.
+    assert reset.status == ack.status == StepStatus.PENDING
+    assert reset.attempts == 1 and reset.last_error_code not in ("", "outage")
+    assert ack.attempts == 0 and ack.last_error_code == "outage"
+    assert Breaker.objects.filter(provider="email", state=BreakerState.OPEN).exists()
+
+    errors, held = words.other_emails_in_trouble(1), words.other_emails_held(1, circuit_open=True)
+    for where in (header(console, ticket), queue_row(console, ticket)):
+        assert errors in where and held in where
+        assert words.other_emails_in_trouble(2) not in where
+
+    # The provider takes our credentials again: everything owed goes, and neither is said.
+    sandbox("email", "ok")
+    settings.BREAKER_PROBE_SECONDS = 0
+    drive()
+    assert not EmailDelivery.objects.filter(account=account, kind__in=[
+        EmailKind.PASSWORD_RESET, EmailKind.ACKNOWLEDGEMENT]).exclude(status=StepStatus.SUCCEEDED).exists()
+    for where in (header(console, ticket), queue_row(console, ticket)):
+        assert "other email" not in where
 
 
 def test_the_headline_names_a_failing_email_while_the_workspace_is_retrying(
