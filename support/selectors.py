@@ -24,7 +24,6 @@ from django.db.models import (
 )
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
 
 from accounts import codes
 from accounts.emails import NOT_URGENT, RECIPIENT_REJECTED
@@ -156,7 +155,7 @@ def callback_promise(callback: CallbackRequest, *, now: datetime | None = None) 
     if callback.promised_by > now:
         return str(words.CALLBACK_WAITING).format(phone=phone, when=words.callback_when(callback.promised_by, now=now))
     hours = round((callback.promised_by - callback.requested_at).total_seconds() / 3600)
-    return str(words.CALLBACK_LATE).format(phone=phone, ago=timesince(callback.requested_at, now).split(",")[0],
+    return str(words.CALLBACK_LATE).format(phone=phone, ago=words.console_duration(callback.requested_at, now, depth=1),
                                            hours=hours)
 
 

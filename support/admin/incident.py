@@ -13,7 +13,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from provisioning.models import REFUSED_OURS
@@ -53,7 +52,7 @@ class IncidentAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("lasted"))
     def lasted(self, incident: Incident) -> str:
-        return timesince(incident.started_at, incident.ended_at).split(",")[0]
+        return words.console_duration(incident.started_at, incident.ended_at, depth=1)
 
     @admin.display(description=_("affected"))
     def affected_(self, incident: Incident) -> int:

@@ -9,7 +9,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import PhoneNumber
 
@@ -150,7 +149,7 @@ class TicketAdmin(ButtonViews, admin.ModelAdmin):
         label = _("waited until resolved:") if ticket.resolved_at else _("waiting:")
         return format_html('<span class="cell-label">{}</span> <span title="{}">{}</span>', label,
                            words.console_time(ticket.waiting_since),
-                           timesince(ticket.waiting_since, ticket.resolved_at).split(",")[0])
+                           words.console_duration(ticket.waiting_since, ticket.resolved_at, depth=1))
 
     @admin.display(description=_("last message"))
     def last_message_short(self, ticket: Ticket):

@@ -4,12 +4,14 @@ from __future__ import annotations
 from django import template
 
 from support.admin.crumbs import page_crumbs
-from support.messages import STAFF_ACCOUNT_SEES, console_time
+from support.messages import STAFF_ACCOUNT_SEES, console_duration, console_time
 
 register = template.Library()
 
 
 register.filter("console_time", console_time)  # "5 Mar 2025, 14:03", in TIME_ZONE
+# "3 hours, 5 minutes", "less than a minute"; an argument is the end (now without one)
+register.filter("console_duration", console_duration)
 
 
 @register.simple_tag

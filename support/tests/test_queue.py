@@ -3,6 +3,7 @@ searchable, filterable, and a fixed number of queries whatever the number of row
 from __future__ import annotations
 
 import html
+import re
 from datetime import timedelta
 
 import pytest
@@ -178,3 +179,27 @@ def test_retry_setup_needs_the_permission(tickets, bare_staff_console, db):
     account.refresh_from_db()
     assert not hasattr(account, "workspace")
     assert account.provisioning_request.status == "failed"
+
+
+def read(response) -> str:
+    """The page's words as one line: tags out, every run of spaces one space."""
+    return " ".join(re.sub(r"<[^>]+>", " ", text(response)).split())
+
+
+def test_a_ticket_under_a_minute_old_is_waiting_less_than_a_minute_not_0_minutes(db, console, committed):
+    with committed():
+        contact_message_receive(email="stranger@elsewhere.example", message="Hello")
+    ticket = Ticket.objects.get()
+
+    dashboard = read(console.get("/admin/"))
+    queue = read(console.get("/admin/support/ticket/"))
+    page = read(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+
+    assert f"{ticket.reference} , waiting less than a minute." in dashboard
+    assert "waiting: less than a minute" in queue
+    assert "waiting less than a minute" in page
+    for shown in (dashboard, queue, page):
+        assert "0 minutes" not in shown
+
+    Ticket.objects.filter(pk=ticket.pk).update(waiting_since=timezone.now() - timedelta(minutes=3, seconds=5))
+    assert "waiting: 3 minutes" in read(console.get("/admin/support/ticket/"))
