@@ -136,12 +136,14 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
 
 
 def logout_view(request: HttpRequest) -> HttpResponse:
-    """POST logs out and says so on the login page; GET asks first, unless there is
+    """POST logs out and says so on the login page (staff, on the console's own: the
+    console's second-factor page signs out here); GET asks first, unless there is
     nobody to log out (then "Log out?" would not be a question to ask)."""
     if request.method == "POST":
+        staff = request.user.is_staff
         logout(request)
         messages.info(request, words.LOGGED_OUT)  # kept in a cookie: the session is gone
-        return redirect("accounts:login")
+        return redirect("admin:login" if staff else "accounts:login")
     if not request.user.is_authenticated:
         return redirect("accounts:login")
     return render(request, "accounts/logout.html")

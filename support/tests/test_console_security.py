@@ -16,6 +16,7 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import messages as words_person
 from accounts.models import RateLimitCounter, SignInCode, User
 from accounts.services import StaffAccount
 from support import actions
@@ -175,6 +176,21 @@ def test_a_code_from_the_app_opens_the_console(support_user):
     right = client.post("/admin/login/?next=/admin/support/ticket/", {"otp_token": app_code(device)})
     assert right.status_code == 302 and right["Location"] == "/admin/support/ticket/"
     assert client.get("/admin/support/ticket/").status_code == 200
+
+
+def test_signing_out_at_the_second_step_lands_on_the_consoles_sign_in_page(support_user):
+    TOTPDevice.objects.create(user=support_user, name="app", confirmed=True)
+    client = password_only(support_user)
+    step = client.get("/admin/login/").content.decode()
+    sign_out = re.search(r'<form method="post" action="([^"]+)">[^<]*<input[^>]*>\s*'
+                         r'<button[^>]*>Not [^<]*\? Sign out</button>', step)
+
+    response = client.post(sign_out[1])
+
+    assert response.status_code == 302 and response["Location"] == "/admin/login/"
+    page = html.unescape(client.get(response["Location"]).content.decode())
+    assert 'name="username"' in page and 'name="otp_token"' not in page  # the password step: signed out
+    assert str(words_person.LOGGED_OUT) in page
 
 
 def test_first_sign_in_sets_up_an_app_then_shows_backup_codes_that_work_once(support_user):
