@@ -61,6 +61,13 @@ def _landing(user) -> str:
     return "accounts:home" if account_overview(account=user).workspace_status == "ready" else "accounts:setup"
 
 
+def _next_or_landing(request: HttpRequest, next_url: str, user) -> HttpResponse:
+    """To ``next`` if it stays on this site, else where the person belongs."""
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+        return redirect(next_url)
+    return redirect(_landing(user))
+
+
 @never_cache
 @rate_limited("signup", email_field="email")
 def signup_view(request: HttpRequest) -> HttpResponse:
@@ -87,8 +94,12 @@ def signup_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @rate_limited("login")  # per client address; per address, only failures count (below)
 def login_view(request: HttpRequest) -> HttpResponse:
-    form = LoginForm(request.POST if request.method == "POST" else None, initial=_email_from_link(request))
     next_url = request.POST.get("next") or request.GET.get("next", "")
+    if request.method != "POST" and request.user.is_authenticated:
+        # Already logged in: a form would ask for what we have (as /signup/ does, send
+        # them on). A POST still logs in whoever's address and password it carries.
+        return _next_or_landing(request, next_url, request.user)
+    form = LoginForm(request.POST if request.method == "POST" else None, initial=_email_from_link(request))
     if request.method == "POST" and form.is_valid():
         email = form.cleaned_data["email"]
         if (pause := failures_pause(request, "login", email=email)) is not None:
@@ -98,11 +109,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         user = authenticate(request, email=email, password=form.cleaned_data["password"])
         if user is not None:
             login(request, user)  # rotates the session key
-            if url_has_allowed_host_and_scheme(next_url, {request.get_host()},
-                                               require_https=request.is_secure()):
-                response = redirect(next_url)
-            else:
-                response = redirect(_landing(user))
+            response = _next_or_landing(request, next_url, user)
             success_record(request, response, "login", email=email)
             return response
         failure_record(request, "login", email=email)

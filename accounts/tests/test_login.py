@@ -165,6 +165,19 @@ def test_the_login_page_carries_next_into_its_form(client):
         assert f'name="{name}"' in response.content.decode()
 
 
+def test_a_logged_in_person_opening_the_login_page_goes_where_they_belong(drive):
+    client, _ = sign_up(email="ada@example.com")
+
+    landing = client.get("/login/")
+
+    # As /signup/ answers them; no form asking for the address and password we have.
+    assert landing.status_code == 302 and landing["Location"] == client.get("/signup/")["Location"]
+    assert landing["Location"] in ("/setup/", "/")
+    assert client.get("/login/?next=/setup/status.json")["Location"] == "/setup/status.json"
+    assert client.get("/login/?next=https://evil.example.net/")["Location"] == landing["Location"]
+    assert is_logged_in(client)
+
+
 def test_logout_ends_the_session(drive):
     client, _ = sign_up(email="ada@example.com")
 
