@@ -249,8 +249,12 @@ def verify_view(request: HttpRequest, token: str) -> HttpResponse:
     account = email_verify(token=token)
     if account is None:
         return redirect("accounts:verify_done" if already_confirmed else "accounts:verify_failed")
+    if request.user.is_authenticated and request.user.pk != account.pk:
+        # /login/ sends a logged-in person to their own page: say whose address it was.
+        messages.success(request, words.VERIFIED_OTHER_ACCOUNT.format(address=account.email))
+        return redirect(_landing(request.user))
     messages.success(request, words.VERIFIED)
-    if request.user.is_authenticated and request.user.pk == account.pk:
+    if request.user.is_authenticated:
         return redirect(_landing(request.user))
     return redirect("accounts:login")
 
@@ -281,8 +285,12 @@ def setup_email_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
         return failed(words.EMAIL_CHANGE_TAKEN_SINCE.format(new=new, old=account.email), status=409)
     if account is None:  # used or overtaken since the read above
         return failed()
+    if request.user.is_authenticated and request.user.pk != account.pk:
+        # As in verify_view: the person lands on their own page, so name the address.
+        messages.success(request, words.EMAIL_CHANGE_DONE_OTHER_ACCOUNT.format(address=account.email))
+        return redirect(_landing(request.user))
     messages.success(request, words.EMAIL_CHANGE_DONE.format(address=account.email))
-    if request.user.is_authenticated and request.user.pk == account.pk:
+    if request.user.is_authenticated:
         return redirect(_landing(request.user))
     return redirect("accounts:login")
 

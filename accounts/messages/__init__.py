@@ -57,6 +57,10 @@ EMAIL_TAKEN = _("Another account already uses this address, so we can't move you
 EMAIL_ALREADY_VERIFIED = _("Your address is already confirmed, so there is nothing to change here. "
                            "Contact us if you need to move your account to a new address.")
 VERIFIED = _("Thanks, your email address is confirmed.")
+# A link confirmed in a browser logged in to another account: that person lands on
+# their own page, where "your address" would name the wrong account.
+VERIFIED_OTHER_ACCOUNT = _("Thanks, {address} is confirmed. It belongs to another account than the one you're "
+                           "logged in to here: to use that account, log out, then log in with {address}.")
 # A used link opened by the person it confirmed, signed in: nothing failed.
 VERIFY_ALREADY_DONE = Message(
     title=_("Your address is already confirmed"),
@@ -244,6 +248,10 @@ EMAIL_CHANGE_CONFIRM = Message(
 )
 EMAIL_CHANGE_DONE = _("Done: your account now uses {address}, and because the link reached you there, the "
                       "address is confirmed. Links sent to the old address no longer work.")
+# The change link confirmed in a browser logged in to another account (as VERIFIED_OTHER_ACCOUNT).
+EMAIL_CHANGE_DONE_OTHER_ACCOUNT = _("Done: {address} is confirmed, and the account that asked to move to it now "
+                                   "uses it. That's another account than the one you're logged in to here: to use "
+                                   "that account, log out, then log in with {address}.")
 # The address was free when asked for, and another account took it before the link was used.
 EMAIL_CHANGE_TAKEN_SINCE = _("Another account started using {new} after you asked, so we couldn't move yours to it. "
                              "Your account keeps {old}; you can ask for a different address on your setup page.")

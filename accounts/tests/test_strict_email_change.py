@@ -12,7 +12,7 @@ from django.test import Client
 
 from accounts import messages as words
 from accounts.models import EmailDelivery, EmailKind, User
-from accounts.tests.factories import page_text, sent_to, sign_up
+from accounts.tests.factories import PASSWORD, page_text, sent_to, sign_up
 from accounts.tests.test_enumeration import same_page
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +112,22 @@ def test_opening_the_link_changes_nothing_and_its_button_moves_and_verifies(stri
     assert email_of(ada) == (FREE, True)
     assert words.EMAIL_CHANGE_DONE.format(address=FREE) in page_text(client.get(response["Location"], follow=True))
     assert client.get("/setup/status.json").json()["email"]["address"] == FREE
+
+
+def test_a_link_confirmed_while_logged_in_to_another_account_says_whose_it_was(strict, drive):
+    client, ada = strict
+    ask(client, FREE)
+    drive()
+    bob = Client()
+    bob.post("/login/", {"email": BOB, "password": PASSWORD})
+
+    response = bob.post(change_link(FREE), follow=True)
+
+    assert email_of(ada) == (FREE, True)
+    text = page_text(response)
+    assert bob.get("/setup/status.json").json()["email"]["address"] == BOB  # Bob's own page, still Bob's
+    assert words.EMAIL_CHANGE_DONE_OTHER_ACCOUNT.format(address=FREE) in text
+    assert "your account now uses" not in text
 
 
 def test_a_used_link_is_refused(strict, drive):

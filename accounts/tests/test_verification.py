@@ -95,6 +95,20 @@ def test_the_link_works_without_being_logged_in(ada):
     assert verified(account)
 
 
+def test_a_link_confirmed_while_logged_in_to_another_account_says_whose_address_it_was(ada, drive):
+    _, account = ada
+    grace, other = sign_up(email="grace@example.com")
+    drive()
+
+    response = grace.post(verification_link(ADDRESS), follow=True)
+
+    assert verified(account) and not verified(other)
+    text = page_text(response)
+    assert response.redirect_chain[-1][0] in ("/", "/setup/")  # Grace's own page: she is still logged in
+    assert str(words.VERIFIED_OTHER_ACCOUNT).format(address=ADDRESS) in text
+    assert str(words.VERIFIED) not in text  # "your email address" would be Grace's, still unconfirmed
+
+
 def test_a_used_link_explains_itself_and_the_account_stays_verified(ada):
     client, account = ada
     link = verification_link(ADDRESS)
