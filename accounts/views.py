@@ -81,8 +81,9 @@ def signup_view(request: HttpRequest) -> HttpResponse:
                     password=data["password"], phone=str(data["phone"]))
     if settings.SIGNUP_PREVENT_ENUMERATION:
         # Strict mode: one answer for every signup, new or not, right password or not.
+        entry = words.SIGNUP_STRICT
         return render(request, "accounts/signup_strict.html",
-                      {"entry": words.SIGNUP_STRICT, "address": data["email"]})
+                      {"entry": entry, "happened": str(entry.happened).format(address=data["email"])})
     if result.outcome is Outcome.TAKEN:
         return render(request, "accounts/signup_taken.html", {"entry": words.SIGNUP_TAKEN})
     login(request, result.account, backend="django.contrib.auth.backends.ModelBackend")

@@ -42,10 +42,19 @@ SIGNUP_TAKEN = Message(
            "wasn't finished, logging in shows where it stands. We email the address's owner about attempts like "
            "this one (at most once an hour)."),
 )
+# Strict mode: one answer for every signup (new address, taken, right password or not),
+# so it must be true in each: when it renders, the link to a new address is owed, not
+# yet sent (nor may it go soon, in an email outage); the owner's notice is at most
+# hourly, so a second try within the hour sends nothing; a right password, or an
+# address already confirmed, may send nothing at all. It never says "sent".
 SIGNUP_STRICT = Message(
-    title=_("Check your email"),
-    happened=_("Thanks. We've sent a confirmation to {address}."),
-    next=_("You can also log in now with the password you chose."),
+    title=_("Thanks for signing up"),
+    happened=_("If {address} is new to us, your account is saved and we're sending a link there to confirm "
+               "the address. If it already has an account, we email its owner when someone signs up with it "
+               "using another password (at most once an hour)."),
+    next=_("Either way, you can log in with the address and its password. If you're new, the page you land on "
+           "shows where the email stands and lets you correct a mistyped address. If nothing arrives, check "
+           "your spam folder, reset your password, or write to us."),
 )
 # What correcting the address answers is chosen from where the fresh link stands:
 # ``email_changed_answer`` (accounts.messages.status).

@@ -3,6 +3,8 @@ and the work still owed; bad input writes nothing; signing up again resumes, nev
 blocks (DESIGN principle 5); strict mode answers every signup identically."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client
@@ -14,6 +16,8 @@ from provisioning.durable import StepStatus
 from provisioning.models import Event, ProvisioningRequest, Workspace
 
 pytestmark = pytest.mark.django_db
+
+CSRF_TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
 
 
 def logged_in_as(client: Client) -> int | None:
@@ -276,6 +280,33 @@ def test_strict_mode_still_tells_the_owner_and_still_resumes(settings, signup_da
 
     assert ProvisioningRequest.objects.get().status == StepStatus.SUCCEEDED
     assert len(sent_to("ada@example.com", subject="Someone — perhaps you — tried")) == 1
+
+
+def test_strict_mode_never_says_sent_when_nothing_went_and_still_answers_everyone_alike(
+        settings, signup_data, sandbox, drive):
+    """One answer for every signup, and true in each: during an email outage nothing
+    reaches the new address, and a second try at a taken one within the hour sends no
+    second notice (the owner's notice is at most hourly)."""
+    settings.SIGNUP_PREVENT_ENUMERATION = True
+    sandbox("email", "error")
+    new = Client().post("/signup/", signup_data)
+    drive()
+    assert not EmailDelivery.objects.filter(status=StepStatus.SUCCEEDED).exists() and not mail.outbox
+
+    sandbox("email", "ok")
+    taken = Client().post("/signup/", {**signup_data, "password": "a different long passphrase"})
+    drive()
+    assert len(sent_to("ada@example.com", subject="Someone — perhaps you — tried")) == 1
+    taken_again = Client().post("/signup/", {**signup_data, "password": "yet another long passphrase"})
+    drive()
+    returning = Client().post("/signup/", signup_data)
+    assert EmailDelivery.objects.filter(kind=EmailKind.SIGNUP_ATTEMPT).count() == 1  # none for the second try
+
+    pages = [CSRF_TOKEN.sub(b"csrf", answer.content) for answer in (new, taken, taken_again, returning)]
+    assert all(page == pages[0] for page in pages)
+    said = page_text(new)
+    assert str(words.SIGNUP_STRICT.happened).format(address="ada@example.com") in said
+    assert not re.search(r"\bsent\b", said, re.IGNORECASE), said
 
 
 def test_an_address_differing_only_in_non_ascii_case_is_the_same_account(signup_data):
