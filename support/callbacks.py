@@ -43,6 +43,11 @@ class CallbackTransitionError(TicketError):
         self.found = callback.status
 
 
+class CallbackWaiting(TicketError):
+    """The ticket cannot resolve: the person asked us to call, and no call to them is
+    recorded yet. The message says what to do (record the call first)."""
+
+
 def callback_request(*, email: str, phone: str, note: str = "", signed_in_as: User | None = None) -> CallbackRequest:
     """Someone asked us to call ``phone`` (E.164, validated by the form). Lands on the
     person's one ticket as a call-back request (opening the ticket if needed, raising
@@ -100,6 +105,31 @@ def callbacks_cancel_account_closed(*, account_id: int, actor: str) -> list[Call
                 words.CALLBACK_CANCELLED_CLOSED).format(phone=waiting.phone.as_international))
             cancelled.append(waiting)
     return cancelled
+
+
+def callback_settle_for_resolve(*, ticket: Ticket, actor: str) -> CallbackRequest | None:
+    """The locked ``ticket`` is about to resolve (``support.services.ticket_transition``,
+    whoever resolves it: the Resolve button, a reply that resolves, ``ticket_resolve``).
+    A promise to call must not vanish with it: while a call-back request waits and no
+    call to it is recorded, raise CallbackWaiting (record the call first: the ticket
+    stays as it is). Once we have called and nobody answered ("No answer" leaves a
+    request waiting), resolving is how support stops trying: the request closes as
+    UNANSWERED with a line on the timeline saying so, and the person can ask again.
+    Returns the request closed, if any. Closing the account cancels its requests
+    before its ticket resolves (``callbacks_cancel_account_closed``)."""
+    waiting = CallbackRequest.objects.select_for_update().filter(ticket=ticket, status=CallbackStatus.REQUESTED).first()
+    if waiting is None:
+        return None
+    phone = waiting.phone.as_international
+    calls = waiting.calls.count()  # each one "No answer": the other outcomes close the request
+    if not calls:
+        raise CallbackWaiting(str(words.CALLBACK_RESOLVE_REFUSED).format(
+            phone=phone, button=words.BUTTONS["record_call"][0],
+            outcomes=" / ".join(str(outcome.label) for outcome in CallOutcome)))
+    _callback_transition(waiting, CallbackStatus.UNANSWERED)
+    TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, actor=actor, text=str(
+        words.CALLBACK_CLOSED_UNANSWERED).format(phone=phone, calls=words.calls_made(calls)))
+    return waiting
 
 
 # What each outcome does to a waiting request: reached closes it, a wrong number closes

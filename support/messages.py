@@ -239,7 +239,9 @@ BUTTONS = {
               _("Sends your reply by email through the outbox (retried if the email provider is slow) and "
                 "records it on the ticket.")),
     "resolve": (_("Resolve"),
-                _("Closes the ticket. If the person writes again, a new ticket opens.")),
+                _("Closes the ticket. If the person writes again, a new ticket opens. While they wait for a "
+                  "call, record the call first: once we have called and nobody answered, resolving closes "
+                  "their call-back request too, and they can ask again.")),
     "close": (_("Close account"),
               _("Closes the account for good, for spam or at the person's request: logging in then fails like "
                 "any wrong password, their sessions end, nothing more is sent or set up for them, any "
@@ -647,6 +649,23 @@ CALL_EVENT = _("Called {phone}: {outcome}. Note: {note}")
 CALLBACK_CANCELLED_CLOSED = _("Call-back request to {phone} cancelled because the account was closed: it no longer "
                               "waits in the queue. Reopening the account does not bring it back; the person can "
                               "ask for a call again.")
+# Resolving while a call-back waits (support.callbacks.callback_settle_for_resolve): refused
+# until a call is recorded; after calls nobody answered, the request closes with the ticket.
+CALLBACK_RESOLVE_REFUSED = _("Nothing was done: they asked us to call {phone} and no call to them is recorded yet, "
+                             "so the ticket can't be resolved. Call them and record it with \"{button}\" "
+                             "({outcomes}), then resolve.")
+CALLBACK_CLOSED_UNANSWERED = _("Call-back request to {phone} closed as the ticket was resolved: {calls}, and "
+                               "nobody answered. It no longer waits in the queue; the person can ask for a call "
+                               "again.")
+# The account healed while a call-back waits: the call they asked for is kept (support.services).
+READY_KEPT_OPEN_CALLBACK = _("The workspace is ready, but they asked us to call {phone} and that call-back still "
+                             "waits, so the ticket stays open: call them and record the call, then resolve.")
+
+
+def calls_made(n: int) -> str:
+    return ngettext("we called once", "we called %(n)d times", n) % {"n": n}
+
+
 CALL_NO_TICKET = _("A call is recorded on the person's ticket, and this account has none open.")
 CALL_NO_NUMBER = _("There is no number to have called: no call-back request is waiting and the account has no "
                    "phone on file.")

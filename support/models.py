@@ -290,16 +290,20 @@ class CallbackStatus(models.TextChoices):
     # Reopening brings none back: its promise was made to an account that then closed,
     # and may have passed; the person can ask again.
     CANCELLED = "cancelled", _("Cancelled: the account was closed")
+    # Final: every call we made went unanswered, and support then resolved the ticket
+    # (support.callbacks.callback_settle_for_resolve); the person can ask again.
+    UNANSWERED = "unanswered", _("We called, nobody answered, and the ticket was resolved")
 
 
 # The allowed moves, written once. "No answer" is not a move: the request stays
 # waiting (and at the top of the queue) until someone reaches them.
 CALLBACK_TRANSITIONS: dict[str, frozenset[str]] = {
     CallbackStatus.REQUESTED: frozenset({CallbackStatus.REACHED, CallbackStatus.WRONG_NUMBER,
-                                         CallbackStatus.CANCELLED}),
+                                         CallbackStatus.CANCELLED, CallbackStatus.UNANSWERED}),
     CallbackStatus.REACHED: frozenset(),
     CallbackStatus.WRONG_NUMBER: frozenset(),
     CallbackStatus.CANCELLED: frozenset(),
+    CallbackStatus.UNANSWERED: frozenset(),
 }
 
 

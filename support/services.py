@@ -58,9 +58,16 @@ def _locked_unresolved(*, account: User | None, email: str) -> Ticket | None:
 
 def ticket_transition(ticket: Ticket, to: str, *, actor: str, why: str = "", automatically: bool = False) -> None:
     """Move a locked ticket to ``to``, or raise TicketTransitionError naming the state
-    it found. The one place a ticket's status is assigned."""
+    it found. The one place a ticket's status is assigned. Resolving settles a
+    call-back request still waiting on it first, or raises CallbackWaiting
+    (``support.callbacks.callback_settle_for_resolve``)."""
+    # Imported here: support.callbacks builds on this module.
+    from support.callbacks import callback_settle_for_resolve
+
     if to not in TRANSITIONS[ticket.status]:
         raise TicketTransitionError(ticket, to)
+    if to == TicketStatus.RESOLVED:
+        callback_settle_for_resolve(ticket=ticket, actor=actor)
     now = timezone.now()
     fields = {"status": to}
     if to == TicketStatus.RESOLVED:
@@ -187,9 +194,13 @@ def contact_message_receive(*, email: str, message: str, signed_in_as: User | No
 def ticket_account_ready(*, account_id: int, why: str = "", note: bool = True) -> Ticket | None:
     """The account healed (its workspace now exists): resolve its ticket
     automatically, unless the account still needs a person (another fact is
-    failing) or the person wrote since our last reply (a question automation cannot
-    answer); then, if ``note``, say so on the timeline. The "you're all set" email is
-    queued by accounts.receivers, once. Returns the ticket, if any."""
+    failing), the person asked us to call (the call is kept: a healed setup does
+    not answer a request to talk) or wrote since our last reply (a question
+    automation cannot answer); then, if ``note``, say so on the timeline. A kept
+    call-back is said even without ``note`` (the sweep's backstop) whenever the
+    account is healed, once: not again while nothing happened since. The
+    "you're all set" email is queued by accounts.receivers, once. Returns the
+    ticket, if any."""
     account = User.objects.get(pk=account_id)
     with transaction.atomic():
         ticket = _locked_unresolved(account=account, email=account.email)
@@ -200,6 +211,12 @@ def ticket_account_ready(*, account_id: int, why: str = "", note: bool = True) -
             if note:
                 TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(
                     words.READY_KEPT_OPEN_STATE).format(state=words.STATE_LABELS[state]))
+        elif (waiting := ticket.callbacks.filter(status=CallbackStatus.REQUESTED).first()) is not None:
+            said = str(words.READY_KEPT_OPEN_CALLBACK).format(phone=waiting.phone.as_international)
+            last = ticket.events.order_by("-created_at", "-pk").first()
+            if state in (State.UNVERIFIED, State.ACTIVE) and not (last and last.kind == EventKind.NOTE
+                                                                 and last.text == said):
+                TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=said)
         elif _awaiting_reply(ticket):
             if note:
                 TicketEvent.objects.create(ticket=ticket, kind=EventKind.NOTE, text=str(words.READY_KEPT_OPEN_MESSAGE))

@@ -191,6 +191,38 @@ def test_a_waiting_call_keeps_the_ticket_open_when_the_account_heals(stuck, sand
     ticket.refresh_from_db()
     assert account.workspace is not None
     assert ticket.status == TicketStatus.OPEN  # they asked for a call: a person decides
+    # The call is kept, and the ticket says why it stayed open (not "they wrote to us").
+    assert CallbackRequest.objects.get().status == CallbackStatus.REQUESTED
+    said = ("The workspace is ready, but they asked us to call +1 415-555-0100 and that call-back still waits, so "
+            "the ticket stays open: call them and record the call, then resolve.")
+    assert list(ticket.events.filter(kind=EventKind.NOTE).values_list("text", flat=True))[-1:] == [said]
+    page = text(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+    assert said in page and "They asked us to call" in page and "they wrote to us" not in page
+
+
+def test_the_sweep_keeps_a_waiting_call_when_the_account_heals_and_says_so_once(stuck, sandbox):
+    """The ready announcement was lost (a worker died after creating the workspace):
+    the sweep's backstop keeps the call too, and says so on the ticket once, however
+    often it runs."""
+    from accounts.services import account_resume
+    from provisioning.durable import step_run
+    from provisioning.models import ProvisioningRequest
+    from support.services import ticket_sweep
+
+    account, person = stuck
+    person.post("/help/call/", {"phone": ""})
+    sandbox("provisioning", "ok")
+    account_resume(account=account)
+    assert step_run("workspace", ProvisioningRequest.objects.get(account=account).pk) == "succeeded"
+
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+    assert ticket_sweep() == {"opened": 0, "resolved": 0}
+
+    ticket = Ticket.objects.get(account=account)
+    assert ticket.status == TicketStatus.OPEN
+    assert CallbackRequest.objects.get().status == CallbackStatus.REQUESTED
+    assert ticket.events.filter(kind=EventKind.NOTE, text__startswith="The workspace is ready, but they asked us "
+                                "to call +1 415-555-0100").count() == 1
 
 
 # --- The queue ----------------------------------------------------------------------------
@@ -276,3 +308,72 @@ def test_recording_a_call_needs_its_own_permission(stuck, db):
     client = signed_in_to_console(User.objects.get(pk=user.pk))
     assert record(client, ticket, CallOutcome.REACHED).status_code == 302
     assert Call.objects.get().staff == user
+
+
+# --- Resolving while a call-back waits ------------------------------------------------------
+
+def resolve(console, ticket: Ticket):
+    return console.post(f"/admin/support/ticket/{ticket.pk}/do/resolve/", {"action_key": uuid.uuid4().hex})
+
+
+def test_resolve_is_refused_while_a_call_back_waits_and_nobody_has_called(stuck, console):
+    """A promise to call must not vanish with the ticket: Resolve (or a reply that
+    resolves) says to record the call first, and changes nothing."""
+    account, person = stuck
+    person.post("/help/call/", {"phone": ""})
+    ticket = Ticket.objects.get(account=account)
+
+    refused = resolve(console, ticket)
+
+    assert refused.status_code == 400
+    assert ("Nothing was done: they asked us to call +1 415-555-0100 and no call to them is recorded yet, so the "
+            "ticket can't be resolved. Call them and record it with \"Record a call\" (Reached them / No answer / "
+            "Wrong number), then resolve.") in text(refused)
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+    assert CallbackRequest.objects.get().status == CallbackStatus.REQUESTED
+    assert not ticket.events.filter(kind=EventKind.STATUS, to_status=TicketStatus.RESOLVED).exists()
+    page = text(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+    assert "They asked us to call" in page and "promised by" in page
+    assert 'href="tel:+14155550100"' in text(console.get("/admin/support/ticket/"))
+
+    replied = console.post(f"/admin/support/ticket/{ticket.pk}/do/reply/", {
+        "action_key": uuid.uuid4().hex, "body": "We'll sort it out.", "then": TicketStatus.RESOLVED})
+    assert replied.status_code == 400 and "no call to them is recorded yet" in text(replied)
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN and not ticket.events.filter(kind=EventKind.REPLY).exists()
+
+    # Once the call is made and recorded, Resolve works.
+    record(console, ticket, CallOutcome.REACHED, "all sorted")
+    assert resolve(console, ticket).status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.RESOLVED
+    assert CallbackRequest.objects.get().status == CallbackStatus.REACHED
+
+
+def test_resolving_after_calls_nobody_answered_closes_the_request_and_says_so(stuck, console):
+    """"No answer" leaves the request waiting; resolving is then how support stops
+    trying: the request closes as unanswered, with a line on the timeline, and the
+    person can ask again."""
+    account, person = stuck
+    person.post("/help/call/", {"phone": ""})
+    ticket = Ticket.objects.get(account=account)
+    record(console, ticket, CallOutcome.NO_ANSWER, "voicemail")
+    record(console, ticket, CallOutcome.NO_ANSWER, "voicemail again")
+
+    assert resolve(console, ticket).status_code == 302
+
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.RESOLVED
+    callback = CallbackRequest.objects.get()
+    assert callback.status == CallbackStatus.UNANSWERED and callback.closed_at is not None
+    said = ("Call-back request to +1 415-555-0100 closed as the ticket was resolved: we called 2 times, and nobody "
+            "answered. It no longer waits in the queue; the person can ask for a call again.")
+    assert ticket.events.filter(kind=EventKind.NOTE, text=said).count() == 1
+    page = text(console.get(f"/admin/support/ticket/{ticket.pk}/change/"))
+    assert said in page and "They asked us to call" not in page and "promised by" not in page
+    for queue in ({}, {"queue": "resolved"}):
+        assert "Call back" not in text(console.get("/admin/support/ticket/", queue))
+    # The person is offered a call again, with a fresh promise.
+    assert 'action="/help/call/"' in text(person.get("/setup/"))
+    assert "a person will call within 4 hours" in text(person.post("/help/call/", {"phone": ""}))
