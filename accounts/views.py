@@ -146,7 +146,8 @@ def login_code_view(request: HttpRequest) -> HttpResponse:
 def logout_view(request: HttpRequest) -> HttpResponse:
     """POST logs out and says so on the login page (staff, on the console's own: the
     console's second-factor page signs out here); GET asks first, unless there is
-    nobody to log out (then "Log out?" would not be a question to ask)."""
+    nobody to log out (then "Log out?" would not be a question to ask), or it is
+    staff: they are asked on the console's own page (its POST lands here too)."""
     if request.method == "POST":
         staff = request.user.is_staff
         logout(request)
@@ -154,6 +155,8 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         return redirect("admin:login" if staff else "accounts:login")
     if not request.user.is_authenticated:
         return redirect("accounts:login")
+    if request.user.is_staff:
+        return redirect("admin:logout")
     return render(request, "accounts/logout.html")
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.filters import SimpleListFilter
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from accounts.views import logout_view
 from support import console_auth
 from support.charts import signups_chart
 from support.forms import ConsoleLoginForm
@@ -81,6 +84,18 @@ class SupportConsole(admin.AdminSite):
             return console_auth.second_factor_step(self, request)
         return console_auth.password_step(lambda request: super(SupportConsole, self).login(request, extra_context),
                                           request)
+
+    def logout(self, request, extra_context=None):
+        """The console's "Log out". POST logs out like every other sign-out
+        (``accounts.views.logout_view``: staff land on this console's sign-in page,
+        told they are logged out), not on Django's own logged-out page. GET asks first,
+        in the console's look (staff opening the customers' /logout/ are sent here)."""
+        if request.method == "POST":
+            return logout_view(request)
+        if request.method != "GET":
+            return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+        return TemplateResponse(request, "admin/logout.html",
+                                {**self.each_context(request), "title": _("Log out"), **(extra_context or {})})
 
     def get_urls(self):
         return [path("second-factor/", console_auth.enrol_view(self), name="second_factor_enrol"),

@@ -126,7 +126,8 @@ def test_pages_reached_through_a_form_or_typed_in_start_with_today_too(console_w
         "old_password": PASSWORD, "new_password1": "a new support password 2",
         "new_password2": "a new support password 2"}, follow=True)
     assert assert_console_crumbs("password changed", changed)[-1] == "Password change successful"
-    assert_console_crumbs("logged out", console.post("/admin/logout/"))
+    assert_console_crumbs("log out?", console.get("/admin/logout/"))
+    assert_console_crumbs("logged out", console.post("/admin/logout/", follow=True))
 
 
 def test_every_sign_in_step_starts_with_today(settings, support_user):

@@ -193,6 +193,42 @@ def test_signing_out_at_the_second_step_lands_on_the_consoles_sign_in_page(suppo
     assert str(words_person.LOGGED_OUT) in page
 
 
+def test_the_consoles_log_out_lands_on_its_sign_in_page_in_our_words(console):
+    """The console's own "Log out" (in its header) ends the session and lands on the
+    console's sign-in page, told they are logged out: not Django's "Thanks for spending
+    some quality time with the web site today"."""
+    header = console.get("/admin/").content.decode()
+    log_out = re.search(r'<form id="logout-form" method="post" action="([^"]+)">', header)
+    assert log_out is not None
+
+    response = console.post(log_out[1])
+
+    assert response.status_code == 302 and response["Location"] == "/admin/login/"
+    page = html.unescape(console.get(response["Location"]).content.decode())
+    assert 'name="username"' in page and 'name="otp_token"' not in page
+    assert str(words_person.LOGGED_OUT) in page and "quality time" not in page
+    assert console.get("/admin/")["Location"].startswith("/admin/login/")  # the session is gone
+
+
+def test_staff_opening_the_customers_log_out_page_are_asked_in_the_console(console):
+    """Staff who open /logout/ (GET) get the console's "Log out?", whose button lands
+    on the console's sign-in page; the customers' page is for customers."""
+    response = console.get("/logout/")
+    assert response.status_code == 302 and response["Location"] == "/admin/logout/"
+
+    asked = console.get(response["Location"])
+
+    assert asked.status_code == 200
+    assert "accounts/logout.html" not in [t.name for t in asked.templates]
+    page = html.unescape(asked.content.decode())
+    assert "Support console" in page and "Log out of the console?" in page
+    assert re.search(r'<form method="post" action="/admin/logout/">', page)
+    assert console.get("/admin/").status_code == 200  # asking logged nobody out
+    done = console.post("/admin/logout/")
+    assert done.status_code == 302 and done["Location"] == "/admin/login/"
+    assert str(words_person.LOGGED_OUT) in html.unescape(console.get("/admin/login/").content.decode())
+
+
 def test_first_sign_in_sets_up_an_app_then_shows_backup_codes_that_work_once(support_user):
     client = password_only(support_user)
     to_login = client.get("/admin/")["Location"]
