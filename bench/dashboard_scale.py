@@ -241,7 +241,7 @@ def set_stranded(cursor, n: int, drained: int) -> int | None:
             attempts = 2, counted_attempts = 1,
             next_attempt_at = CASE WHEN {kind} = 'held' THEN now() END,
             last_error_code = 'outage',
-            last_error_detail = 'The provider is having an outage; waiting for it to recover.',
+            last_error_detail = 'Its turn came while the provider''s circuit was open, so no call was made.',
             completed_at = CASE {kind} WHEN 'held' THEN NULL
                                        WHEN 'drained' THEN now() - (mod(s.g, 300) || ' seconds')::interval
                                        ELSE now() - interval '40 days' END,

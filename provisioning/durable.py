@@ -38,8 +38,11 @@ from provisioning.errors import PermanentError, ProviderError, RateLimited, Syst
 
 logger = logging.getLogger(__name__)
 
-# last_error_code of a step held while its provider's circuit is open.
+# last_error_code of a step held while its provider's circuit is open, and its detail:
+# what happened, not why the circuit is open (an outage of the provider's, or a refusal
+# of ours: the breaker's ``opened_by`` says, and the console reads it there).
 OUTAGE = "outage"
+OUTAGE_DETAIL = "Its turn came while the provider's circuit was open, so no call was made."
 # last_error_code of a step stopped for good without a call (step_cancel).
 CANCELLED = "cancelled"
 # last_error_code of a step taken over after its worker's lease ran out.
@@ -232,10 +235,9 @@ def step_run(kind_name: str, pk: int) -> str:
     if kind.provider:
         if not breaker.allow(kind.provider):
             # Circuit open: the step stays due, is tried once the probe succeeds, and
-            # remembers it waited on an outage (the person is owed an apology). A run
+            # remembers it waited on the open circuit (the person is owed an apology). A run
             # of 429s ends here: the outage is announced, and the step starts afresh.
-            return _release(step, "held", last_error_code=OUTAGE,
-                            last_error_detail="The provider is having an outage; waiting for it to recover.")
+            return _release(step, "held", last_error_code=OUTAGE, last_error_detail=OUTAGE_DETAIL)
         slot = pacing.reserve(kind.provider)
         if slot is None:  # the provider's next free slot is far off: come back then
             return _release(step, "paced", next_attempt_at=pacing.next_free_slot(kind.provider),

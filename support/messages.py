@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.messages import Message, in_words
+from provisioning.durable import OUTAGE
 
 # --- To the person ------------------------------------------------------------------
 HELP_INTRO = _("Tell us what's wrong and a person on our team will reply by email within {reply_hours} hours. "
@@ -117,8 +118,9 @@ REFUSED_WORKSPACE = _("Provider refused it; retried unchanged it gets the same a
                       "(its answer follows), then Re-run provisioning. Workspace setup stopped after {tries}: "
                       "{detail}")
 RETRYING_WORKSPACE = _("Workspace setup is retrying ({tries} so far): {detail}")
-# Pending while its provider's circuit is open: held, as the ticket's "Next retry" says.
-HELD_WORKSPACE = _("Workspace setup is held until the provider recovers ({tries} so far): {detail}")
+# Pending while its provider's circuit is open: held, as the ticket's "Next retry" says,
+# until what ``held_until`` reads from what opened the circuit.
+HELD_WORKSPACE = _("Workspace setup is held until {until} ({tries} so far): {detail}")
 PENDING_WORKSPACE = _("Workspace is being set up")
 FAILED_EMAIL = _("Confirmation email couldn't be sent after {tries}: {detail}")
 REFUSED_EMAIL = _("Email provider refused it; sent again unchanged it gets the same answer, so fix what it "
@@ -126,6 +128,8 @@ REFUSED_EMAIL = _("Email provider refused it; sent again unchanged it gets the s
                   "{tries}: {detail}")
 UNDELIVERABLE_EMAIL = _("Our email to this address was refused: {detail}")
 RETRYING_EMAIL = _("Confirmation email not sent yet ({tries} so far): {detail}")
+# Pending while the email provider's circuit is open, chosen as HELD_WORKSPACE is.
+HELD_EMAIL = _("Confirmation email is held until {until} ({tries} so far): {detail}")
 PENDING_EMAIL = _("Confirmation email not sent yet")
 # A step still owed while its provider's incident is open waits on that incident.
 WAITS_ON_INCIDENT = _("Waiting on the open {provider} outage (see Incidents)")
@@ -140,18 +144,49 @@ ACCOUNT_CLOSED_FAILURE = _("Account closed: nothing is set up or sent for it any
 
 # When a pending step runs next (the account and ticket pages): read from the circuit
 # and the step's own time, so a time already past is never "in under a minute".
-NEXT_RETRY_HELD = _("held until the provider recovers (its circuit is open)")
+NEXT_RETRY_HELD = _("held until {until} (its circuit is open)")
 NEXT_RETRY_DUE = _("due now")
 # A not-urgent email (the apology) is not sent while the person's other emails are owed
 # (accounts.emails._owed_first): it has no time of its own until they are sent or give up.
 NEXT_RETRY_AFTER_OTHERS = _("after the person's other emails")
 
 
-def next_retry(*, next_attempt_at, held: bool, now) -> str:
-    """A pending step's next try: held behind its provider's open circuit, due now
-    (its time has come or passed), or when, in words."""
-    if held:
-        return str(NEXT_RETRY_HELD)
+# What a step held behind its provider's open circuit waits for, by what opened the
+# circuit (provisioning.models.BreakerOpening, read while it is open): an outage of
+# the provider's passes when it recovers; a refusal of ours (REFUSED_OURS) only once we
+# fix what it refused; the same refusal for many accounts once the provider accepts
+# our requests again (a probe that passes closes the circuit).
+HELD_UNTIL = {
+    "outage": _("the provider recovers"),
+    "credentials": _("we fix our credentials, which the provider refused"),
+    "refused_us": _("we fix how we reach the provider, which refused us"),
+    "refused_alike": _("the provider accepts our requests again (it gave many accounts the same refusal)"),
+}
+# A step's last error when its turn came while the circuit was open (durable.OUTAGE):
+# no call was made. Said in place of the stored detail, which older rows hold as
+# "the provider is having an outage" whatever opened the circuit.
+HELD_DETAIL = _("Its turn came while the provider's circuit was open, so no call was made.")
+
+
+def held_until(opened_by: str) -> str:
+    """What a step behind an open circuit waits for, from what opened it (an
+    outage: it stopped answering or kept failing; or nothing recorded): "held until
+    ...", "goes through once ..."."""
+    return str(HELD_UNTIL.get(opened_by, HELD_UNTIL["outage"]))
+
+
+def step_error(code: str, detail: str) -> str:
+    """A step's last error as the console says it: its stored detail, except for a
+    turn held behind the open circuit (``HELD_DETAIL``)."""
+    return str(HELD_DETAIL) if code == OUTAGE else detail
+
+
+def next_retry(*, next_attempt_at, held_by: str | None, now) -> str:
+    """A pending step's next try: held behind its provider's open circuit
+    (``held_by``: what opened it; None while it is closed), due now (its time has
+    come or passed), or when, in words."""
+    if held_by is not None:
+        return str(NEXT_RETRY_HELD).format(until=held_until(held_by))
     if next_attempt_at is None or next_attempt_at <= now:
         return str(NEXT_RETRY_DUE)
     return in_words(next_attempt_at, now=now)

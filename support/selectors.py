@@ -37,6 +37,7 @@ from accounts.selectors import (
     accounts_with_failed_steps_query,
     latest_verification,
     latest_verification_of,
+    open_breakers_opened_by,
     with_lifecycle_state,
 )
 from accounts.state_counts import in_flight_among, lifecycle_state_counts
@@ -136,9 +137,10 @@ def ticket_queue() -> QuerySet[Ticket]:
         other_emails_held=Subquery(_other_emails_owed("account__pk", held=True)),
         # Not per row: the database reads each once, whatever the queue's length.
         provisioning_incident=Exists(_open_incident(Provider.PROVISIONING)),
-        provisioning_held=Exists(_open_circuit(Provider.PROVISIONING)),
+        # What opened each provider's circuit, None while it is closed: what holds a step.
+        provisioning_held_by=Subquery(_open_circuit(Provider.PROVISIONING).values("opened_by")[:1]),
         email_incident=Exists(_open_incident(Provider.EMAIL)),
-        email_held=Exists(_open_circuit(Provider.EMAIL)),
+        email_held_by=Subquery(_open_circuit(Provider.EMAIL).values("opened_by")[:1]),
     )
     return with_lifecycle_state(queue, prefix="account__", name="account_state").order_by(*QUEUE_ORDER)
 
@@ -178,7 +180,7 @@ def failure_words(ticket: Ticket) -> str:
         return str(words.ACCOUNT_CLOSED_FAILURE)
     if not hasattr(ticket, "email_status"):
         _load_email_facts(ticket)
-    if not hasattr(ticket, "provisioning_held"):
+    if not hasattr(ticket, "provisioning_held_by"):
         _load_incidents(ticket)
     parts, waits_on = [], []
     request = getattr(account, "provisioning_request", None)
@@ -187,9 +189,9 @@ def failure_words(ticket: Ticket) -> str:
         parts.append(str(sentence).format(tries=words.tries(request.attempts), detail=request.last_error_detail))
     elif request is not None and request.status != StepStatus.SUCCEEDED:
         if request.last_error_code:
-            sentence = words.HELD_WORKSPACE if ticket.provisioning_held else words.RETRYING_WORKSPACE
-            parts.append(str(sentence).format(tries=words.tries(request.attempts),
-                                                              detail=request.last_error_detail))
+            parts.append(_owed_words(words.HELD_WORKSPACE, words.RETRYING_WORKSPACE,
+                                     held_by=ticket.provisioning_held_by, tries=request.attempts,
+                                     code=request.last_error_code, detail=request.last_error_detail))
         else:
             parts.append(str(words.PENDING_WORKSPACE))
         if ticket.provisioning_incident:
@@ -210,20 +212,29 @@ def failure_words(ticket: Ticket) -> str:
         elif ticket.email_status != StepStatus.SUCCEEDED:
             email_owed = True
             if code:
-                parts.append(str(words.RETRYING_EMAIL).format(tries=words.tries(ticket.email_attempts or 0),
-                                                              detail=ticket.email_error))
+                parts.append(_owed_words(words.HELD_EMAIL, words.RETRYING_EMAIL, held_by=ticket.email_held_by,
+                                         tries=ticket.email_attempts or 0, code=code, detail=ticket.email_error))
             else:
                 parts.append(str(words.PENDING_EMAIL))
     if ticket.other_emails_in_trouble:
         parts.append(words.other_emails_in_trouble(ticket.other_emails_in_trouble))
         email_owed = True
     if ticket.other_emails_held:
-        parts.append(words.other_emails_held(ticket.other_emails_held, circuit_open=ticket.email_held))
+        parts.append(words.other_emails_held(ticket.other_emails_held,
+                                             circuit_open=ticket.email_held_by is not None))
         email_owed = True
     if email_owed and ticket.email_incident:
         waits_on.append(Provider.EMAIL)
     parts += [str(words.WAITS_ON_INCIDENT).format(provider=Provider(p).label.lower()) for p in waits_on]
     return " · ".join(parts) or str(words.NOTHING_FAILING)
+
+
+def _owed_words(held, retrying, *, held_by: str | None, tries: int, code: str, detail: str) -> str:
+    """A step still owed after an error: held behind its provider's open circuit
+    (``held_by``: what opened it), until what that opening waits for; else retrying."""
+    sentence = retrying if held_by is None else held
+    return str(sentence).format(until=words.held_until(held_by or ""), tries=words.tries(tries),
+                                detail=words.step_error(code, detail))
 
 
 def _other_emails_owed(account: str, *, held: bool) -> QuerySet:
@@ -251,9 +262,10 @@ def _open_circuit(provider: str) -> QuerySet[Breaker]:
 
 def _load_incidents(ticket: Ticket) -> None:
     ticket.provisioning_incident = _open_incident(Provider.PROVISIONING).exists()
-    ticket.provisioning_held = _open_circuit(Provider.PROVISIONING).exists()
     ticket.email_incident = _open_incident(Provider.EMAIL).exists()
-    ticket.email_held = _open_circuit(Provider.EMAIL).exists()
+    held_by = open_breakers_opened_by()
+    ticket.provisioning_held_by = held_by.get(Provider.PROVISIONING)
+    ticket.email_held_by = held_by.get(Provider.EMAIL)
 
 
 def _load_email_facts(ticket: Ticket) -> None:
@@ -317,6 +329,7 @@ class TicketDetail:
     facts: dict = field(default_factory=dict)
     provider_since: datetime | None = None  # the workspace provider's circuit open since (None: closed)
     provider_failing: bool = False
+    provider_held_by: str | None = None  # what opened it (None: closed)
 
     @property
     def account(self) -> User | None:
@@ -328,7 +341,7 @@ class TicketDetail:
 
     @property
     def next_retry(self) -> str:
-        return _next_retry(self.request, held=self.provider_failing)
+        return _next_retry(self.request, held_by=self.provider_held_by)
 
 
 def ticket_detail(*, ticket: Ticket) -> TicketDetail:
@@ -341,7 +354,7 @@ def ticket_detail(*, ticket: Ticket) -> TicketDetail:
     return TicketDetail(
         ticket=ticket, overview=overview, request=overview.request if overview else None,
         deliveries=_with_next_retry(account_deliveries(account=account)[::-1] if account else [],
-                                    held=health.pop("email_failing")),
+                                    held_by=health.pop("email_held_by")),
         messages=list(ContactMessage.objects.filter(ticket=ticket).order_by("-created_at", "-pk")),
         timeline=_timeline(account=account, tickets=TicketEvent.objects.filter(ticket=ticket),
                            actions=console_actions(account=account) if account else console_actions(ticket=ticket)),
@@ -359,12 +372,13 @@ def address_trouble(*, address: str) -> list[EmailDelivery]:
     return list(EmailDelivery.objects.filter(refused).order_by("-created_at", "-pk")[:5])
 
 
-def _next_retry(request: ProvisioningRequest | None, *, held: bool) -> str:
+def _next_retry(request: ProvisioningRequest | None, *, held_by: str | None) -> str:
     """The workspace step's next try, as its page says it ("—" unless pending): while
-    the provider's circuit is open every pending step is held behind it."""
+    the provider's circuit is open (``held_by``: what opened it) every pending step
+    is held behind it."""
     if request is None or request.status != StepStatus.PENDING:
         return "—"
-    return words.next_retry(next_attempt_at=request.next_attempt_at, held=held, now=timezone.now())
+    return words.next_retry(next_attempt_at=request.next_attempt_at, held_by=held_by, now=timezone.now())
 
 
 def _provider_now(request: ProvisioningRequest | None, *, failing: bool) -> str:
@@ -375,16 +389,18 @@ def _provider_now(request: ProvisioningRequest | None, *, failing: bool) -> str:
 
 
 def provider_health() -> dict:
-    """Whether the workspace provider is failing now (its circuit is open), and since
-    when: a re-run then waits behind the circuit like every other step; and whether
-    the email provider's is (its pending emails are held behind it). One query."""
-    circuits = open_circuits()
-    return {"provider_failing": Provider.PROVISIONING in circuits,
-            "provider_since": circuits.get(Provider.PROVISIONING),
-            "email_failing": Provider.EMAIL in circuits}
+    """Whether the workspace provider is failing now (its circuit is open), since
+    when and what opened it: a re-run then waits behind the circuit like every other
+    step; and what opened the email provider's (its pending emails are held behind
+    it; None while it is closed). One query."""
+    circuits = {provider: (opened_at, opened_by) for provider, opened_at, opened_by in
+                Breaker.objects.filter(state=BreakerState.OPEN).values_list("provider", "opened_at", "opened_by")}
+    since, held_by = circuits.get(Provider.PROVISIONING, (None, None))
+    return {"provider_failing": Provider.PROVISIONING in circuits, "provider_since": since,
+            "provider_held_by": held_by, "email_held_by": circuits.get(Provider.EMAIL, (None, None))[1]}
 
 
-def _with_next_retry(deliveries: list[EmailDelivery], *, held: bool) -> list[EmailDelivery]:
+def _with_next_retry(deliveries: list[EmailDelivery], *, held_by: str | None) -> list[EmailDelivery]:
     """The account's emails, each with its ``next_retry`` in words as the workspace's
     reads ("" unless pending): held behind the email provider's open circuit, a
     not-urgent one waiting for the person's other emails still owed (the rule of
@@ -396,10 +412,10 @@ def _with_next_retry(deliveries: list[EmailDelivery], *, held: bool) -> list[Ema
     for d in deliveries:
         if d.status != StepStatus.PENDING:
             d.next_retry = ""
-        elif not held and owed and d.kind in NOT_URGENT:
+        elif held_by is None and owed and d.kind in NOT_URGENT:
             d.next_retry = str(words.NEXT_RETRY_AFTER_OTHERS)
         else:
-            d.next_retry = words.next_retry(next_attempt_at=d.next_attempt_at, held=held, now=now)
+            d.next_retry = words.next_retry(next_attempt_at=d.next_attempt_at, held_by=held_by, now=now)
     return deliveries
 
 
@@ -428,10 +444,11 @@ class AccountDetail:
     state: str
     provider_since: datetime | None = None  # as on TicketDetail
     provider_failing: bool = False
+    provider_held_by: str | None = None
 
     @property
     def next_retry(self) -> str:
-        return _next_retry(self.request, held=self.provider_failing)
+        return _next_retry(self.request, held_by=self.provider_held_by)
 
     @property
     def provider_now(self) -> str:
@@ -456,7 +473,7 @@ def account_detail(*, account: User) -> AccountDetail:
     health = provider_health()
     return AccountDetail(
         account=account, overview=overview, ticket=open_ticket, tickets=tickets,
-        deliveries=_with_next_retry(account_deliveries(account=account)[::-1], held=health.pop("email_failing")),
+        deliveries=_with_next_retry(account_deliveries(account=account)[::-1], held_by=health.pop("email_held_by")),
         timeline=_timeline(account=account, tickets=TicketEvent.objects.filter(ticket__account=account),
                            actions=console_actions(account=account)),
         # What is failing reads the account's facts; an unsaved ticket carries the account.

@@ -81,8 +81,10 @@ def test_a_ticket_waiting_on_an_email_outage_never_says_nothing_is_failing(
     assert Incident.objects.filter(provider="email", status=IncidentStatus.OPEN).exists()
     assert str(TITLES["email_outage"]) in page_text(people[0].get("/setup/"))
 
-    said = str(words.RETRYING_EMAIL).format(tries=words.tries(verification.attempts),
-                                            detail=verification.last_error_detail)
+    # Held behind the email provider's open circuit, which its timeouts opened.
+    said = str(words.HELD_EMAIL).format(until=words.held_until("no_answer"),
+                                        tries=words.tries(verification.attempts),
+                                        detail=verification.last_error_detail)
     waits = str(words.WAITS_ON_INCIDENT).format(provider="email provider")
     for where in (header(console, ticket), queue_row(console, ticket)):
         assert str(words.NOTHING_FAILING) not in where
