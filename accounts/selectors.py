@@ -328,7 +328,8 @@ def account_overview(*, account: User) -> Overview:
         email_after_failure=email == EmailFact.SENDING and _previous_link_failed(account, delivery),
         email_failures=_failures(delivery), email_next=delivery.next_attempt_at if open_delivery else None,
         email_sent_at=delivery.completed_at if delivery and delivery.status == StepStatus.SUCCEEDED else None,
-        ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now, workspace_refused=step_refused(request))
+        ticket=ticket, reply_hours=settings.SUPPORT_REPLY_HOURS, now=now, workspace_refused=step_refused(request),
+        workspace_waited=bool(request and request.last_error_code))
     return Overview(
         account=account, state=state, workspace_status=workspace,
         workspace_attempts=request.attempts if request else 0, next_attempt_at=next_at,

@@ -354,9 +354,12 @@ SUGGESTED_REPLIES = {
     "setting_up": _("Thanks for your patience. Your account is saved and your workspace is being set up. You "
                     "can log in any time at {login_url} to see where it stands, and we'll email you if "
                     "anything needs you."),
-    "delayed": _("Sorry for the wait. Your account is saved; setting up your workspace hit a problem on our "
-                 "side and we're retrying automatically. You don't need to do anything: we'll email you the "
-                 "moment it's ready, and you can log in any time at {login_url} to check."),
+    # Said only when the account's facts are not at hand: whether we retry, or a
+    # circuit holds it, and whether an email will follow are then unknown
+    # (DELAYED_REPLIES below says them when they are).
+    "delayed": _("Sorry for the wait. Your account is saved; setting up your workspace is taking longer than it "
+                 "should, and that's on our side, not anything you did. You don't need to do anything: you can "
+                 "log in any time at {login_url} to see where it stands."),
     # Delayed with the workspace ready: only the confirmation email waits, behind the
     # email provider's open circuit (accounts.selectors.with_lifecycle_state).
     "delayed_email": _("Sorry for the wait. Your workspace is ready; it's your confirmation email to {email} that "
@@ -381,6 +384,30 @@ SUGGESTED_REPLIES = {
     None: _("Thanks for writing. I couldn't find an account under {email}. If you signed up with another "
             "address, reply with it and I'll look it up; or sign up at {signup_url}, it takes a minute."),
 }
+
+# "Delayed" while the workspace is not made yet, by what holds it (accounts.messages.Facts,
+# as the person's page tells it): retried by us (the circuit is closed), late (no worker
+# has picked it up in time), or held behind the workspace provider's open circuit, where
+# only its probe calls: an outage of the provider's, or a problem of ours
+# (OPENINGS_OURS). Then DELAYED_EMAIL_AFTER only when "you're all set" will follow: the
+# step hit an error or was held (accounts.receivers.on_workspace_ready; an incident's
+# apology goes to the same people, once) and the address is not known to refuse mail;
+# else DELAYED_LOG_IN.
+DELAYED_REPLIES = {
+    "retrying": _("Sorry for the wait. Your account is saved; setting up your workspace hit a problem on our side, "
+                  "and we're retrying automatically. You don't need to do anything."),
+    "late": _("Sorry for the wait. Your account is saved; setting up your workspace is taking longer than it "
+              "should. That's on our side, and it carries on by itself: you don't need to do anything."),
+    "held": _("Sorry for the wait. Your account is saved; a service we use to create workspaces is having an "
+              "outage, so setting up your workspace waits until it recovers, then goes on by itself. You don't "
+              "need to do anything."),
+    "held_ours": _("Sorry for the wait. Your account is saved; creating workspaces is stopped by a problem on our "
+                   "side, not anything you did, so setting up your workspace waits until it's fixed, then goes on "
+                   "by itself. You don't need to do anything."),
+}
+DELAYED_EMAIL_AFTER = _("Once it's ready we'll email you to say so, and you can log in any time at {login_url} to "
+                        "check.")
+DELAYED_LOG_IN = _("You can log in any time at {login_url} to see where it stands.")
 
 # "Needs support", by what stopped (accounts.messages.Facts: the workspace first, as the
 # person's page tells it) and why: the provider refused it, or our retries ran out. The

@@ -527,6 +527,19 @@ def _needs_support_key(facts: Facts | None) -> str | None:
     return None
 
 
+def _delayed_reply(facts: Facts) -> str:
+    """"Delayed" while the workspace is not made, from the facts the person's page
+    reads (``DELAYED_REPLIES``): what holds it, then an email promised only where
+    the "you're all set" email will follow."""
+    if facts.outage == Provider.PROVISIONING:
+        key = "held_ours" if facts.outage_ours else "held"
+    else:
+        key = "late" if facts.workspace_overdue else "retrying"
+    emails = facts.workspace_waited and facts.email != EmailFact.UNDELIVERABLE
+    return " ".join((str(words.DELAYED_REPLIES[key]),
+                     str(words.DELAYED_EMAIL_AFTER if emails else words.DELAYED_LOG_IN)))
+
+
 def suggested_reply(*, ticket: Ticket, state: str | None, facts: Facts | None = None) -> str:
     """The reply the console suggests for the account's lifecycle state, to edit; for
     "needs support", by what stopped and why, from the account's ``facts``
@@ -535,8 +548,12 @@ def suggested_reply(*, ticket: Ticket, state: str | None, facts: Facts | None = 
     key = _needs_support_key(facts) if state == "needs_support" else None
     if state == "delayed" and facts is not None and facts.workspace == "ready":
         state = "delayed_email"  # the workspace is made: what waits is the confirmation email
-    template = (words.NEEDS_SUPPORT_REPLIES[key] if key
-                else words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None]))
+    if key:
+        template = words.NEEDS_SUPPORT_REPLIES[key]
+    elif state == "delayed" and facts is not None and facts.workspace == "pending":
+        template = _delayed_reply(facts)
+    else:
+        template = words.SUGGESTED_REPLIES.get(state, words.SUGGESTED_REPLIES[None])
     text = str(template).format(
         email=ticket.account.email if ticket.account else ticket.email,
         login_url=settings.SITE_URL + reverse("accounts:login"),

@@ -79,6 +79,10 @@ class Facts:
     # The link is on its way on time, but the account's previous one was tried and
     # never sent: "usually arrives within a minute" would not be what just happened.
     email_after_failure: bool = False
+    # The workspace step hit an error or was held behind its provider's open circuit
+    # (its last error is kept): once it is made, the person is owed the "you're all set"
+    # email (accounts.receivers.on_workspace_ready: ``waited``).
+    workspace_waited: bool = False
 
     @property
     def workspace_on_time(self) -> bool:

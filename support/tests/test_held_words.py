@@ -1,15 +1,18 @@
 """A step held behind an open circuit is said to wait for what holds it, read from what
 opened the circuit: an outage of the provider's passes when it recovers; a refusal of
 ours (our credentials) waits until we fix it. The confirmation email held so is called
-held, as the workspace is. Faults
+held, as the workspace is; and the delayed reply claims only what will happen. Faults
 come from the sandbox providers; pages are read as the support person reads them."""
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
+from django.urls import reverse
 
 from accounts.models import EmailDelivery, EmailKind
+from accounts.services import account_register
 from accounts.tests.factories import page_text
 from provisioning.durable import OUTAGE, StepStatus
 from provisioning.models import Breaker, BreakerOpening, BreakerState, ProvisioningRequest
@@ -105,3 +108,65 @@ def test_a_confirmation_email_held_behind_the_open_email_circuit_is_held_until_w
         assert held in page, path
         assert "Confirmation email not sent yet" not in page
     assert f"held until {until} (its circuit is open)" in said(console, f"/admin/support/ticket/{ticket.pk}/change/")
+
+
+# --- 3. The delayed reply claims only what will happen ---------------------------------------------
+
+def reply_form(console, ticket) -> str:
+    page = console.get(f"/admin/support/ticket/{ticket.pk}/do/reply/")
+    assert page.status_code == 200
+    return html.unescape(page.content.decode())
+
+
+def delayed_reply(key: str, then, settings) -> str:
+    login_url = settings.SITE_URL + reverse("accounts:login")
+    return " ".join((str(words.DELAYED_REPLIES[key]), str(then).format(login_url=login_url)))
+
+
+@pytest.mark.parametrize(("mode", "key"), [("unauthorized", "held_ours"), ("error", "held")])
+def test_the_delayed_reply_while_the_workspace_is_held_says_what_holds_it_not_that_we_retry(
+        mode, key, register, sandbox, drive, settings, console):
+    settings.BREAKER_PROBE_SECONDS = 3600
+    settings.BREAKER_FAILURE_THRESHOLD = 1
+    sandbox("provisioning", mode)
+    account = register()
+    drive()
+    assert breaker_open("provisioning")
+    assert ProvisioningRequest.objects.get(account=account).last_error_code  # it waited: "all set" follows
+    form = reply_form(console, ticket_for(account))
+    assert delayed_reply(key, words.DELAYED_EMAIL_AFTER, settings) in form
+    assert "retrying automatically" not in form and "the moment" not in form
+
+
+def test_the_delayed_reply_promises_no_email_the_workspace_will_not_bring(
+        signup_data, register, sandbox, drive, settings, console):
+    """Signed up while our credentials are refused, its turn not come yet: nothing
+    has held it, so if the circuit closes before its turn no "you're all set" email
+    follows (accounts.receivers.on_workspace_ready), and none is promised."""
+    settings.BREAKER_PROBE_SECONDS = 3600
+    sandbox("provisioning", "unauthorized")
+    register(email="first@example.com")
+    drive()
+    account = account_register(name="Late Comer", email="late@example.com", company="Late Ltd",
+                               password=signup_data["password"], phone=signup_data["phone"])  # not run yet
+    assert ProvisioningRequest.objects.get(account=account).last_error_code == ""
+    form = reply_form(console, ticket_for(account))
+    assert delayed_reply("held_ours", words.DELAYED_LOG_IN, settings) in form
+    assert "email you" not in form
+
+
+def test_the_delayed_reply_while_we_retry_says_so_and_that_all_set_follows(
+        register, sandbox, drive, settings, console):
+    settings.BREAKER_FAILURE_THRESHOLD = 10_000  # one person's failures, no outage
+    settings.DELAYED_AFTER_ATTEMPTS = 1
+    settings.PROVISIONING_MAX_ATTEMPTS = 50
+    sandbox("provisioning", "error")
+    account = register()
+    assert not breaker_open("provisioning")
+    form = reply_form(console, ticket_for(account))
+    assert delayed_reply("retrying", words.DELAYED_EMAIL_AFTER, settings) in form
+    assert "the moment" not in form
+
+
+def breaker_open(provider: str) -> bool:
+    return Breaker.objects.filter(provider=provider, state=BreakerState.OPEN).exists()
